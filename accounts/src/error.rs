@@ -1,0 +1,62 @@
+//! The domain's errors. The gateway maps each one to an HTTP answer with a stable `code`.
+
+/// Everything that can go wrong in a user-pool operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the email address is not valid")]
+    InvalidEmail,
+    #[error("the password must be at least {min} characters long")]
+    PasswordTooShort { min: usize },
+    #[error("the password must be at most {max} characters long")]
+    PasswordTooLong { max: usize },
+    #[error("the password is too common")]
+    PasswordTooCommon,
+    #[error("the password must not be the email address or its local part")]
+    PasswordMatchesEmail,
+    #[error("the email or password is wrong")]
+    InvalidCredentials,
+    #[error("the email address has not been confirmed")]
+    EmailNotConfirmed,
+    #[error("the code is wrong, expired or already used")]
+    CodeInvalid,
+    #[error("the refresh token is not valid")]
+    InvalidRefreshToken,
+    #[error("the current password is required")]
+    CurrentPasswordRequired,
+    #[error("the email address is used by another account")]
+    EmailTaken,
+    #[error("the attributes are not valid: {0}")]
+    InvalidAttributes(String),
+    #[error("the account is disabled")]
+    AccountDisabled,
+    #[error("no such account")]
+    AccountNotFound,
+    #[error("no such pool")]
+    PoolNotFound,
+    #[error("the pool configuration is not valid: {0}")]
+    InvalidPoolConfig(String),
+    #[error("storage failure: {0}")]
+    Store(String),
+    #[error("ephemeral store failure: {0}")]
+    Ephemeral(String),
+    #[error("cryptographic failure")]
+    Crypto,
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Store(e.to_string())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        Error::Store(e.to_string())
+    }
+}
+
+impl From<redis::RedisError> for Error {
+    fn from(e: redis::RedisError) -> Self {
+        Error::Ephemeral(e.to_string())
+    }
+}

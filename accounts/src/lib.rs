@@ -1,0 +1,26 @@
+//! User pools: accounts, their credentials (email, password; wallets, federated identities and
+//! TOTP have their tables ready), sessions as refresh-token families, one-time codes, pool
+//! policies, the audit log and the mail outbox, with their persistence on SQLite and
+//! PostgreSQL, and the ephemeral store (in-process or Redis) for short-lived state.
+//!
+//! This crate knows nothing of HTTP: the gateway parses requests, calls [`UserPool`] and maps
+//! [`Error`] to answers. Time is always passed in (`now`); only the gateway reads the clock.
+
+pub mod ephemeral;
+mod error;
+pub mod mail;
+pub mod password;
+pub mod policy;
+pub mod secret;
+mod service;
+pub mod store;
+mod types;
+
+pub use error::Error;
+pub use service::{
+    AccountView, CredentialsView, EmailView, Issued, NewSessionRequest, PasswordChange,
+    RefreshOutcome, UserPool,
+};
+pub use types::{AccountId, AccountStatus, Email, PoolId, SessionId};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,155 @@
+//! A pool's stored configuration and the password policy.
+//!
+//! Password rules follow NIST SP 800-63B §5.1.1.2 and OWASP ASVS 6.2: a minimum length
+//! (8 by default), at least 64 characters allowed (we accept up to 256), no composition
+//! rules, no truncation, NFKC normalisation, and refusal of common passwords and of the
+//! email's local part.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::sync::OnceLock;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::{Email, Error};
+
+/// The longest password accepted, in characters after normalisation.
+pub const PASSWORD_MAX_CHARS: usize = 256;
+
+/// A pool's policies, stored as JSON in `pool.config`. Every field has a default so a
+/// config written by an older version still loads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Human-facing name used in mails and pages.
+    pub display_name: String,
+    pub password_min_length: usize,
+    /// Access and ID token lifetime, seconds (5 minutes to 1 day).
+    pub access_token_ttl: i64,
+    pub id_token_ttl: i64,
+    /// Absolute lifetime of a refresh-token family, seconds.
+    pub refresh_token_ttl: i64,
+    /// Lifetime of an emailed code, seconds.
+    pub code_ttl: i64,
+    /// Wrong tries after which a code is dead.
+    pub code_max_attempts: i32,
+    /// Failed password sign-ins per email within `sign_in_window` before answering 429.
+    pub sign_in_max_failures: u64,
+    pub sign_in_window: u64,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            display_name: "Gatehouse".into(),
+            password_min_length: 8,
+            access_token_ttl: 3600,
+            id_token_ttl: 3600,
+            refresh_token_ttl: 30 * 24 * 3600,
+            code_ttl: 600,
+            code_max_attempts: 5,
+            sign_in_max_failures: 10,
+            sign_in_window: 900,
+        }
+    }
+}
+
+impl PoolConfig {
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |m: &str| Err(Error::InvalidPoolConfig(m.into()));
+        if !(8..=64).contains(&self.password_min_length) {
+            return bad("password_min_length must be between 8 and 64");
+        }
+        for ttl in [self.access_token_ttl, self.id_token_ttl] {
+            if !(300..=86_400).contains(&ttl) {
+                return bad("token lifetimes must be between 300 and 86400 seconds");
+            }
+        }
+        if !(3600..=365 * 86_400).contains(&self.refresh_token_ttl) {
+            return bad("refresh_token_ttl must be between 1 hour and 365 days");
+        }
+        if !(60..=86_400).contains(&self.code_ttl) || !(1..=10).contains(&self.code_max_attempts)
+        {
+            return bad("code_ttl must be 60..=86400 seconds and code_max_attempts 1..=10");
+        }
+        Ok(())
+    }
+}
+
+fn common_passwords() -> &'static HashSet<&'static str> {
+    static LIST: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    LIST.get_or_init(|| {
+        include_str!("../data/common-passwords.txt")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect()
+    })
+}
+
+/// NFKC-normalises a password, the form that is hashed and checked.
+pub fn normalize_password(raw: &str) -> String {
+    raw.nfkc().collect()
+}
+
+/// Checks an already normalised password against the policy.
+pub fn check_password(normalized: &str, email: Option<&Email>, min: usize) -> Result<(), Error> {
+    let len = normalized.chars().count();
+    if len < min {
+        return Err(Error::PasswordTooShort { min });
+    }
+    if len > PASSWORD_MAX_CHARS {
+        return Err(Error::PasswordTooLong { max: PASSWORD_MAX_CHARS });
+    }
+    let lower = normalized.to_lowercase();
+    if common_passwords().contains(lower.as_str()) {
+        return Err(Error::PasswordTooCommon);
+    }
+    if let Some(email) = email {
+        let local = email.local_part().to_lowercase();
+        if lower == local || lower == email.normalized() {
+            return Err(Error::PasswordMatchesEmail);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_is_large_enough() {
+        assert!(common_passwords().len() >= 10_000);
+        assert!(common_passwords().contains("password"));
+    }
+
+    #[test]
+    fn policy() {
+        let email = Email::parse("correct.horse@example.com").unwrap();
+        assert!(matches!(check_password("short", None, 8), Err(Error::PasswordTooShort { min: 8 })));
+        assert!(matches!(check_password("password1", None, 8), Err(Error::PasswordTooCommon)));
+        assert!(matches!(check_password("PassWord1", None, 8), Err(Error::PasswordTooCommon)));
+        assert!(matches!(
+            check_password("Correct.Horse", Some(&email), 8),
+            Err(Error::PasswordMatchesEmail)
+        ));
+        let long = "x".repeat(257);
+        assert!(matches!(check_password(&long, None, 8), Err(Error::PasswordTooLong { .. })));
+        check_password(&"y".repeat(256), None, 8).unwrap();
+        // No composition rules: a long lowercase phrase is fine.
+        check_password("violet tractor umbrella", Some(&email), 8).unwrap();
+    }
+
+    #[test]
+    fn nfkc_normalisation() {
+        // Fullwidth letters normalise to ASCII, so both spellings are one password.
+        assert_eq!(normalize_password("ｐａｓｓ"), "pass");
+    }
+
+    #[test]
+    fn defaults_validate() {
+        PoolConfig::default().validate().unwrap();
+        let bad = PoolConfig { access_token_ttl: 10, ..Default::default() };
+        assert!(bad.validate().is_err());
+    }
+}

@@ -1,0 +1,223 @@
+//! The user-pool operations the gateway calls, one module per flow. Each validates its
+//! input, does the slow work (argon2) outside any transaction, then hands the store one
+//! transactional change with its audit row and mail.
+
+mod profile;
+mod recovery;
+mod sessions;
+mod signup;
+
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::Arc;
+
+use crate::mail::Mail;
+use crate::password::PasswordHasher;
+use crate::policy::{self, PoolConfig};
+use crate::secret::{MasterKey, Secret, random_token};
+use crate::store::{
+    AccountBundle, AuditEvent, CodePurpose, DynStore, NewCode, NewSession, OutboxMail, PoolRecord,
+    SessionRecord,
+};
+use crate::{AccountId, AccountStatus, Email, Error, PoolId, SessionId};
+
+pub use profile::PasswordChange;
+pub use sessions::RefreshOutcome;
+
+/// The user-pool service: cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct UserPool {
+    store: DynStore,
+    hasher: PasswordHasher,
+    master: Arc<MasterKey>,
+}
+
+/// Who is opening a session (the app client, when known).
+#[derive(Clone, Debug, Default)]
+pub struct NewSessionRequest {
+    pub client_id: Option<String>,
+}
+
+/// A successful sign-in: the account, its new or continued session and the refresh token.
+#[derive(Debug)]
+pub struct Issued {
+    pub account: AccountView,
+    pub session: SessionRecord,
+    pub refresh_token: Secret,
+}
+
+/// The account as clients see it (`GET /v1/me`) and as tokens describe it.
+#[derive(Clone, Debug, Serialize)]
+pub struct AccountView {
+    pub sub: AccountId,
+    pub status: AccountStatus,
+    pub attributes: serde_json::Map<String, Value>,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub groups: Vec<String>,
+    pub wallets: Vec<String>,
+    pub credentials: CredentialsView,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CredentialsView {
+    pub email: Option<EmailView>,
+    pub password: Option<PasswordView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EmailView {
+    pub address: String,
+    pub verified: bool,
+    pub created_at: i64,
+    pub verified_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PasswordView {
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+impl From<AccountBundle> for AccountView {
+    fn from(b: AccountBundle) -> Self {
+        let email = b.email.map(|e| EmailView {
+            verified: e.verified_at.is_some(),
+            address: e.email,
+            created_at: e.created_at,
+            verified_at: e.verified_at,
+            last_used_at: e.last_used_at,
+        });
+        AccountView {
+            sub: b.account.id,
+            status: b.account.status,
+            attributes: b.account.attributes,
+            email: email.as_ref().map(|e| e.address.clone()),
+            email_verified: email.as_ref().is_some_and(|e| e.verified),
+            groups: Vec::new(),
+            wallets: Vec::new(),
+            credentials: CredentialsView {
+                email,
+                password: b.password.map(|p| PasswordView {
+                    created_at: p.created_at,
+                    updated_at: p.updated_at,
+                    last_used_at: p.last_used_at,
+                }),
+            },
+            created_at: b.account.created_at,
+            updated_at: b.account.updated_at,
+        }
+    }
+}
+
+impl UserPool {
+    pub fn new(store: DynStore, hasher: PasswordHasher, master: Arc<MasterKey>) -> Self {
+        Self { store, hasher, master }
+    }
+
+    pub fn store(&self) -> &DynStore {
+        &self.store
+    }
+
+    fn audit(pool: PoolId, account: Option<AccountId>, kind: &'static str, detail: Value, now: i64) -> AuditEvent {
+        AuditEvent { pool_id: pool, account_id: account, kind, detail, created_at: now }
+    }
+
+    fn outbox(&self, pool: &PoolRecord, to: &str, mail: Mail<'_>, now: i64) -> Result<OutboxMail, Error> {
+        let body = mail.render(&pool.config.display_name);
+        let json = serde_json::to_vec(&body).map_err(|_| Error::Crypto)?;
+        Ok(OutboxMail {
+            id: uuid::Uuid::new_v4(),
+            pool_id: pool.id,
+            recipient: to.to_string(),
+            kind: mail.kind(),
+            body_sealed: self.master.seal("mail", &json)?,
+            created_at: now,
+        })
+    }
+
+    /// Opens a sealed outbox body (for the delivery worker).
+    pub fn open_mail(&self, sealed: &[u8]) -> Result<crate::mail::MailBody, Error> {
+        let plain = self.master.open("mail", sealed)?;
+        serde_json::from_slice(&plain).map_err(|_| Error::Crypto)
+    }
+
+    fn code_hash(&self, account: AccountId, purpose: CodePurpose, code: &str) -> String {
+        self.master.hash(&format!("code:{}", purpose.as_str()), &format!("{account}:{code}"))
+    }
+
+    fn refresh_hash(&self, token: &str) -> String {
+        self.master.hash("refresh", token)
+    }
+
+    /// A fresh code for `purpose`, and its row.
+    fn new_code(&self, pool: &PoolRecord, account: AccountId, purpose: CodePurpose, target: Option<String>, now: i64) -> (Secret, NewCode) {
+        let code = crate::secret::random_code();
+        let row = NewCode {
+            account_id: account,
+            purpose,
+            code_hash: self.code_hash(account, purpose, code.expose()),
+            target,
+            expires_at: now + pool.config.code_ttl,
+            created_at: now,
+        };
+        (code, row)
+    }
+
+    /// A new session (refresh-token family) for `account`, not yet stored.
+    fn new_session(
+        &self,
+        pool: &PoolRecord,
+        account: AccountId,
+        amr: &[&str],
+        req: &NewSessionRequest,
+        now: i64,
+    ) -> (Secret, NewSession) {
+        let token = random_token();
+        let session = SessionRecord {
+            id: SessionId::new(),
+            pool_id: pool.id,
+            account_id: account,
+            client_id: req.client_id.clone(),
+            amr: amr.iter().map(|s| s.to_string()).collect(),
+            wallet: None,
+            auth_time: now,
+            created_at: now,
+            expires_at: now + pool.config.refresh_token_ttl,
+            last_used_at: now,
+            revoked_at: None,
+        };
+        let new = NewSession { refresh_hash: self.refresh_hash(token.expose()), session };
+        (token, new)
+    }
+
+    /// Normalises and checks a new password against the pool's policy, then hashes it.
+    async fn new_password_hash(&self, config: &PoolConfig, email: Option<&Email>, raw: &str) -> Result<String, Error> {
+        let normalized = policy::normalize_password(raw);
+        policy::check_password(&normalized, email, config.password_min_length)?;
+        self.hasher.hash(&Secret::new(normalized)).await
+    }
+
+    async fn verify_password(&self, raw: &str, phc: Option<&str>) -> Result<bool, Error> {
+        self.hasher.verify(&Secret::new(policy::normalize_password(raw)), phc).await
+    }
+
+    /// The account behind an access token, if it still exists in this pool.
+    pub async fn account(&self, pool: &PoolRecord, account: AccountId) -> Result<AccountView, Error> {
+        let bundle = self.store.find_account(pool.id, account).await?.ok_or(Error::AccountNotFound)?;
+        Ok(bundle.into())
+    }
+
+    /// A session that is still live (not revoked, not past its absolute expiry).
+    pub async fn live_session(&self, session: SessionId, now: i64) -> Result<Option<SessionRecord>, Error> {
+        Ok(self
+            .store
+            .find_session(session)
+            .await?
+            .filter(|s| s.revoked_at.is_none() && s.expires_at > now))
+    }
+}

@@ -1,0 +1,300 @@
+//! Persistence: one trait per aggregate, implemented for SQLite and PostgreSQL from the same
+//! SQL (see `sql.rs`), picked once from the URL scheme by [`connect`].
+//!
+//! Methods are whole use cases: each multi-step change, its audit row and any mail it sends
+//! run in one transaction inside the store, so a handler can never leave a partial write.
+
+mod sql;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+use crate::policy::PoolConfig;
+use crate::{AccountId, AccountStatus, Error, PoolId, SessionId};
+
+pub use sql::connect;
+
+#[derive(Clone, Debug)]
+pub struct PoolRecord {
+    pub id: PoolId,
+    pub name: String,
+    pub config: PoolConfig,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct AccountRecord {
+    pub id: AccountId,
+    pub pool_id: PoolId,
+    pub status: AccountStatus,
+    pub attributes: Map<String, Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct EmailRecord {
+    pub email: String,
+    pub verified_at: Option<i64>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+#[derive(Clone)]
+pub struct PasswordRecord {
+    pub hash: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+impl std::fmt::Debug for PasswordRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordRecord").field("updated_at", &self.updated_at).finish_non_exhaustive()
+    }
+}
+
+/// An account with the credentials this crate manages.
+#[derive(Clone, Debug)]
+pub struct AccountBundle {
+    pub account: AccountRecord,
+    pub email: Option<EmailRecord>,
+    pub password: Option<PasswordRecord>,
+}
+
+/// What a code is for; one live code per account and purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodePurpose {
+    Signup,
+    Recovery,
+    EmailChange,
+}
+
+impl CodePurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodePurpose::Signup => "signup",
+            CodePurpose::Recovery => "recovery",
+            CodePurpose::EmailChange => "email_change",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct NewCode {
+    pub account_id: AccountId,
+    pub purpose: CodePurpose,
+    pub code_hash: String,
+    /// The new address, for an email change.
+    pub target: Option<String>,
+    pub expires_at: i64,
+    pub created_at: i64,
+}
+
+/// An audit row, written in the same transaction as the change it records.
+#[derive(Clone, Debug)]
+pub struct AuditEvent {
+    pub pool_id: PoolId,
+    pub account_id: Option<AccountId>,
+    pub kind: &'static str,
+    pub detail: Value,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub account_id: Option<AccountId>,
+    pub kind: String,
+    pub detail: Value,
+    pub created_at: i64,
+}
+
+/// A mail to send, its body sealed with the master key.
+#[derive(Clone, Debug)]
+pub struct OutboxMail {
+    pub id: uuid::Uuid,
+    pub pool_id: PoolId,
+    pub recipient: String,
+    pub kind: &'static str,
+    pub body_sealed: Vec<u8>,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct PendingMail {
+    pub id: uuid::Uuid,
+    pub recipient: String,
+    pub kind: String,
+    pub body_sealed: Vec<u8>,
+    pub attempts: i32,
+}
+
+#[derive(Clone, Debug)]
+pub struct SessionRecord {
+    pub id: SessionId,
+    pub pool_id: PoolId,
+    pub account_id: AccountId,
+    pub client_id: Option<String>,
+    pub amr: Vec<String>,
+    pub wallet: Option<String>,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub last_used_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A new session and the hash of its first refresh token.
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    pub session: SessionRecord,
+    pub refresh_hash: String,
+}
+
+/// Which sessions of an account to end.
+#[derive(Clone, Copy, Debug)]
+pub enum RevokeScope {
+    All,
+    AllBut(SessionId),
+}
+
+/// What presenting a refresh token led to.
+#[derive(Clone, Debug)]
+pub enum Rotation {
+    /// First use: the successor was stored.
+    Rotated(SessionRecord),
+    /// Already rotated within the grace period: the same successor stands.
+    Repeated(SessionRecord),
+    /// Already rotated before the grace period: the family is now revoked.
+    Reused,
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+#[derive(Clone, Debug)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub pool_id: PoolId,
+    pub alg: String,
+    pub private_sealed: Vec<u8>,
+    pub public_jwk: Value,
+    pub created_at: i64,
+    pub activates_at: i64,
+    pub retires_at: Option<i64>,
+}
+
+/// What to do, in the same transaction, once a code has been consumed.
+#[derive(Clone, Debug)]
+pub enum CodeEffect {
+    /// Sign-up confirmation: the email is verified and the account active.
+    ConfirmSignup,
+    /// Recovery: the email is verified, optionally a new password set, every session ended,
+    /// pending email changes cancelled, and a new session opened.
+    Recover { password_hash: Option<String>, session: Box<NewSession>, notice: OutboxMail },
+    /// Email change: the code's target becomes the account's verified email.
+    ChangeEmail { notice: Option<OutboxMail> },
+}
+
+#[async_trait]
+pub trait PoolStore: Send + Sync {
+    /// Creates the pool if it does not exist (safe when several instances start at once).
+    async fn ensure_pool(&self, name: &str, config: &PoolConfig, now: i64) -> Result<PoolRecord, Error>;
+    async fn find_pool_by_name(&self, name: &str) -> Result<Option<PoolRecord>, Error>;
+    async fn update_pool_config(&self, id: PoolId, config: &PoolConfig) -> Result<(), Error>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn list_signing_keys(&self, pool: PoolId) -> Result<Vec<SigningKeyRecord>, Error>;
+    /// Inserts a key; when `supersede` is set, every older key of the same algorithm that has
+    /// no retirement yet retires at that time. One transaction.
+    async fn insert_signing_key(&self, key: &SigningKeyRecord, supersede: Option<i64>) -> Result<(), Error>;
+    /// Deletes keys whose retirement passed (they have left the JWKS).
+    async fn delete_retired_keys(&self, pool: PoolId, now: i64) -> Result<u64, Error>;
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    async fn find_account_by_email(&self, pool: PoolId, normalized: &str) -> Result<Option<AccountBundle>, Error>;
+    async fn find_account(&self, pool: PoolId, id: AccountId) -> Result<Option<AccountBundle>, Error>;
+    /// Creates a pending account with an unverified email, a password and a sign-up code.
+    /// A unique violation on the email answers [`Error::EmailTaken`].
+    async fn insert_email_account(
+        &self,
+        account: &AccountRecord,
+        email: &str,
+        password_hash: &str,
+        code: &NewCode,
+        mail: &OutboxMail,
+        audit: &AuditEvent,
+    ) -> Result<(), Error>;
+    /// Replaces the account's live code of that purpose and queues its mail.
+    async fn replace_code(&self, code: &NewCode, mail: &OutboxMail, audit: &AuditEvent) -> Result<(), Error>;
+    /// Consumes a live code atomically and applies `effect` in the same transaction.
+    /// A wrong code counts a try (the code dies at `max_attempts`) and answers false.
+    async fn consume_code(
+        &self,
+        account: AccountId,
+        purpose: CodePurpose,
+        code_hash: &str,
+        now: i64,
+        max_attempts: i32,
+        effect: &CodeEffect,
+        audit: &AuditEvent,
+    ) -> Result<bool, Error>;
+    async fn update_attributes(&self, account: AccountId, attributes: &Map<String, Value>, now: i64, audit: &AuditEvent) -> Result<(), Error>;
+    /// Sets the password, ends sessions in `revoke`, cancels pending email changes, queues
+    /// the notice. One transaction.
+    async fn update_password(
+        &self,
+        account: AccountId,
+        hash: &str,
+        now: i64,
+        revoke: RevokeScope,
+        notice: Option<&OutboxMail>,
+        audit: &AuditEvent,
+    ) -> Result<(), Error>;
+    async fn touch_password(&self, account: AccountId, now: i64) -> Result<(), Error>;
+    async fn list_audit(&self, account: AccountId) -> Result<Vec<AuditRecord>, Error>;
+    /// Writes an audit row (and a mail) for an event that changes nothing else.
+    async fn record(&self, audit: &AuditEvent, mail: Option<&OutboxMail>) -> Result<(), Error>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, new: &NewSession, audit: &AuditEvent) -> Result<(), Error>;
+    /// Rotates a refresh token: marks it used and stores its successor, or recognises a
+    /// repeat within `grace` seconds, or revokes the family on reuse. One transaction.
+    async fn rotate_refresh_token(
+        &self,
+        hash: &str,
+        successor_hash: &str,
+        now: i64,
+        grace: i64,
+    ) -> Result<Rotation, Error>;
+    async fn find_session(&self, id: SessionId) -> Result<Option<SessionRecord>, Error>;
+    /// Ends the session a refresh token belongs to; false when the token is unknown.
+    async fn revoke_session_by_token(&self, hash: &str, now: i64, reason: &str) -> Result<bool, Error>;
+    async fn revoke_sessions(&self, account: AccountId, scope: RevokeScope, now: i64, audit: &AuditEvent) -> Result<u64, Error>;
+}
+
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Claims up to `limit` due mails for `lease` seconds (safe across instances).
+    async fn claim_mail(&self, now: i64, lease: i64, limit: i64) -> Result<Vec<PendingMail>, Error>;
+    /// Marks a mail sent and drops its body.
+    async fn mark_mail_sent(&self, id: uuid::Uuid, now: i64) -> Result<(), Error>;
+    /// Records a failed attempt; after `max_attempts` the mail is failed for good.
+    async fn mark_mail_failed(&self, id: uuid::Uuid, error: &str, retry_at: i64, max_attempts: i32) -> Result<(), Error>;
+}
+
+/// The whole store, as the gateway holds it.
+#[async_trait]
+pub trait Store: PoolStore + KeyStore + AccountStore + SessionStore + OutboxStore {
+    async fn ping(&self) -> Result<(), Error>;
+    fn backend(&self) -> &'static str;
+}
+
+pub type DynStore = Arc<dyn Store>;

@@ -1,0 +1,162 @@
+//! Configuration: one TOML file (`--config`) with `GATEHOUSE_*` environment variables over
+//! it; with neither, the embedded default (SQLite in the data directory, in-process stores,
+//! mail to the log, a generated master key beside the database).
+
+use accounts::secret::Secret;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use url::Url;
+
+/// The file's shape: every key optional, named like the variables without the prefix.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    public_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    redis_url: Option<String>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
+    master_key: Option<String>,
+    admin_token: Option<String>,
+    trust_proxy: Option<bool>,
+    mail_poll_ms: Option<u64>,
+}
+
+/// The resolved configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub public_url: Url,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub smtp_url: Option<Secret>,
+    pub smtp_from: String,
+    pub master_key: Option<Secret>,
+    pub admin_token: Option<Secret>,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_proxy: bool,
+    /// How often the mail worker polls the outbox, besides being woken on new mail.
+    pub mail_poll_ms: u64,
+    /// Concurrent argon2 hashes; defaults to the core count.
+    pub hash_concurrency: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("invalid config file: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("{0} is not valid: {1}")]
+    Invalid(&'static str, String),
+}
+
+impl Config {
+    /// Reads the file (if any), then the environment over it.
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let fc: FileConfig = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Read(p.to_path_buf(), e))?;
+                toml::from_str(&text)?
+            }
+            None => FileConfig::default(),
+        };
+        let var = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
+        let listen_s = var("GATEHOUSE_LISTEN").or(fc.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr =
+            listen_s.parse().map_err(|e| ConfigError::Invalid("GATEHOUSE_LISTEN", format!("{e}")))?;
+        let public_s = var("GATEHOUSE_PUBLIC_URL").or(fc.public_url).unwrap_or_else(|| format!("http://{listen}"));
+        let public_url = parse_public_url(&public_s)?;
+        let data_dir = var("GATEHOUSE_DATA_DIR").map(PathBuf::from).or(fc.data_dir).unwrap_or_else(|| "gatehouse-data".into());
+        let database_url = var("DATABASE_URL")
+            .or(fc.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("gatehouse.db").display()));
+        let mail_poll_ms = match var("GATEHOUSE_MAIL_POLL_MS") {
+            Some(v) => v.parse().map_err(|_| ConfigError::Invalid("GATEHOUSE_MAIL_POLL_MS", v))?,
+            None => fc.mail_poll_ms.unwrap_or(1000),
+        };
+        let trust_proxy = match var("GATEHOUSE_TRUST_PROXY") {
+            Some(v) => matches!(v.as_str(), "1" | "true" | "yes"),
+            None => fc.trust_proxy.unwrap_or(false),
+        };
+        let smtp_from = var("GATEHOUSE_SMTP_FROM")
+            .or(fc.smtp_from)
+            .unwrap_or_else(|| format!("Gatehouse <no-reply@{}>", public_url.host_str().unwrap_or("localhost")));
+        Ok(Self {
+            listen,
+            public_url,
+            data_dir,
+            database_url,
+            redis_url: var("REDIS_URL").or(fc.redis_url),
+            smtp_url: var("GATEHOUSE_SMTP_URL").or(fc.smtp_url).map(Secret::new),
+            smtp_from,
+            master_key: var("GATEHOUSE_MASTER_KEY").or(fc.master_key).map(Secret::new),
+            admin_token: var("GATEHOUSE_ADMIN_TOKEN").or(fc.admin_token).map(Secret::new),
+            trust_proxy,
+            mail_poll_ms: mail_poll_ms.max(10),
+            hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        })
+    }
+
+    /// The issuer of a pool: `{PUBLIC_URL}/pools/{pool}`.
+    pub fn issuer(&self, pool: &str) -> String {
+        format!("{}/pools/{pool}", self.public_url.as_str().trim_end_matches('/'))
+    }
+
+    /// Whether cookies and HSTS may assume HTTPS.
+    pub fn is_https(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+}
+
+fn parse_public_url(s: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(s).map_err(|e| ConfigError::Invalid("GATEHOUSE_PUBLIC_URL", e.to_string()))?;
+    let ok = matches!(url.scheme(), "http" | "https")
+        && url.host().is_some()
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty();
+    if !ok {
+        return Err(ConfigError::Invalid("GATEHOUSE_PUBLIC_URL", "an http(s) URL without query or credentials".into()));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn embedded_default() {
+        let c = Config::load(None, &HashMap::new()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.issuer("main"), "http://127.0.0.1:8080/pools/main");
+        assert!(c.database_url.starts_with("sqlite://gatehouse-data/"));
+        assert!(c.redis_url.is_none() && c.smtp_url.is_none() && c.master_key.is_none());
+    }
+
+    #[test]
+    fn env_over_file() {
+        let dir = std::env::temp_dir().join(format!("gh-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("g.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nredis_url = \"redis://file\"\n").unwrap();
+        let c = Config::load(Some(&file), &env(&[("REDIS_URL", "redis://env"), ("GATEHOUSE_PUBLIC_URL", "https://id.example.com/")])).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.redis_url.as_deref(), Some("redis://env"));
+        assert_eq!(c.issuer("main"), "https://id.example.com/pools/main");
+        assert!(c.is_https());
+        std::fs::write(&file, "nonsense = 1\n").unwrap();
+        assert!(Config::load(Some(&file), &HashMap::new()).is_err());
+        assert!(Config::load(None, &env(&[("GATEHOUSE_PUBLIC_URL", "ftp://x")])).is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! Extractors: JSON bodies whose rejections are problem details, the pool named in the path,
+//! the authenticated account behind a bearer access token, and the client's address.
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
+use axum::http::{header, request::Parts};
+use axum::Json;
+use accounts::store::{PoolRecord, SessionRecord};
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::error::AppError;
+use crate::state::AppState;
+use crate::tokens::{self, AccessClaims};
+
+/// `Json<T>` whose failures answer problem details (400, 413, 415), never axum's plain text.
+pub struct AppJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let Json(v) = Json::<T>::from_request(req, state).await?;
+        Ok(AppJson(v))
+    }
+}
+
+/// The pool named by `{pool}` in the path.
+pub struct Pool(pub Arc<PoolRecord>);
+
+impl FromRequestParts<AppState> for Pool {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state).await?;
+        let name = params.get("pool").ok_or(AppError::NotFound { code: "pool_not_found", detail: "no such pool" })?;
+        let pool = state.pools.get(name, state.clock.now()).await?;
+        pool.map(Pool).ok_or(AppError::NotFound { code: "pool_not_found", detail: "no such pool" })
+    }
+}
+
+/// A request authenticated with an access token of the pool in the path, whose session is
+/// still live (so revoking sessions takes effect at once on the gateway's own API).
+pub struct Authenticated {
+    pub pool: Arc<PoolRecord>,
+    pub claims: AccessClaims,
+    pub session: SessionRecord,
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let Pool(pool) = Pool::from_request_parts(parts, state).await?;
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .ok_or(AppError::Unauthorized)?;
+        let now = state.clock.now();
+        let keys = state.keys.keys(pool.id, now).await?;
+        let issuer = state.config.issuer(&pool.name);
+        let claims = tokens::verify_access(&keys, &issuer, token, now).ok_or(AppError::Unauthorized)?;
+        let session = state
+            .users
+            .live_session(claims.sid, now)
+            .await?
+            .filter(|s| s.account_id == claims.sub && s.pool_id == pool.id)
+            .ok_or(AppError::Unauthorized)?;
+        Ok(Authenticated { pool, claims, session })
+    }
+}
+
+/// The client's address: the socket peer, or the first `X-Forwarded-For` hop when the
+/// operator says a trusted proxy sits in front.
+pub struct ClientIp(pub String);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if state.config.trust_proxy {
+            let forwarded = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty());
+            if let Some(ip) = forwarded {
+                return Ok(ClientIp(ip));
+            }
+        }
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        Ok(ClientIp(peer.unwrap_or_else(|| "unknown".into())))
+    }
+}

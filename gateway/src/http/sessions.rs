@@ -1,0 +1,95 @@
+//! Sessions: password sign-in, refresh-token rotation, sign-out of one or every session.
+
+use accounts::{Issued, NewSessionRequest};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::AppError;
+use super::extract::{AppJson, Authenticated, ClientIp, Pool};
+use crate::ratelimit::{self, ATTEMPTS_PER_IP};
+use crate::state::AppState;
+use crate::tokens::{self, TokenSet};
+use accounts::store::PoolRecord;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/sessions/password", post(sign_in_password))
+        .route("/v1/sessions/refresh", post(refresh_session))
+        .route("/v1/sessions/revoke", post(revoke_session))
+        .route("/v1/me/sessions/revoke-all", post(revoke_all_sessions))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordSignIn {
+    email: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// Signs the issued session's tokens.
+pub(super) async fn token_set(state: &AppState, pool: &PoolRecord, issued: &Issued) -> Result<Json<TokenSet>, AppError> {
+    let now = state.clock.now();
+    let keys = state.keys.keys(pool.id, now).await?;
+    Ok(Json(tokens::issue(&keys, &state.config.issuer(&pool.name), pool, issued, now)?))
+}
+
+/// Email and password: a token set. An unknown email and a wrong password answer alike.
+async fn sign_in_password(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    ClientIp(ip): ClientIp,
+    AppJson(req): AppJson<PasswordSignIn>,
+) -> Result<Json<TokenSet>, AppError> {
+    ratelimit::hit(&state, pool.id, ATTEMPTS_PER_IP, &ip).await?;
+    ratelimit::check_sign_in(&state, &pool, &req.email).await?;
+    let outcome = state
+        .users
+        .sign_in_password(&pool, &req.email, &req.password, &NewSessionRequest::default(), state.clock.now())
+        .await;
+    let issued = match outcome {
+        Err(accounts::Error::InvalidCredentials) => {
+            ratelimit::sign_in_failed(&state, &pool, &req.email).await?;
+            return Err(accounts::Error::InvalidCredentials.into());
+        }
+        other => other?,
+    };
+    ratelimit::sign_in_succeeded(&state, &pool, &req.email).await?;
+    token_set(&state, &pool, &issued).await
+}
+
+/// Rotates the refresh token (a repeat within 10 s gets the same successor; a later repeat
+/// revokes the family).
+async fn refresh_session(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    AppJson(req): AppJson<RefreshRequest>,
+) -> Result<Json<TokenSet>, AppError> {
+    let issued = state.users.refresh(&pool, &req.refresh_token, state.clock.now()).await?;
+    token_set(&state, &pool, &issued).await
+}
+
+/// Ends the session the refresh token belongs to. Unknown tokens answer the same.
+async fn revoke_session(
+    State(state): State<AppState>,
+    Pool(_pool): Pool,
+    AppJson(req): AppJson<RefreshRequest>,
+) -> Result<StatusCode, AppError> {
+    state.users.revoke_refresh_token(&req.refresh_token, state.clock.now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends every session of the signed-in account, this one included.
+async fn revoke_all_sessions(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Value>, AppError> {
+    let n = state.users.revoke_all_sessions(&auth.pool, auth.claims.sub, state.clock.now()).await?;
+    Ok(Json(json!({ "revoked": n })))
+}

@@ -1,0 +1,94 @@
+//! Sign-up by email: `POST /v1/signup`, `/v1/signup/resend`, `/v1/signup/confirm`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::error::AppError;
+use super::extract::{AppJson, ClientIp, Pool};
+use crate::ratelimit::{self, ATTEMPTS_PER_IP, MAIL_PER_EMAIL, MAIL_PER_IP};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/signup", post(signup))
+        .route("/v1/signup/resend", post(resend_code))
+        .route("/v1/signup/confirm", post(confirm_signup))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignupRequest {
+    email: String,
+    password: String,
+    attributes: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailRequest {
+    email: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmRequest {
+    email: String,
+    code: String,
+}
+
+/// The one answer to every accepted sign-up, whether or not the email exists (DESIGN rule 5).
+fn accepted() -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({ "status": "confirmation_sent", "detail": "if the address can be used, a code was sent to it" })),
+    )
+}
+
+/// Creates a pending account and mails a confirmation code; an existing address gets a
+/// notice instead, with the same answer.
+async fn signup(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    ClientIp(ip): ClientIp,
+    AppJson(req): AppJson<SignupRequest>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    ratelimit::hit(&state, pool.id, MAIL_PER_IP, &ip).await?;
+    let mail_key = req.email.trim().to_lowercase();
+    ratelimit::check(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
+    state.users.signup(&pool, &req.email, &req.password, req.attributes, state.clock.now()).await?;
+    ratelimit::hit(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
+    state.mail.wake();
+    Ok(accepted())
+}
+
+/// Sends a new code to an unconfirmed account; answers the same for any address.
+async fn resend_code(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    ClientIp(ip): ClientIp,
+    AppJson(req): AppJson<EmailRequest>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    ratelimit::hit(&state, pool.id, MAIL_PER_IP, &ip).await?;
+    let mail_key = req.email.trim().to_lowercase();
+    ratelimit::check(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
+    state.users.resend_signup_code(&pool, &req.email, state.clock.now()).await?;
+    ratelimit::hit(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
+    state.mail.wake();
+    Ok(accepted())
+}
+
+/// Confirms the email with its code; the account becomes active.
+async fn confirm_signup(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    ClientIp(ip): ClientIp,
+    AppJson(req): AppJson<ConfirmRequest>,
+) -> Result<Json<Value>, AppError> {
+    ratelimit::hit(&state, pool.id, ATTEMPTS_PER_IP, &ip).await?;
+    state.users.confirm_signup(&pool, &req.email, &req.code, state.clock.now()).await?;
+    Ok(Json(json!({ "status": "confirmed" })))
+}

@@ -1,0 +1,49 @@
+//! OIDC discovery (OpenID Connect Discovery 1.0 §3) and the JWKS (RFC 7517) of each pool.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::error::AppError;
+use super::extract::Pool;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/.well-known/jwks.json", get(jwks))
+}
+
+/// Verifiers may cache these for five minutes; new keys are published earlier than that
+/// before they sign.
+fn cacheable(body: serde_json::Value) -> Response {
+    let mut res = Json(body).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    res
+}
+
+/// The discovery document lists what this pool implements.
+async fn discovery(State(state): State<AppState>, Pool(pool): Pool) -> Result<Response, AppError> {
+    let issuer = state.config.issuer(&pool.name);
+    Ok(cacheable(json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256", "RS256"],
+        "scopes_supported": ["openid", "email", "profile"],
+        "claims_supported": [
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "amr", "sid",
+            "email", "email_verified", "wallets", "wallet", "groups"
+        ],
+    })))
+}
+
+/// Every published key of the pool: current, upcoming and retiring.
+async fn jwks(State(state): State<AppState>, Pool(pool): Pool) -> Result<Response, AppError> {
+    let keys = state.keys.keys(pool.id, state.clock.now()).await?;
+    Ok(cacheable(keys.jwks().clone()))
+}

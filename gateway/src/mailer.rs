@@ -1,0 +1,149 @@
+//! Mail delivery: a background worker drains the outbox with retries, through SMTP when
+//! `GATEHOUSE_SMTP_URL` is set and to the log otherwise (a development transport). Several
+//! instances may run workers on one database: rows are leased, never sent twice at once.
+
+use accounts::UserPool;
+use accounts::mail::MailBody;
+use async_trait::async_trait;
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+use crate::clock::Clock;
+
+/// Attempts before a mail is given up (with exponential back-off between them).
+const MAX_ATTEMPTS: i32 = 8;
+/// Seconds a claimed mail is leased to one worker.
+const LEASE: i64 = 60;
+
+#[async_trait]
+pub trait Transport: Send + Sync {
+    async fn send(&self, to: &str, body: &MailBody) -> Result<(), String>;
+    fn name(&self) -> &'static str;
+}
+
+/// SMTP through lettre (`smtp://host:port`, `smtps://user:pass@host`, `?tls=required`).
+pub struct SmtpTransport {
+    inner: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl SmtpTransport {
+    pub fn new(url: &str, from: &str) -> Result<Self, String> {
+        let inner = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| format!("GATEHOUSE_SMTP_URL is not valid: {e}"))?
+            .timeout(Some(Duration::from_secs(20)))
+            .build();
+        let from = from.parse().map_err(|e| format!("GATEHOUSE_SMTP_FROM is not valid: {e}"))?;
+        Ok(Self { inner, from })
+    }
+}
+
+#[async_trait]
+impl Transport for SmtpTransport {
+    async fn send(&self, to: &str, body: &MailBody) -> Result<(), String> {
+        let to: Mailbox = to.parse().map_err(|e| format!("bad recipient: {e}"))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(body.subject.clone())
+            .header(ContentType::TEXT_PLAIN)
+            .body(body.text.clone())
+            .map_err(|e| e.to_string())?;
+        self.inner.send(message).await.map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    fn name(&self) -> &'static str {
+        "smtp"
+    }
+}
+
+/// Writes mails to the log. For development only: codes appear in the log.
+pub struct LogTransport;
+
+#[async_trait]
+impl Transport for LogTransport {
+    async fn send(&self, to: &str, body: &MailBody) -> Result<(), String> {
+        tracing::warn!(
+            transport = "log (development only: set GATEHOUSE_SMTP_URL)",
+            to,
+            subject = %body.subject,
+            text = %body.text,
+            "mail"
+        );
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "log"
+    }
+}
+
+/// Wakes the worker when a request queued mail, so codes arrive without waiting for a poll.
+#[derive(Clone, Default)]
+pub struct MailSignal(Arc<Notify>);
+
+impl MailSignal {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Runs until `shutdown` turns true.
+pub async fn run_worker(
+    users: UserPool,
+    transport: Arc<dyn Transport>,
+    signal: MailSignal,
+    clock: Clock,
+    poll: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    tracing::info!(transport = transport.name(), "mail worker started");
+    loop {
+        let sent = match deliver_due(&users, transport.as_ref(), &clock).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "mail outbox unavailable");
+                0
+            }
+        };
+        if sent > 0 {
+            continue;
+        }
+        tokio::select! {
+            _ = signal.0.notified() => {}
+            _ = tokio::time::sleep(poll) => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+    }
+    tracing::info!("mail worker stopped");
+}
+
+/// Sends what is due; returns how many mails were claimed.
+async fn deliver_due(users: &UserPool, transport: &dyn Transport, clock: &Clock) -> Result<usize, accounts::Error> {
+    let store = users.store();
+    let due = store.claim_mail(clock.now(), LEASE, 10).await?;
+    for mail in &due {
+        let outcome = match users.open_mail(&mail.body_sealed) {
+            Ok(body) => transport.send(&mail.recipient, &body).await,
+            Err(_) => Err("mail body cannot be opened with this master key".to_string()),
+        };
+        match outcome {
+            Ok(()) => {
+                tracing::info!(mail = %mail.id, kind = %mail.kind, "mail sent");
+                store.mark_mail_sent(mail.id, clock.now()).await?;
+            }
+            Err(e) => {
+                let backoff = 5i64 << mail.attempts.clamp(0, 12);
+                tracing::warn!(mail = %mail.id, kind = %mail.kind, attempt = mail.attempts, error = %e, "mail not sent");
+                store.mark_mail_failed(mail.id, &e, clock.now() + backoff, MAX_ATTEMPTS).await?;
+            }
+        }
+    }
+    Ok(due.len())
+}
