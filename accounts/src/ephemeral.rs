@@ -70,7 +70,9 @@ impl Ephemeral for MemoryEphemeral {
     async fn hit(&self, key: &str, window: Duration) -> Result<u64, Error> {
         let now = Instant::now();
         Ok(self.with(|m| {
-            let entry = m.entry(key.to_string()).or_insert_with(|| ("0".into(), now + window));
+            let entry = m
+                .entry(key.to_string())
+                .or_insert_with(|| ("0".into(), now + window));
             if entry.1 <= now {
                 *entry = ("0".into(), now + window);
             }
@@ -118,7 +120,10 @@ impl RedisEphemeral {
             .set_response_timeout(Duration::from_secs(5))
             .set_number_of_retries(2);
         let conn = ConnectionManager::new_with_config(client, config).await?;
-        let this = Self { conn, prefix: prefix.to_string() };
+        let this = Self {
+            conn,
+            prefix: prefix.to_string(),
+        };
         this.ping().await?;
         Ok(this)
     }
@@ -149,7 +154,10 @@ impl Ephemeral for RedisEphemeral {
 
     async fn take(&self, key: &str) -> Result<Option<String>, Error> {
         let mut c = self.conn.clone();
-        Ok(redis::cmd("GETDEL").arg(self.key(key)).query_async(&mut c).await?)
+        Ok(redis::cmd("GETDEL")
+            .arg(self.key(key))
+            .query_async(&mut c)
+            .await?)
     }
 
     async fn hit(&self, key: &str, window: Duration) -> Result<u64, Error> {
@@ -163,13 +171,19 @@ impl Ephemeral for RedisEphemeral {
 
     async fn count(&self, key: &str) -> Result<u64, Error> {
         let mut c = self.conn.clone();
-        let v: Option<u64> = redis::cmd("GET").arg(self.key(key)).query_async(&mut c).await?;
+        let v: Option<u64> = redis::cmd("GET")
+            .arg(self.key(key))
+            .query_async(&mut c)
+            .await?;
         Ok(v.unwrap_or(0))
     }
 
     async fn delete(&self, key: &str) -> Result<(), Error> {
         let mut c = self.conn.clone();
-        let _: i64 = redis::cmd("DEL").arg(self.key(key)).query_async(&mut c).await?;
+        let _: i64 = redis::cmd("DEL")
+            .arg(self.key(key))
+            .query_async(&mut c)
+            .await?;
         Ok(())
     }
 

@@ -13,7 +13,9 @@ pub struct MailBody {
 impl std::fmt::Debug for MailBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Bodies carry codes: only the subject may be shown.
-        f.debug_struct("MailBody").field("subject", &self.subject).finish_non_exhaustive()
+        f.debug_struct("MailBody")
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
     }
 }
 
@@ -44,35 +46,50 @@ impl Mail<'_> {
 
     pub fn render(&self, pool_name: &str) -> MailBody {
         let ignore = "If this was not you, you can ignore this mail.";
-        let secure = "If this was not you, recover your account now and review its sign-in methods.";
+        let secure =
+            "If this was not you, recover your account now and review its sign-in methods.";
         let (subject, text) = match self {
             Mail::SignupCode { code } => (
                 format!("Your {pool_name} sign-up code: {code}"),
-                format!("Your code to confirm your email address is {code}.\nIt expires in 10 minutes.\n\n{ignore}"),
+                format!(
+                    "Your code to confirm your email address is {code}.\nIt expires in 10 minutes.\n\n{ignore}"
+                ),
             ),
             Mail::ExistingAccount => (
                 format!("Someone tried to sign up to {pool_name} with your address"),
-                format!("An account with this email address already exists.\nIf you forgot your password, use account recovery.\n\n{ignore}"),
+                format!(
+                    "An account with this email address already exists.\nIf you forgot your password, use account recovery.\n\n{ignore}"
+                ),
             ),
             Mail::RecoveryCode { code } => (
                 format!("Your {pool_name} recovery code: {code}"),
-                format!("Your code to recover your account is {code}.\nIt expires in 10 minutes.\n\n{ignore}"),
+                format!(
+                    "Your code to recover your account is {code}.\nIt expires in 10 minutes.\n\n{ignore}"
+                ),
             ),
             Mail::RecoveryUsed => (
                 format!("Your {pool_name} account was recovered"),
-                format!("Your account was just recovered with a code sent to this address, and every other session was signed out.\n\n{secure}"),
+                format!(
+                    "Your account was just recovered with a code sent to this address, and every other session was signed out.\n\n{secure}"
+                ),
             ),
             Mail::PasswordChanged => (
                 format!("Your {pool_name} password was changed"),
-                format!("The password of your account was just changed, and your other sessions were signed out.\n\n{secure}"),
+                format!(
+                    "The password of your account was just changed, and your other sessions were signed out.\n\n{secure}"
+                ),
             ),
             Mail::EmailChangeCode { code } => (
                 format!("Your {pool_name} code to confirm this address: {code}"),
-                format!("Your code to make this the email address of your account is {code}.\nIt expires in 10 minutes.\n\n{ignore}"),
+                format!(
+                    "Your code to make this the email address of your account is {code}.\nIt expires in 10 minutes.\n\n{ignore}"
+                ),
             ),
             Mail::EmailChanged => (
                 format!("The email address of your {pool_name} account was changed"),
-                format!("The email address of your account was changed; this address no longer signs in.\n\n{secure}"),
+                format!(
+                    "The email address of your account was changed; this address no longer signs in.\n\n{secure}"
+                ),
             ),
         };
         MailBody { subject, text }

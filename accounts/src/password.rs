@@ -33,14 +33,19 @@ fn hash_blocking(password: &str) -> Result<String, Error> {
 
 fn verify_blocking(password: &str, phc: &str) -> Result<bool, Error> {
     let parsed = PasswordHash::new(phc).map_err(|_| Error::Crypto)?;
-    Ok(argon2()?.verify_password(password.as_bytes(), &parsed).is_ok())
+    Ok(argon2()?
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok())
 }
 
 impl PasswordHasher {
     /// `concurrency` bounds hashes in flight; the core count is right for most machines.
     pub fn new(concurrency: usize) -> Result<Self, Error> {
         let dummy = hash_blocking(&hex::encode(random_bytes::<16>()))?;
-        Ok(Self { permits: Arc::new(Semaphore::new(concurrency.max(1))), dummy: Arc::new(dummy) })
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            dummy: Arc::new(dummy),
+        })
     }
 
     async fn run<T: Send + 'static>(
@@ -48,7 +53,9 @@ impl PasswordHasher {
         f: impl FnOnce() -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
         let _permit = self.permits.acquire().await.map_err(|_| Error::Crypto)?;
-        tokio::task::spawn_blocking(f).await.map_err(|_| Error::Crypto)?
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|_| Error::Crypto)?
     }
 
     /// Hashes an already normalised password into a PHC string.
@@ -65,7 +72,9 @@ impl PasswordHasher {
             Some(h) => (h.to_string(), true),
             None => (self.dummy.as_ref().clone(), false),
         };
-        let ok = self.run(move || verify_blocking(p.expose(), &target)).await?;
+        let ok = self
+            .run(move || verify_blocking(p.expose(), &target))
+            .await?;
         Ok(ok && real)
     }
 }
@@ -81,7 +90,11 @@ mod tests {
         let phc = h.hash(&pw).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(h.verify(&pw, Some(&phc)).await.unwrap());
-        assert!(!h.verify(&Secret::new("violet tractor umbrellA"), Some(&phc)).await.unwrap());
+        assert!(
+            !h.verify(&Secret::new("violet tractor umbrellA"), Some(&phc))
+                .await
+                .unwrap()
+        );
         // The dummy path never succeeds, even for the dummy's own input.
         assert!(!h.verify(&pw, None).await.unwrap());
     }

@@ -67,8 +67,7 @@ impl PoolConfig {
         if !(3600..=365 * 86_400).contains(&self.refresh_token_ttl) {
             return bad("refresh_token_ttl must be between 1 hour and 365 days");
         }
-        if !(60..=86_400).contains(&self.code_ttl) || !(1..=10).contains(&self.code_max_attempts)
-        {
+        if !(60..=86_400).contains(&self.code_ttl) || !(1..=10).contains(&self.code_max_attempts) {
             return bad("code_ttl must be 60..=86400 seconds and code_max_attempts 1..=10");
         }
         Ok(())
@@ -98,7 +97,9 @@ pub fn check_password(normalized: &str, email: Option<&Email>, min: usize) -> Re
         return Err(Error::PasswordTooShort { min });
     }
     if len > PASSWORD_MAX_CHARS {
-        return Err(Error::PasswordTooLong { max: PASSWORD_MAX_CHARS });
+        return Err(Error::PasswordTooLong {
+            max: PASSWORD_MAX_CHARS,
+        });
     }
     let lower = normalized.to_lowercase();
     if common_passwords().contains(lower.as_str()) {
@@ -126,15 +127,27 @@ mod tests {
     #[test]
     fn policy() {
         let email = Email::parse("correct.horse@example.com").unwrap();
-        assert!(matches!(check_password("short", None, 8), Err(Error::PasswordTooShort { min: 8 })));
-        assert!(matches!(check_password("password1", None, 8), Err(Error::PasswordTooCommon)));
-        assert!(matches!(check_password("PassWord1", None, 8), Err(Error::PasswordTooCommon)));
+        assert!(matches!(
+            check_password("short", None, 8),
+            Err(Error::PasswordTooShort { min: 8 })
+        ));
+        assert!(matches!(
+            check_password("password1", None, 8),
+            Err(Error::PasswordTooCommon)
+        ));
+        assert!(matches!(
+            check_password("PassWord1", None, 8),
+            Err(Error::PasswordTooCommon)
+        ));
         assert!(matches!(
             check_password("Correct.Horse", Some(&email), 8),
             Err(Error::PasswordMatchesEmail)
         ));
         let long = "x".repeat(257);
-        assert!(matches!(check_password(&long, None, 8), Err(Error::PasswordTooLong { .. })));
+        assert!(matches!(
+            check_password(&long, None, 8),
+            Err(Error::PasswordTooLong { .. })
+        ));
         check_password(&"y".repeat(256), None, 8).unwrap();
         // No composition rules: a long lowercase phrase is fine.
         check_password("violet tractor umbrella", Some(&email), 8).unwrap();
@@ -149,7 +162,10 @@ mod tests {
     #[test]
     fn defaults_validate() {
         PoolConfig::default().validate().unwrap();
-        let bad = PoolConfig { access_token_ttl: 10, ..Default::default() };
+        let bad = PoolConfig {
+            access_token_ttl: 10,
+            ..Default::default()
+        };
         assert!(bad.validate().is_err());
     }
 }

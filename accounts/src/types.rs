@@ -68,7 +68,9 @@ impl Email {
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && !domain.contains("..")
-            && domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+            && domain
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
         if local.is_empty() || local.len() > 64 || local.contains('@') || !domain_ok {
             return Err(Error::InvalidEmail);
         }
@@ -157,7 +159,9 @@ mod tests {
 
     #[test]
     fn bad_emails_are_refused() {
-        for bad in ["", "a", "@x.io", "a@", "a@b", "a b@x.io", "a@x..io", "a@.x.io", "a\n@x.io"] {
+        for bad in [
+            "", "a", "@x.io", "a@", "a@b", "a b@x.io", "a@x..io", "a@.x.io", "a\n@x.io",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
     }

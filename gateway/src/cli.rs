@@ -10,7 +10,11 @@ use crate::keys::{DEFAULT_ACTIVATION_DELAY, KeyRing};
 use crate::state::{self, AppState};
 
 #[derive(Debug, Parser)]
-#[command(name = "gatehouse", version, about = "Identity gateway for apps with Web2 and Web3 users")]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Identity gateway for apps with Web2 and Web3 users"
+)]
 pub struct Cli {
     /// TOML config file; GATEHOUSE_* environment variables override it.
     #[arg(long, global = true, env = "GATEHOUSE_CONFIG")]
@@ -78,11 +82,18 @@ pub async fn run_admin(command: &Command, config: Config) -> anyhow::Result<()> 
             let ring: &KeyRing = &state.keys;
             if let KeysCommand::Rotate { activate_in, .. } = command {
                 let kids = ring.rotate(&pool, *activate_in, now).await?;
-                println!("published {} (signing from {} seconds from now)", kids.join(", "), activate_in.max(&0));
+                println!(
+                    "published {} (signing from {} seconds from now)",
+                    kids.join(", "),
+                    activate_in.max(&0)
+                );
             }
             for k in state.store.list_signing_keys(pool.id).await? {
                 let retires = k.retires_at.map_or("-".to_string(), |r| r.to_string());
-                println!("{}\t{}\tactivates_at={}\tretires_at={}", k.kid, k.alg, k.activates_at, retires);
+                println!(
+                    "{}\t{}\tactivates_at={}\tretires_at={}",
+                    k.kid, k.alg, k.activates_at, retires
+                );
             }
         }
     }

@@ -61,23 +61,34 @@ impl Config {
     pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let fc: FileConfig = match file {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Read(p.to_path_buf(), e))?;
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| ConfigError::Read(p.to_path_buf(), e))?;
                 toml::from_str(&text)?
             }
             None => FileConfig::default(),
         };
         let var = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
-        let listen_s = var("GATEHOUSE_LISTEN").or(fc.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
-        let listen: SocketAddr =
-            listen_s.parse().map_err(|e| ConfigError::Invalid("GATEHOUSE_LISTEN", format!("{e}")))?;
-        let public_s = var("GATEHOUSE_PUBLIC_URL").or(fc.public_url).unwrap_or_else(|| format!("http://{listen}"));
+        let listen_s = var("GATEHOUSE_LISTEN")
+            .or(fc.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_s
+            .parse()
+            .map_err(|e| ConfigError::Invalid("GATEHOUSE_LISTEN", format!("{e}")))?;
+        let public_s = var("GATEHOUSE_PUBLIC_URL")
+            .or(fc.public_url)
+            .unwrap_or_else(|| format!("http://{listen}"));
         let public_url = parse_public_url(&public_s)?;
-        let data_dir = var("GATEHOUSE_DATA_DIR").map(PathBuf::from).or(fc.data_dir).unwrap_or_else(|| "gatehouse-data".into());
+        let data_dir = var("GATEHOUSE_DATA_DIR")
+            .map(PathBuf::from)
+            .or(fc.data_dir)
+            .unwrap_or_else(|| "gatehouse-data".into());
         let database_url = var("DATABASE_URL")
             .or(fc.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("gatehouse.db").display()));
         let mail_poll_ms = match var("GATEHOUSE_MAIL_POLL_MS") {
-            Some(v) => v.parse().map_err(|_| ConfigError::Invalid("GATEHOUSE_MAIL_POLL_MS", v))?,
+            Some(v) => v
+                .parse()
+                .map_err(|_| ConfigError::Invalid("GATEHOUSE_MAIL_POLL_MS", v))?,
             None => fc.mail_poll_ms.unwrap_or(1000),
         };
         let trust_proxy = match var("GATEHOUSE_TRUST_PROXY") {
@@ -86,7 +97,12 @@ impl Config {
         };
         let smtp_from = var("GATEHOUSE_SMTP_FROM")
             .or(fc.smtp_from)
-            .unwrap_or_else(|| format!("Gatehouse <no-reply@{}>", public_url.host_str().unwrap_or("localhost")));
+            .unwrap_or_else(|| {
+                format!(
+                    "Gatehouse <no-reply@{}>",
+                    public_url.host_str().unwrap_or("localhost")
+                )
+            });
         Ok(Self {
             listen,
             public_url,
@@ -95,8 +111,12 @@ impl Config {
             redis_url: var("REDIS_URL").or(fc.redis_url),
             smtp_url: var("GATEHOUSE_SMTP_URL").or(fc.smtp_url).map(Secret::new),
             smtp_from,
-            master_key: var("GATEHOUSE_MASTER_KEY").or(fc.master_key).map(Secret::new),
-            admin_token: var("GATEHOUSE_ADMIN_TOKEN").or(fc.admin_token).map(Secret::new),
+            master_key: var("GATEHOUSE_MASTER_KEY")
+                .or(fc.master_key)
+                .map(Secret::new),
+            admin_token: var("GATEHOUSE_ADMIN_TOKEN")
+                .or(fc.admin_token)
+                .map(Secret::new),
             trust_proxy,
             mail_poll_ms: mail_poll_ms.max(10),
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -105,7 +125,10 @@ impl Config {
 
     /// The issuer of a pool: `{PUBLIC_URL}/pools/{pool}`.
     pub fn issuer(&self, pool: &str) -> String {
-        format!("{}/pools/{pool}", self.public_url.as_str().trim_end_matches('/'))
+        format!(
+            "{}/pools/{pool}",
+            self.public_url.as_str().trim_end_matches('/')
+        )
     }
 
     /// Whether cookies and HSTS may assume HTTPS.
@@ -115,14 +138,18 @@ impl Config {
 }
 
 fn parse_public_url(s: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(s).map_err(|e| ConfigError::Invalid("GATEHOUSE_PUBLIC_URL", e.to_string()))?;
+    let url =
+        Url::parse(s).map_err(|e| ConfigError::Invalid("GATEHOUSE_PUBLIC_URL", e.to_string()))?;
     let ok = matches!(url.scheme(), "http" | "https")
         && url.host().is_some()
         && url.query().is_none()
         && url.fragment().is_none()
         && url.username().is_empty();
     if !ok {
-        return Err(ConfigError::Invalid("GATEHOUSE_PUBLIC_URL", "an http(s) URL without query or credentials".into()));
+        return Err(ConfigError::Invalid(
+            "GATEHOUSE_PUBLIC_URL",
+            "an http(s) URL without query or credentials".into(),
+        ));
     }
     Ok(url)
 }
@@ -132,7 +159,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -149,8 +179,19 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("gh-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("g.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nredis_url = \"redis://file\"\n").unwrap();
-        let c = Config::load(Some(&file), &env(&[("REDIS_URL", "redis://env"), ("GATEHOUSE_PUBLIC_URL", "https://id.example.com/")])).unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nredis_url = \"redis://file\"\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&file),
+            &env(&[
+                ("REDIS_URL", "redis://env"),
+                ("GATEHOUSE_PUBLIC_URL", "https://id.example.com/"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.redis_url.as_deref(), Some("redis://env"));
         assert_eq!(c.issuer("main"), "https://id.example.com/pools/main");

@@ -86,10 +86,15 @@ impl PoolKeys {
         out.push_str(&B64.encode(serde_json::to_vec(claims).map_err(|_| Error::Crypto)?));
         let rng = SystemRandom::new();
         let sig = match signer {
-            Signer::Es256(k) => k.sign(&rng, out.as_bytes()).map_err(|_| Error::Crypto)?.as_ref().to_vec(),
+            Signer::Es256(k) => k
+                .sign(&rng, out.as_bytes())
+                .map_err(|_| Error::Crypto)?
+                .as_ref()
+                .to_vec(),
             Signer::Rs256(k) => {
                 let mut sig = vec![0u8; k.public_modulus_len()];
-                k.sign(&signature::RSA_PKCS1_SHA256, &rng, out.as_bytes(), &mut sig).map_err(|_| Error::Crypto)?;
+                k.sign(&signature::RSA_PKCS1_SHA256, &rng, out.as_bytes(), &mut sig)
+                    .map_err(|_| Error::Crypto)?;
                 sig
             }
         };
@@ -115,9 +120,11 @@ impl PoolKeys {
         let sig = B64.decode(s).ok()?;
         let signed = &token.as_bytes()[..h.len() + 1 + p.len()];
         let ok = match verifier {
-            Verifier::Es256(point) => signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
-                .verify(signed, &sig)
-                .is_ok(),
+            Verifier::Es256(point) => {
+                signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+                    .verify(signed, &sig)
+                    .is_ok()
+            }
             Verifier::Rs256 { n, e } => RsaPublicKeyComponents { n, e }
                 .verify(&signature::RSA_PKCS1_2048_8192_SHA256, signed, &sig)
                 .is_ok(),
@@ -135,10 +142,14 @@ fn generate(alg: Alg, master: &MasterKey) -> Result<(String, Vec<u8>, Value), Er
     let kid = B64.encode(accounts::secret::random_bytes::<12>());
     let (pkcs8, jwk) = match alg {
         Alg::Es256 => {
-            let doc = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-                .map_err(|_| Error::Crypto)?;
-            let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref())
-                .map_err(|_| Error::Crypto)?;
+            let doc = EcdsaKeyPair::generate_pkcs8(
+                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                &SystemRandom::new(),
+            )
+            .map_err(|_| Error::Crypto)?;
+            let pair =
+                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref())
+                    .map_err(|_| Error::Crypto)?;
             let point = pair.public_key().as_ref();
             if point.len() != 65 || point[0] != 4 {
                 return Err(Error::Crypto);
@@ -147,8 +158,10 @@ fn generate(alg: Alg, master: &MasterKey) -> Result<(String, Vec<u8>, Value), Er
             (doc.as_ref().to_vec(), jwk)
         }
         Alg::Rs256 => {
-            let pair = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(|_| Error::Crypto)?;
-            let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).map_err(|_| Error::Crypto)?;
+            let pair = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                .map_err(|_| Error::Crypto)?;
+            let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair)
+                .map_err(|_| Error::Crypto)?;
             let public = pair.public_key();
             let jwk = json!({
                 "kty": "RSA",
@@ -169,7 +182,8 @@ fn generate(alg: Alg, master: &MasterKey) -> Result<(String, Vec<u8>, Value), Er
 fn load_signer(alg: Alg, pkcs8: &[u8]) -> Result<Signer, Error> {
     Ok(match alg {
         Alg::Es256 => Signer::Es256(
-            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8).map_err(|_| Error::Crypto)?,
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
+                .map_err(|_| Error::Crypto)?,
         ),
         Alg::Rs256 => Signer::Rs256(RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| Error::Crypto)?),
     })
@@ -177,7 +191,8 @@ fn load_signer(alg: Alg, pkcs8: &[u8]) -> Result<Signer, Error> {
 
 fn load_verifier(alg: Alg, jwk: &Value) -> Result<Verifier, Error> {
     let field = |k: &str| -> Result<Vec<u8>, Error> {
-        B64.decode(jwk.get(k).and_then(Value::as_str).ok_or(Error::Crypto)?).map_err(|_| Error::Crypto)
+        B64.decode(jwk.get(k).and_then(Value::as_str).ok_or(Error::Crypto)?)
+            .map_err(|_| Error::Crypto)
     };
     Ok(match alg {
         Alg::Es256 => {
@@ -186,7 +201,10 @@ fn load_verifier(alg: Alg, jwk: &Value) -> Result<Verifier, Error> {
             point.extend(field("y")?);
             Verifier::Es256(point)
         }
-        Alg::Rs256 => Verifier::Rs256 { n: field("n")?, e: field("e")? },
+        Alg::Rs256 => Verifier::Rs256 {
+            n: field("n")?,
+            e: field("e")?,
+        },
     })
 }
 
@@ -199,21 +217,35 @@ pub struct KeyRing {
 
 impl KeyRing {
     pub fn new(store: DynStore, master: Arc<MasterKey>) -> Self {
-        Self { store, master, cache: RwLock::new(HashMap::new()) }
+        Self {
+            store,
+            master,
+            cache: RwLock::new(HashMap::new()),
+        }
     }
 
     /// Makes sure the pool has a key for every algorithm (first start).
     pub async fn ensure(&self, pool: &PoolRecord, now: i64) -> Result<(), Error> {
         let existing = self.store.list_signing_keys(pool.id).await?;
         for alg in ALGORITHMS {
-            if !existing.iter().any(|k| k.alg == alg.as_str() && k.retires_at.is_none()) {
+            if !existing
+                .iter()
+                .any(|k| k.alg == alg.as_str() && k.retires_at.is_none())
+            {
                 self.insert(pool.id, alg, now, None, now).await?;
             }
         }
         Ok(())
     }
 
-    async fn insert(&self, pool: PoolId, alg: Alg, activates_at: i64, supersede: Option<i64>, now: i64) -> Result<String, Error> {
+    async fn insert(
+        &self,
+        pool: PoolId,
+        alg: Alg,
+        activates_at: i64,
+        supersede: Option<i64>,
+        now: i64,
+    ) -> Result<String, Error> {
         let (kid, sealed, jwk) = generate(alg, &self.master)?;
         let rec = SigningKeyRecord {
             kid: kid.clone(),
@@ -231,25 +263,46 @@ impl KeyRing {
 
     /// `gatehouse keys rotate`: new keys are published now and sign from `now + delay`; the
     /// old ones keep verifying until every token they signed has expired.
-    pub async fn rotate(&self, pool: &PoolRecord, delay: i64, now: i64) -> Result<Vec<String>, Error> {
+    pub async fn rotate(
+        &self,
+        pool: &PoolRecord,
+        delay: i64,
+        now: i64,
+    ) -> Result<Vec<String>, Error> {
         let activates_at = now + delay.max(0);
         let mut kids = Vec::new();
         for alg in ALGORITHMS {
-            kids.push(self.insert(pool.id, alg, activates_at, Some(activates_at + RETIRE_AFTER), now).await?);
+            kids.push(
+                self.insert(
+                    pool.id,
+                    alg,
+                    activates_at,
+                    Some(activates_at + RETIRE_AFTER),
+                    now,
+                )
+                .await?,
+            );
         }
-        self.cache.write().map_err(|_| Error::Crypto)?.remove(&pool.id);
+        self.cache
+            .write()
+            .map_err(|_| Error::Crypto)?
+            .remove(&pool.id);
         Ok(kids)
     }
 
     /// The pool's keys as of `now`, from the cache unless it is stale.
     pub async fn keys(&self, pool: PoolId, now: i64) -> Result<Arc<PoolKeys>, Error> {
-        if let Some(k) = self.cache.read().map_err(|_| Error::Crypto)?.get(&pool) {
-            if now < k.loaded_at + RELOAD_EVERY && now < k.next_change {
-                return Ok(k.clone());
-            }
+        if let Some(k) = self.cache.read().map_err(|_| Error::Crypto)?.get(&pool)
+            && now < k.loaded_at + RELOAD_EVERY
+            && now < k.next_change
+        {
+            return Ok(k.clone());
         }
         let keys = Arc::new(self.load(pool, now).await?);
-        self.cache.write().map_err(|_| Error::Crypto)?.insert(pool, keys.clone());
+        self.cache
+            .write()
+            .map_err(|_| Error::Crypto)?
+            .insert(pool, keys.clone());
         Ok(keys)
     }
 
@@ -261,7 +314,9 @@ impl KeyRing {
         let mut published = Vec::new();
         let mut next_change = i64::MAX;
         for r in records {
-            let Some(alg) = Alg::parse(&r.alg) else { continue };
+            let Some(alg) = Alg::parse(&r.alg) else {
+                continue;
+            };
             if let Some(retires) = r.retires_at {
                 if retires <= now {
                     continue;
@@ -274,14 +329,25 @@ impl KeyRing {
                 next_change = next_change.min(r.activates_at);
                 continue;
             }
-            // The newest active key signs.
-            if signers.get(&alg).is_none_or(|(at, _, _)| *at < r.activates_at) {
-                let pkcs8 = self.master.open(&format!("signing-key:{}", r.kid), &r.private_sealed)?;
-                signers.insert(alg, (r.activates_at, r.kid.clone(), load_signer(alg, &pkcs8)?));
+            // The newest active key signs (records come oldest first: a tie goes to the newer).
+            if signers
+                .get(&alg)
+                .is_none_or(|(at, _, _)| *at <= r.activates_at)
+            {
+                let pkcs8 = self
+                    .master
+                    .open(&format!("signing-key:{}", r.kid), &r.private_sealed)?;
+                signers.insert(
+                    alg,
+                    (r.activates_at, r.kid.clone(), load_signer(alg, &pkcs8)?),
+                );
             }
         }
         Ok(PoolKeys {
-            signers: signers.into_iter().map(|(alg, (_, kid, s))| (alg, (kid, s))).collect(),
+            signers: signers
+                .into_iter()
+                .map(|(alg, (_, kid, s))| (alg, (kid, s)))
+                .collect(),
             verifiers,
             jwks: json!({ "keys": published }),
             loaded_at: now,

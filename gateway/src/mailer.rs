@@ -36,7 +36,9 @@ impl SmtpTransport {
             .map_err(|e| format!("GATEHOUSE_SMTP_URL is not valid: {e}"))?
             .timeout(Some(Duration::from_secs(20)))
             .build();
-        let from = from.parse().map_err(|e| format!("GATEHOUSE_SMTP_FROM is not valid: {e}"))?;
+        let from = from
+            .parse()
+            .map_err(|e| format!("GATEHOUSE_SMTP_FROM is not valid: {e}"))?;
         Ok(Self { inner, from })
     }
 }
@@ -52,7 +54,11 @@ impl Transport for SmtpTransport {
             .header(ContentType::TEXT_PLAIN)
             .body(body.text.clone())
             .map_err(|e| e.to_string())?;
-        self.inner.send(message).await.map(|_| ()).map_err(|e| e.to_string())
+        self.inner
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     fn name(&self) -> &'static str {
@@ -125,7 +131,11 @@ pub async fn run_worker(
 }
 
 /// Sends what is due; returns how many mails were claimed.
-async fn deliver_due(users: &UserPool, transport: &dyn Transport, clock: &Clock) -> Result<usize, accounts::Error> {
+async fn deliver_due(
+    users: &UserPool,
+    transport: &dyn Transport,
+    clock: &Clock,
+) -> Result<usize, accounts::Error> {
     let store = users.store();
     let due = store.claim_mail(clock.now(), LEASE, 10).await?;
     for mail in &due {
@@ -141,7 +151,9 @@ async fn deliver_due(users: &UserPool, transport: &dyn Transport, clock: &Clock)
             Err(e) => {
                 let backoff = 5i64 << mail.attempts.clamp(0, 12);
                 tracing::warn!(mail = %mail.id, kind = %mail.kind, attempt = mail.attempts, error = %e, "mail not sent");
-                store.mark_mail_failed(mail.id, &e, clock.now() + backoff, MAX_ATTEMPTS).await?;
+                store
+                    .mark_mail_failed(mail.id, &e, clock.now() + backoff, MAX_ATTEMPTS)
+                    .await?;
             }
         }
     }

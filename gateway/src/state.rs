@@ -43,14 +43,15 @@ pub struct PoolCache {
 
 impl PoolCache {
     pub async fn get(&self, name: &str, now: i64) -> Result<Option<Arc<PoolRecord>>, Error> {
-        if let Ok(map) = self.entries.read() {
-            if let Some((p, at)) = map.get(name) {
-                if now < at + POOL_CACHE_SECONDS {
-                    return Ok(Some(p.clone()));
-                }
-            }
+        if let Ok(map) = self.entries.read()
+            && let Some((p, at)) = map.get(name)
+            && now < at + POOL_CACHE_SECONDS
+        {
+            return Ok(Some(p.clone()));
         }
-        let Some(pool) = self.store.find_pool_by_name(name).await? else { return Ok(None) };
+        let Some(pool) = self.store.find_pool_by_name(name).await? else {
+            return Ok(None);
+        };
         let pool = Arc::new(pool);
         if let Ok(mut map) = self.entries.write() {
             map.insert(name.to_string(), (pool.clone(), now));
@@ -63,7 +64,8 @@ impl PoolCache {
 /// generating that file on first start (embedded default only).
 fn master_key(config: &Config) -> anyhow::Result<MasterKey> {
     if let Some(k) = &config.master_key {
-        return MasterKey::parse(k.expose()).map_err(|_| anyhow::anyhow!("GATEHOUSE_MASTER_KEY must be 32 bytes, hex or base64"));
+        return MasterKey::parse(k.expose())
+            .map_err(|_| anyhow::anyhow!("GATEHOUSE_MASTER_KEY must be 32 bytes, hex or base64"));
     }
     let path = config.data_dir.join("master.key");
     if !path.exists() {
@@ -74,8 +76,10 @@ fn master_key(config: &Config) -> anyhow::Result<MasterKey> {
              back it up, keep it private, and set GATEHOUSE_MASTER_KEY in production"
         );
     }
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    MasterKey::parse(&text).map_err(|_| anyhow::anyhow!("{} does not hold a valid master key", path.display()))
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    MasterKey::parse(&text)
+        .map_err(|_| anyhow::anyhow!("{} does not hold a valid master key", path.display()))
 }
 
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -84,7 +88,9 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
     f.write_all(text.as_bytes())?;
     Ok(())
 }
@@ -92,29 +98,39 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 /// Opens the database (running migrations) and nothing else: for `gatehouse migrate`.
 pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
     if config.database_url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("creating the data directory {}", config.data_dir.display())
+        })?;
     }
-    accounts::store::connect(&config.database_url).await.map_err(|e| anyhow::anyhow!("database: {e}"))
+    accounts::store::connect(&config.database_url)
+        .await
+        .map_err(|e| anyhow::anyhow!("database: {e}"))
 }
 
 impl AppState {
     /// Connects every store, creates the `main` pool and its keys on first start.
     pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("creating the data directory {}", config.data_dir.display())
+        })?;
         let master = Arc::new(master_key(&config)?);
         let store = open_store(&config).await?;
         let ephemeral: Arc<dyn Ephemeral> = match &config.redis_url {
             Some(url) => Arc::new(
-                RedisEphemeral::connect(url, "gatehouse:").await.map_err(|e| anyhow::anyhow!("redis: {e}"))?,
+                RedisEphemeral::connect(url, "gatehouse:")
+                    .await
+                    .map_err(|e| anyhow::anyhow!("redis: {e}"))?,
             ),
             None => Arc::new(MemoryEphemeral::new()),
         };
         let transport: Arc<dyn Transport> = match &config.smtp_url {
-            Some(url) => Arc::new(SmtpTransport::new(url.expose(), &config.smtp_from).map_err(anyhow::Error::msg)?),
+            Some(url) => Arc::new(
+                SmtpTransport::new(url.expose(), &config.smtp_from).map_err(anyhow::Error::msg)?,
+            ),
             None => {
-                tracing::warn!("GATEHOUSE_SMTP_URL is not set: mail goes to the log (development only)");
+                tracing::warn!(
+                    "GATEHOUSE_SMTP_URL is not set: mail goes to the log (development only)"
+                );
                 Arc::new(LogTransport)
             }
         };
@@ -122,11 +138,16 @@ impl AppState {
         let users = UserPool::new(store.clone(), hasher, master.clone());
         let keys = Arc::new(KeyRing::new(store.clone(), master));
         let now = clock.now();
-        let main = store.ensure_pool(MAIN_POOL, &PoolConfig::default(), now).await?;
+        let main = store
+            .ensure_pool(MAIN_POOL, &PoolConfig::default(), now)
+            .await?;
         keys.ensure(&main, now).await?;
         Ok(Self {
             config: Arc::new(config),
-            pools: Arc::new(PoolCache { store: store.clone(), entries: RwLock::new(HashMap::new()) }),
+            pools: Arc::new(PoolCache {
+                store: store.clone(),
+                entries: RwLock::new(HashMap::new()),
+            }),
             store,
             users,
             ephemeral,

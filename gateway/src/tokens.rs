@@ -32,7 +32,13 @@ impl std::fmt::Debug for TokenSet {
 }
 
 /// Builds and signs the token set for a sign-in or refresh.
-pub fn issue(keys: &PoolKeys, issuer: &str, pool: &PoolRecord, issued: &Issued, now: i64) -> Result<TokenSet, Error> {
+pub fn issue(
+    keys: &PoolKeys,
+    issuer: &str,
+    pool: &PoolRecord,
+    issued: &Issued,
+    now: i64,
+) -> Result<TokenSet, Error> {
     let s: &SessionRecord = &issued.session;
     let a = &issued.account;
     let client_id = s.client_id.as_deref().unwrap_or(DIRECT_CLIENT);

@@ -25,7 +25,10 @@ pub enum Backend {
     /// SQLite in a temporary data directory, in-process ephemeral store.
     Sqlite,
     /// PostgreSQL (a fresh database per test) and Redis.
-    Postgres { server_url: String, redis_url: String },
+    Postgres {
+        server_url: String,
+        redis_url: String,
+    },
 }
 
 impl Backend {
@@ -39,12 +42,24 @@ impl Backend {
     /// The backends this run covers: SQLite always; PostgreSQL and Redis when both
     /// variables are set (setting one without the other is an error, not a skip).
     pub fn all() -> Result<Vec<Backend>> {
-        let db = std::env::var("GATEHOUSE_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty());
-        let redis = std::env::var("GATEHOUSE_TEST_REDIS_URL").ok().filter(|v| !v.is_empty());
+        let db = std::env::var("GATEHOUSE_TEST_DATABASE_URL")
+            .ok()
+            .filter(|v| !v.is_empty());
+        let redis = std::env::var("GATEHOUSE_TEST_REDIS_URL")
+            .ok()
+            .filter(|v| !v.is_empty());
         match (db, redis) {
             (None, None) => Ok(vec![Backend::Sqlite]),
-            (Some(server_url), Some(redis_url)) => Ok(vec![Backend::Sqlite, Backend::Postgres { server_url, redis_url }]),
-            _ => anyhow::bail!("set both GATEHOUSE_TEST_DATABASE_URL and GATEHOUSE_TEST_REDIS_URL, or neither"),
+            (Some(server_url), Some(redis_url)) => Ok(vec![
+                Backend::Sqlite,
+                Backend::Postgres {
+                    server_url,
+                    redis_url,
+                },
+            ]),
+            _ => anyhow::bail!(
+                "set both GATEHOUSE_TEST_DATABASE_URL and GATEHOUSE_TEST_REDIS_URL, or neither"
+            ),
         }
     }
 }
@@ -60,6 +75,9 @@ pub struct World {
     pg_admin: Option<(String, String)>,
 }
 
+/// The public URL of every test gateway (what issuers are built from).
+pub const PUBLIC_URL: &str = "http://gatehouse.test";
+
 static UNIQUE: AtomicU64 = AtomicU64::new(0);
 
 /// A unique email address for this process.
@@ -72,20 +90,40 @@ impl World {
     pub async fn new(backend: &Backend, mail: MailSink) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let (database_url, redis_url, pg_admin) = match backend {
-            Backend::Sqlite => (format!("sqlite://{}", dir.path().join("gatehouse.db").display()), None, None),
-            Backend::Postgres { server_url, redis_url } => {
+            Backend::Sqlite => (
+                format!("sqlite://{}", dir.path().join("gatehouse.db").display()),
+                None,
+                None,
+            ),
+            Backend::Postgres {
+                server_url,
+                redis_url,
+            } => {
                 let name = format!("gatehouse_test_{}", uuid::Uuid::new_v4().simple());
                 let admin = sqlx::PgPool::connect(server_url)
                     .await
                     .with_context(|| format!("PostgreSQL at {server_url} is unreachable"))?;
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await?;
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&admin)
+                    .await?;
                 admin.close().await;
                 let mut url = url::Url::parse(server_url)?;
                 url.set_path(&format!("/{name}"));
-                (url.to_string(), Some(redis_url.clone()), Some((server_url.clone(), name)))
+                (
+                    url.to_string(),
+                    Some(redis_url.clone()),
+                    Some((server_url.clone(), name)),
+                )
             }
         };
-        Ok(Self { backend: backend.clone(), dir, database_url, redis_url, mail, pg_admin })
+        Ok(Self {
+            backend: backend.clone(),
+            dir,
+            database_url,
+            redis_url,
+            mail,
+            pg_admin,
+        })
     }
 
     /// The config a gateway of this world runs with, public at `port`.
@@ -95,8 +133,13 @@ impl World {
             ("GATEHOUSE_DATA_DIR", self.dir.path().display().to_string()),
             ("DATABASE_URL", self.database_url.clone()),
             ("REDIS_URL", self.redis_url.clone().unwrap_or_default()),
-            ("GATEHOUSE_SMTP_URL", format!("smtp://127.0.0.1:{}", self.mail.port())),
+            (
+                "GATEHOUSE_SMTP_URL",
+                format!("smtp://127.0.0.1:{}", self.mail.port()),
+            ),
             ("GATEHOUSE_MAIL_POLL_MS", "50".to_string()),
+            // Every instance of a world sits behind one public URL, as behind a load balancer.
+            ("GATEHOUSE_PUBLIC_URL", PUBLIC_URL.to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -122,9 +165,12 @@ impl World {
         }));
         let base = format!("http://127.0.0.1:{port}");
         Ok(Gateway {
-            issuer: format!("{base}/pools/main"),
+            issuer: format!("{PUBLIC_URL}/pools/main"),
+            api: format!("{base}/pools/main"),
             base,
-            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
             clock,
             state,
             stop: Some(stop),
@@ -135,14 +181,19 @@ impl World {
     /// Raw SQL on the world's database, independent of the gateway's own store code.
     pub async fn db(&self) -> Result<AnyPool> {
         sqlx::any::install_default_drivers();
-        Ok(sqlx::any::AnyPoolOptions::new().max_connections(2).connect(&self.database_url).await?)
+        Ok(sqlx::any::AnyPoolOptions::new()
+            .max_connections(2)
+            .connect(&self.database_url)
+            .await?)
     }
 
     /// Drops the per-test PostgreSQL database.
     pub async fn cleanup(&self) -> Result<()> {
         if let Some((server, name)) = &self.pg_admin {
             let admin = sqlx::PgPool::connect(server).await?;
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin).await?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&admin)
+                .await?;
             admin.close().await;
         }
         Ok(())
@@ -151,8 +202,12 @@ impl World {
 
 /// A running gateway and an HTTP client for it.
 pub struct Gateway {
+    /// Where this instance listens.
     pub base: String,
+    /// The `main` pool's issuer (under the shared public URL).
     pub issuer: String,
+    /// The `main` pool's API on this instance.
+    pub api: String,
     pub http: reqwest::Client,
     pub clock: Clock,
     pub state: gateway::AppState,
@@ -173,20 +228,33 @@ impl Answer {
         self.body.get("code").and_then(Value::as_str).unwrap_or("")
     }
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
     pub fn str(&self, key: &str) -> String {
-        self.body.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
+        self.body
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
     }
 }
 
 impl Gateway {
     /// Sends a request to a path under the `main` pool's issuer (or the root, if it starts
     /// with `//`).
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>, bearer: Option<&str>) -> Result<Answer> {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        bearer: Option<&str>,
+    ) -> Result<Answer> {
         let url = match path.strip_prefix("//") {
             Some(root) => format!("{}/{root}", self.base),
-            None => format!("{}{path}", self.issuer),
+            None => format!("{}{path}", self.api),
         };
         let mut req = self.http.request(method, url);
         if let Some(b) = body {
@@ -200,7 +268,11 @@ impl Gateway {
         let headers = res.headers().clone();
         let bytes = res.bytes().await?;
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok(Answer { status, headers, body })
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Result<Answer> {
@@ -227,11 +299,26 @@ impl Gateway {
     }
 
     /// Signs up `email`, reads the code from the mail, confirms: an active account.
-    pub async fn signup_confirmed(&self, mail: &MailSink, email: &str, password: &str) -> Result<()> {
-        let r = self.post("/v1/signup", json!({ "email": email, "password": password })).await?;
+    pub async fn signup_confirmed(
+        &self,
+        mail: &MailSink,
+        email: &str,
+        password: &str,
+    ) -> Result<()> {
+        let r = self
+            .post(
+                "/v1/signup",
+                json!({ "email": email, "password": password }),
+            )
+            .await?;
         anyhow::ensure!(r.status == StatusCode::ACCEPTED, "signup: {r:?}");
         let code = mail.wait_code(email, "sign-up code").await?;
-        let r = self.post("/v1/signup/confirm", json!({ "email": email, "code": code })).await?;
+        let r = self
+            .post(
+                "/v1/signup/confirm",
+                json!({ "email": email, "code": code }),
+            )
+            .await?;
         anyhow::ensure!(r.status == StatusCode::OK, "confirm: {r:?}");
         Ok(())
     }
@@ -239,7 +326,12 @@ impl Gateway {
     /// A confirmed account, signed in: its token set.
     pub async fn signed_in(&self, mail: &MailSink, email: &str, password: &str) -> Result<Value> {
         self.signup_confirmed(mail, email, password).await?;
-        let r = self.post("/v1/sessions/password", json!({ "email": email, "password": password })).await?;
+        let r = self
+            .post(
+                "/v1/sessions/password",
+                json!({ "email": email, "password": password }),
+            )
+            .await?;
         anyhow::ensure!(r.status == StatusCode::OK, "sign-in: {r:?}");
         Ok(r.body)
     }
@@ -248,7 +340,13 @@ impl Gateway {
 /// The decoded claims of a JWT, verified against the gateway's published JWKS with an
 /// independent library (jsonwebtoken).
 pub async fn verified_claims(gw: &Gateway, token: &str, audience: &str) -> Result<Value> {
-    let jwks: jsonwebtoken::jwk::JwkSet = gw.http.get(format!("{}/.well-known/jwks.json", gw.issuer)).send().await?.json().await?;
+    let jwks: jsonwebtoken::jwk::JwkSet = gw
+        .http
+        .get(format!("{}/.well-known/jwks.json", gw.api))
+        .send()
+        .await?
+        .json()
+        .await?;
     let header = jsonwebtoken::decode_header(token)?;
     let kid = header.kid.context("kid")?;
     let jwk = jwks.find(&kid).context("kid not in the JWKS")?;
@@ -262,5 +360,8 @@ pub async fn verified_claims(gw: &Gateway, token: &str, audience: &str) -> Resul
 
 /// Where the workspace root is (for fixtures and the built binary).
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
 }

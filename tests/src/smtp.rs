@@ -28,7 +28,9 @@ impl Received {
     /// The first 6-digit number in the subject.
     pub fn code(&self) -> Option<String> {
         let s = self.subject();
-        s.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).map(String::from)
+        s.split(|c: char| !c.is_ascii_digit())
+            .find(|w| w.len() == 6)
+            .map(String::from)
     }
 }
 
@@ -59,7 +61,11 @@ impl Handler for Collector {
 
     fn data_end(&mut self) -> Response {
         let mail = Received {
-            to: self.to.iter().map(|t| t.trim_matches(['<', '>']).to_lowercase()).collect(),
+            to: self
+                .to
+                .iter()
+                .map(|t| t.trim_matches(['<', '>']).to_lowercase())
+                .collect(),
             data: String::from_utf8_lossy(&self.data).into_owned(),
         };
         if let Ok(mut m) = self.inbox.mails.lock() {
@@ -82,8 +88,15 @@ impl MailSink {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         let inbox = Arc::new(Inbox::default());
-        let mut server = Server::new(Collector { inbox: inbox.clone(), to: Vec::new(), data: Vec::new() });
-        server.with_name("sink.test").with_num_threads(8).with_tcp_listener(listener);
+        let mut server = Server::new(Collector {
+            inbox: inbox.clone(),
+            to: Vec::new(),
+            data: Vec::new(),
+        });
+        server
+            .with_name("sink.test")
+            .with_num_threads(8)
+            .with_tcp_listener(listener);
         std::thread::spawn(move || {
             let _ = server.serve();
         });
@@ -109,17 +122,29 @@ impl MailSink {
     pub async fn wait_nth(&self, to: &str, subject: &str, count: usize) -> Result<Received> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let matching: Vec<Received> = self.to(to).into_iter().filter(|m| m.subject().contains(subject)).collect();
+            let matching: Vec<Received> = self
+                .to(to)
+                .into_iter()
+                .filter(|m| m.subject().contains(subject))
+                .collect();
             if matching.len() >= count {
                 return Ok(matching[count - 1].clone());
             }
             if Instant::now() > deadline {
-                anyhow::bail!("no mail #{count} to {to} with subject containing {subject:?}; got {:?}", self.to(to).iter().map(Received::subject).collect::<Vec<_>>());
+                anyhow::bail!(
+                    "no mail #{count} to {to} with subject containing {subject:?}; got {:?}",
+                    self.to(to)
+                        .iter()
+                        .map(Received::subject)
+                        .collect::<Vec<_>>()
+                );
             }
             let inbox = self.inbox.clone();
             tokio::task::spawn_blocking(move || {
                 if let Ok(guard) = inbox.mails.lock() {
-                    let _ = inbox.arrived.wait_timeout(guard, Duration::from_millis(100));
+                    let _ = inbox
+                        .arrived
+                        .wait_timeout(guard, Duration::from_millis(100));
                 }
             })
             .await?;
@@ -134,6 +159,7 @@ impl MailSink {
     /// there when called if `fresh` would matter; tests call it right after the request.
     pub async fn wait_code(&self, to: &str, subject: &str) -> Result<String> {
         let m = self.wait(to, subject).await?;
-        m.code().ok_or_else(|| anyhow::anyhow!("no code in {:?}", m.subject()))
+        m.code()
+            .ok_or_else(|| anyhow::anyhow!("no code in {:?}", m.subject()))
     }
 }

@@ -16,8 +16,8 @@ use crate::password::PasswordHasher;
 use crate::policy::{self, PoolConfig};
 use crate::secret::{MasterKey, Secret, random_token};
 use crate::store::{
-    AccountBundle, AuditEvent, CodePurpose, DynStore, NewCode, NewSession, OutboxMail, PoolRecord,
-    SessionRecord,
+    AccountBundle, AuditEvent, CodeAttempt, CodePurpose, DynStore, NewCode, NewSession, OutboxMail,
+    PoolRecord, SessionRecord,
 };
 use crate::{AccountId, AccountStatus, Email, Error, PoolId, SessionId};
 
@@ -116,18 +116,40 @@ impl From<AccountBundle> for AccountView {
 
 impl UserPool {
     pub fn new(store: DynStore, hasher: PasswordHasher, master: Arc<MasterKey>) -> Self {
-        Self { store, hasher, master }
+        Self {
+            store,
+            hasher,
+            master,
+        }
     }
 
     pub fn store(&self) -> &DynStore {
         &self.store
     }
 
-    fn audit(pool: PoolId, account: Option<AccountId>, kind: &'static str, detail: Value, now: i64) -> AuditEvent {
-        AuditEvent { pool_id: pool, account_id: account, kind, detail, created_at: now }
+    fn audit(
+        pool: PoolId,
+        account: Option<AccountId>,
+        kind: &'static str,
+        detail: Value,
+        now: i64,
+    ) -> AuditEvent {
+        AuditEvent {
+            pool_id: pool,
+            account_id: account,
+            kind,
+            detail,
+            created_at: now,
+        }
     }
 
-    fn outbox(&self, pool: &PoolRecord, to: &str, mail: Mail<'_>, now: i64) -> Result<OutboxMail, Error> {
+    fn outbox(
+        &self,
+        pool: &PoolRecord,
+        to: &str,
+        mail: Mail<'_>,
+        now: i64,
+    ) -> Result<OutboxMail, Error> {
         let body = mail.render(&pool.config.display_name);
         let json = serde_json::to_vec(&body).map_err(|_| Error::Crypto)?;
         Ok(OutboxMail {
@@ -147,7 +169,26 @@ impl UserPool {
     }
 
     fn code_hash(&self, account: AccountId, purpose: CodePurpose, code: &str) -> String {
-        self.master.hash(&format!("code:{}", purpose.as_str()), &format!("{account}:{code}"))
+        self.master.hash(
+            &format!("code:{}", purpose.as_str()),
+            &format!("{account}:{code}"),
+        )
+    }
+
+    fn attempt<'a>(
+        pool: &PoolRecord,
+        account: AccountId,
+        purpose: CodePurpose,
+        code_hash: &'a str,
+        now: i64,
+    ) -> CodeAttempt<'a> {
+        CodeAttempt {
+            account,
+            purpose,
+            code_hash,
+            now,
+            max_attempts: pool.config.code_max_attempts,
+        }
     }
 
     fn refresh_hash(&self, token: &str) -> String {
@@ -155,7 +196,14 @@ impl UserPool {
     }
 
     /// A fresh code for `purpose`, and its row.
-    fn new_code(&self, pool: &PoolRecord, account: AccountId, purpose: CodePurpose, target: Option<String>, now: i64) -> (Secret, NewCode) {
+    fn new_code(
+        &self,
+        pool: &PoolRecord,
+        account: AccountId,
+        purpose: CodePurpose,
+        target: Option<String>,
+        now: i64,
+    ) -> (Secret, NewCode) {
         let code = crate::secret::random_code();
         let row = NewCode {
             account_id: account,
@@ -191,29 +239,51 @@ impl UserPool {
             last_used_at: now,
             revoked_at: None,
         };
-        let new = NewSession { refresh_hash: self.refresh_hash(token.expose()), session };
+        let new = NewSession {
+            refresh_hash: self.refresh_hash(token.expose()),
+            session,
+        };
         (token, new)
     }
 
     /// Normalises and checks a new password against the pool's policy, then hashes it.
-    async fn new_password_hash(&self, config: &PoolConfig, email: Option<&Email>, raw: &str) -> Result<String, Error> {
+    async fn new_password_hash(
+        &self,
+        config: &PoolConfig,
+        email: Option<&Email>,
+        raw: &str,
+    ) -> Result<String, Error> {
         let normalized = policy::normalize_password(raw);
         policy::check_password(&normalized, email, config.password_min_length)?;
         self.hasher.hash(&Secret::new(normalized)).await
     }
 
     async fn verify_password(&self, raw: &str, phc: Option<&str>) -> Result<bool, Error> {
-        self.hasher.verify(&Secret::new(policy::normalize_password(raw)), phc).await
+        self.hasher
+            .verify(&Secret::new(policy::normalize_password(raw)), phc)
+            .await
     }
 
     /// The account behind an access token, if it still exists in this pool.
-    pub async fn account(&self, pool: &PoolRecord, account: AccountId) -> Result<AccountView, Error> {
-        let bundle = self.store.find_account(pool.id, account).await?.ok_or(Error::AccountNotFound)?;
+    pub async fn account(
+        &self,
+        pool: &PoolRecord,
+        account: AccountId,
+    ) -> Result<AccountView, Error> {
+        let bundle = self
+            .store
+            .find_account(pool.id, account)
+            .await?
+            .ok_or(Error::AccountNotFound)?;
         Ok(bundle.into())
     }
 
     /// A session that is still live (not revoked, not past its absolute expiry).
-    pub async fn live_session(&self, session: SessionId, now: i64) -> Result<Option<SessionRecord>, Error> {
+    pub async fn live_session(
+        &self,
+        session: SessionId,
+        now: i64,
+    ) -> Result<Option<SessionRecord>, Error> {
         Ok(self
             .store
             .find_session(session)

@@ -10,26 +10,47 @@ use crate::{AccountId, Email, Error, SessionId};
 /// OIDC Core §5.1 standard claims a user may set on themselves; `custom:*` keys are free.
 /// `email`, `sub` and the like are credentials or identifiers, never attributes.
 const STANDARD_ATTRIBUTES: &[&str] = &[
-    "name", "given_name", "family_name", "middle_name", "nickname", "preferred_username",
-    "profile", "picture", "website", "gender", "birthdate", "zoneinfo", "locale", "phone_number",
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "phone_number",
 ];
 const MAX_ATTRIBUTES: usize = 50;
 const MAX_ATTRIBUTE_LEN: usize = 2048;
 
 /// Applies a JSON merge patch (RFC 7396, one level: `null` removes) and checks the result.
-pub(crate) fn validate_attributes(mut current: Map<String, Value>, patch: Map<String, Value>) -> Result<Map<String, Value>, Error> {
+pub(crate) fn validate_attributes(
+    mut current: Map<String, Value>,
+    patch: Map<String, Value>,
+) -> Result<Map<String, Value>, Error> {
     for (key, value) in patch {
-        let custom = key
-            .strip_prefix("custom:")
-            .is_some_and(|k| !k.is_empty() && k.len() <= 64 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        let custom = key.strip_prefix("custom:").is_some_and(|k| {
+            !k.is_empty()
+                && k.len() <= 64
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
         if !custom && !STANDARD_ATTRIBUTES.contains(&key.as_str()) {
-            return Err(Error::InvalidAttributes(format!("unknown attribute `{key}`")));
+            return Err(Error::InvalidAttributes(format!(
+                "unknown attribute `{key}`"
+            )));
         }
         match value {
             Value::Null => {
                 current.remove(&key);
             }
-            Value::String(s) if s.chars().count() <= MAX_ATTRIBUTE_LEN && !s.chars().any(char::is_control) => {
+            Value::String(s)
+                if s.chars().count() <= MAX_ATTRIBUTE_LEN && !s.chars().any(char::is_control) =>
+            {
                 current.insert(key, Value::String(s));
             }
             _ => {
@@ -40,7 +61,9 @@ pub(crate) fn validate_attributes(mut current: Map<String, Value>, patch: Map<St
         }
     }
     if current.len() > MAX_ATTRIBUTES {
-        return Err(Error::InvalidAttributes(format!("at most {MAX_ATTRIBUTES} attributes")));
+        return Err(Error::InvalidAttributes(format!(
+            "at most {MAX_ATTRIBUTES} attributes"
+        )));
     }
     Ok(current)
 }
@@ -55,29 +78,74 @@ pub struct PasswordChange<'a> {
 
 impl UserPool {
     /// `PATCH /v1/me`.
-    pub async fn update_attributes(&self, pool: &PoolRecord, account: AccountId, patch: Map<String, Value>, now: i64) -> Result<AccountView, Error> {
+    pub async fn update_attributes(
+        &self,
+        pool: &PoolRecord,
+        account: AccountId,
+        patch: Map<String, Value>,
+        now: i64,
+    ) -> Result<AccountView, Error> {
         let current = self.account(pool, account).await?;
         let keys: Vec<String> = patch.keys().cloned().collect();
         let attributes = validate_attributes(current.attributes, patch)?;
-        let audit = Self::audit(pool.id, Some(account), "attributes_updated", json!({ "keys": keys }), now);
-        self.store.update_attributes(account, &attributes, now, &audit).await?;
+        let audit = Self::audit(
+            pool.id,
+            Some(account),
+            "attributes_updated",
+            json!({ "keys": keys }),
+            now,
+        );
+        self.store
+            .update_attributes(account, &attributes, now, &audit)
+            .await?;
         self.account(pool, account).await
     }
 
     /// `POST /v1/me/email`: mails a code to the new address. Whether the address is taken is
     /// only told at confirmation, to someone who holds its code.
-    pub async fn start_email_change(&self, pool: &PoolRecord, account: AccountId, new_email: &str, now: i64) -> Result<(), Error> {
+    pub async fn start_email_change(
+        &self,
+        pool: &PoolRecord,
+        account: AccountId,
+        new_email: &str,
+        now: i64,
+    ) -> Result<(), Error> {
         let email = Email::parse(new_email)?;
         self.account(pool, account).await?;
-        let (code, row) = self.new_code(pool, account, CodePurpose::EmailChange, Some(email.as_str().to_string()), now);
-        let mail = self.outbox(pool, email.as_str(), Mail::EmailChangeCode { code: code.expose() }, now)?;
-        let audit = Self::audit(pool.id, Some(account), "email_change_requested", json!({}), now);
+        let (code, row) = self.new_code(
+            pool,
+            account,
+            CodePurpose::EmailChange,
+            Some(email.as_str().to_string()),
+            now,
+        );
+        let mail = self.outbox(
+            pool,
+            email.as_str(),
+            Mail::EmailChangeCode {
+                code: code.expose(),
+            },
+            now,
+        )?;
+        let audit = Self::audit(
+            pool.id,
+            Some(account),
+            "email_change_requested",
+            json!({}),
+            now,
+        );
         self.store.replace_code(&row, &mail, &audit).await
     }
 
     /// `POST /v1/me/email/confirm`: the new address becomes the verified email; the old one,
     /// if verified, gets a notice.
-    pub async fn confirm_email_change(&self, pool: &PoolRecord, account: AccountId, code: &str, now: i64) -> Result<AccountView, Error> {
+    pub async fn confirm_email_change(
+        &self,
+        pool: &PoolRecord,
+        account: AccountId,
+        code: &str,
+        now: i64,
+    ) -> Result<AccountView, Error> {
         let current = self.account(pool, account).await?;
         let hash = self.code_hash(account, CodePurpose::EmailChange, code.trim());
         // The old address is told of the change but not the new address (privacy).
@@ -88,7 +156,11 @@ impl UserPool {
         let audit = Self::audit(pool.id, Some(account), "email_changed", json!({}), now);
         let ok = self
             .store
-            .consume_code(account, CodePurpose::EmailChange, &hash, now, pool.config.code_max_attempts, &CodeEffect::ChangeEmail { notice }, &audit)
+            .consume_code(
+                &Self::attempt(pool, account, CodePurpose::EmailChange, &hash, now),
+                &CodeEffect::ChangeEmail { notice },
+                &audit,
+            )
             .await?;
         if !ok {
             return Err(Error::CodeInvalid);
@@ -98,26 +170,66 @@ impl UserPool {
 
     /// `POST /v1/me/password`: needs the current password when the account has one; ends
     /// every other session and cancels pending email changes.
-    pub async fn change_password(&self, pool: &PoolRecord, account: AccountId, change: PasswordChange<'_>, now: i64) -> Result<(), Error> {
-        let bundle = self.store.find_account(pool.id, account).await?.ok_or(Error::AccountNotFound)?;
+    pub async fn change_password(
+        &self,
+        pool: &PoolRecord,
+        account: AccountId,
+        change: PasswordChange<'_>,
+        now: i64,
+    ) -> Result<(), Error> {
+        let bundle = self
+            .store
+            .find_account(pool.id, account)
+            .await?
+            .ok_or(Error::AccountNotFound)?;
         if let Some(existing) = &bundle.password {
             let current = change.current.ok_or(Error::CurrentPasswordRequired)?;
             if !self.verify_password(current, Some(&existing.hash)).await? {
-                let audit = Self::audit(pool.id, Some(account), "password_change_failed", json!({}), now);
+                let audit = Self::audit(
+                    pool.id,
+                    Some(account),
+                    "password_change_failed",
+                    json!({}),
+                    now,
+                );
                 self.store.record(&audit, None).await?;
                 return Err(Error::InvalidCredentials);
             }
         }
-        let email = bundle.email.as_ref().and_then(|e| Email::parse(&e.email).ok());
-        let hash = self.new_password_hash(&pool.config, email.as_ref(), change.new).await?;
+        let email = bundle
+            .email
+            .as_ref()
+            .and_then(|e| Email::parse(&e.email).ok());
+        let hash = self
+            .new_password_hash(&pool.config, email.as_ref(), change.new)
+            .await?;
         let notice = match (&bundle.email, email.as_ref()) {
-            (Some(rec), Some(e)) if rec.verified_at.is_some() => Some(self.outbox(pool, e.as_str(), Mail::PasswordChanged, now)?),
+            (Some(rec), Some(e)) if rec.verified_at.is_some() => {
+                Some(self.outbox(pool, e.as_str(), Mail::PasswordChanged, now)?)
+            }
             _ => None,
         };
-        let kind = if bundle.password.is_some() { "password_changed" } else { "password_set" };
-        let audit = Self::audit(pool.id, Some(account), kind, json!({ "session": change.session }), now);
+        let kind = if bundle.password.is_some() {
+            "password_changed"
+        } else {
+            "password_set"
+        };
+        let audit = Self::audit(
+            pool.id,
+            Some(account),
+            kind,
+            json!({ "session": change.session }),
+            now,
+        );
         self.store
-            .update_password(account, &hash, now, RevokeScope::AllBut(change.session), notice.as_ref(), &audit)
+            .update_password(
+                account,
+                &hash,
+                now,
+                RevokeScope::AllBut(change.session),
+                notice.as_ref(),
+                &audit,
+            )
             .await
     }
 }
@@ -136,7 +248,12 @@ mod tests {
         let mut remove = Map::new();
         remove.insert("name".into(), Value::Null);
         assert_eq!(validate_attributes(merged, remove).unwrap().len(), 1);
-        for (k, v) in [("email", json!("x")), ("name", json!(1)), ("custom:", json!("x")), ("name", json!("a\u{0}"))] {
+        for (k, v) in [
+            ("email", json!("x")),
+            ("name", json!(1)),
+            ("custom:", json!("x")),
+            ("name", json!("a\u{0}")),
+        ] {
             let mut p = Map::new();
             p.insert(k.into(), v);
             assert!(validate_attributes(Map::new(), p).is_err(), "{k}");

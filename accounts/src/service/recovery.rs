@@ -11,18 +11,39 @@ use crate::{AccountStatus, Email, Error};
 
 impl UserPool {
     /// `POST /v1/recovery`: mails a code when the email is verified; answers the same always.
-    pub async fn start_recovery(&self, pool: &PoolRecord, email: &str, now: i64) -> Result<(), Error> {
-        let Ok(email) = Email::parse(email) else { return Ok(()) };
-        let Some(bundle) = self.store.find_account_by_email(pool.id, &email.normalized()).await? else {
+    pub async fn start_recovery(
+        &self,
+        pool: &PoolRecord,
+        email: &str,
+        now: i64,
+    ) -> Result<(), Error> {
+        let Ok(email) = Email::parse(email) else {
             return Ok(());
         };
-        let verified = bundle.email.as_ref().is_some_and(|e| e.verified_at.is_some());
+        let Some(bundle) = self
+            .store
+            .find_account_by_email(pool.id, &email.normalized())
+            .await?
+        else {
+            return Ok(());
+        };
+        let verified = bundle
+            .email
+            .as_ref()
+            .is_some_and(|e| e.verified_at.is_some());
         if !verified || bundle.account.status != AccountStatus::Active {
             return Ok(());
         }
         let id = bundle.account.id;
         let (code, row) = self.new_code(pool, id, CodePurpose::Recovery, None, now);
-        let mail = self.outbox(pool, email.as_str(), Mail::RecoveryCode { code: code.expose() }, now)?;
+        let mail = self.outbox(
+            pool,
+            email.as_str(),
+            Mail::RecoveryCode {
+                code: code.expose(),
+            },
+            now,
+        )?;
         let audit = Self::audit(pool.id, Some(id), "recovery_requested", json!({}), now);
         self.store.replace_code(&row, &mail, &audit).await
     }
@@ -38,9 +59,15 @@ impl UserPool {
         now: i64,
     ) -> Result<Issued, Error> {
         let email = Email::parse(email)?;
-        let bundle = self.store.find_account_by_email(pool.id, &email.normalized()).await?;
+        let bundle = self
+            .store
+            .find_account_by_email(pool.id, &email.normalized())
+            .await?;
         let password_hash = match new_password {
-            Some(p) => Some(self.new_password_hash(&pool.config, Some(&email), p).await?),
+            Some(p) => Some(
+                self.new_password_hash(&pool.config, Some(&email), p)
+                    .await?,
+            ),
             None => None,
         };
         let Some(bundle) = bundle.filter(|b| b.account.status == AccountStatus::Active) else {
@@ -57,15 +84,27 @@ impl UserPool {
             now,
         );
         let hash = self.code_hash(id, CodePurpose::Recovery, code.trim());
-        let effect = CodeEffect::Recover { password_hash, session: Box::new(session.clone()), notice };
+        let effect = CodeEffect::Recover {
+            password_hash,
+            session: Box::new(session.clone()),
+            notice,
+        };
         if !self
             .store
-            .consume_code(id, CodePurpose::Recovery, &hash, now, pool.config.code_max_attempts, &effect, &audit)
+            .consume_code(
+                &Self::attempt(pool, id, CodePurpose::Recovery, &hash, now),
+                &effect,
+                &audit,
+            )
             .await?
         {
             return Err(Error::CodeInvalid);
         }
         let account = self.account(pool, id).await?;
-        Ok(Issued { account, session: session.session, refresh_token: token })
+        Ok(Issued {
+            account,
+            session: session.session,
+            refresh_token: token,
+        })
     }
 }

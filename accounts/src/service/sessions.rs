@@ -25,15 +25,28 @@ impl UserPool {
         now: i64,
     ) -> Result<Issued, Error> {
         let bundle = match Email::parse(email) {
-            Ok(e) => self.store.find_account_by_email(pool.id, &e.normalized()).await?,
+            Ok(e) => {
+                self.store
+                    .find_account_by_email(pool.id, &e.normalized())
+                    .await?
+            }
             Err(_) => None,
         };
-        let phc = bundle.as_ref().and_then(|b| b.password.as_ref()).map(|p| p.hash.as_str());
+        let phc = bundle
+            .as_ref()
+            .and_then(|b| b.password.as_ref())
+            .map(|p| p.hash.as_str());
         let ok = self.verify_password(password, phc).await?;
         let bundle = match bundle {
             Some(b) if ok => b,
             Some(b) => {
-                let audit = Self::audit(pool.id, Some(b.account.id), "sign_in_failed", json!({ "method": "password" }), now);
+                let audit = Self::audit(
+                    pool.id,
+                    Some(b.account.id),
+                    "sign_in_failed",
+                    json!({ "method": "password" }),
+                    now,
+                );
                 self.store.record(&audit, None).await?;
                 return Err(Error::InvalidCredentials);
             }
@@ -45,21 +58,41 @@ impl UserPool {
             AccountStatus::Disabled => return Err(Error::AccountDisabled),
         }
         let (token, new) = self.new_session(pool, bundle.account.id, &["pwd"], req, now);
-        let audit = Self::audit(pool.id, Some(bundle.account.id), "sign_in", json!({ "method": "password", "session": new.session.id }), now);
+        let audit = Self::audit(
+            pool.id,
+            Some(bundle.account.id),
+            "sign_in",
+            json!({ "method": "password", "session": new.session.id }),
+            now,
+        );
         self.store.insert_session(&new, &audit).await?;
-        Ok(Issued { account: bundle.into(), session: new.session, refresh_token: token })
+        Ok(Issued {
+            account: bundle.into(),
+            session: new.session,
+            refresh_token: token,
+        })
     }
 
     /// `POST /v1/sessions/refresh`: rotates the token. A repeat within the grace period gets
     /// the same successor; a later repeat revokes the whole family.
-    pub async fn refresh(&self, pool: &PoolRecord, token: &str, now: i64) -> Result<RefreshOutcome, Error> {
+    pub async fn refresh(
+        &self,
+        pool: &PoolRecord,
+        token: &str,
+        now: i64,
+    ) -> Result<RefreshOutcome, Error> {
         if token.is_empty() || token.len() > 128 {
             return Err(Error::InvalidRefreshToken);
         }
         let successor = self.master.successor_token(token);
         let rotation = self
             .store
-            .rotate_refresh_token(&self.refresh_hash(token), &self.refresh_hash(successor.expose()), now, REFRESH_GRACE_SECONDS)
+            .rotate_refresh_token(
+                &self.refresh_hash(token),
+                &self.refresh_hash(successor.expose()),
+                now,
+                REFRESH_GRACE_SECONDS,
+            )
             .await?;
         let session = match rotation {
             Rotation::Rotated(s) | Rotation::Repeated(s) => s,
@@ -74,7 +107,11 @@ impl UserPool {
             .await?
             .filter(|b| b.account.status == AccountStatus::Active)
             .ok_or(Error::InvalidRefreshToken)?;
-        Ok(Issued { account: bundle.into(), session, refresh_token: successor })
+        Ok(Issued {
+            account: bundle.into(),
+            session,
+            refresh_token: successor,
+        })
     }
 
     /// `POST /v1/sessions/revoke`: ends the token's session. Unknown tokens are not an error
@@ -83,12 +120,19 @@ impl UserPool {
         if token.is_empty() || token.len() > 128 {
             return Ok(());
         }
-        self.store.revoke_session_by_token(&self.refresh_hash(token), now, "signed_out").await?;
+        self.store
+            .revoke_session_by_token(&self.refresh_hash(token), now, "signed_out")
+            .await?;
         Ok(())
     }
 
     /// `POST /v1/me/sessions/revoke-all`: ends every session of the account.
-    pub async fn revoke_all_sessions(&self, pool: &PoolRecord, account: AccountId, now: i64) -> Result<u64, Error> {
+    pub async fn revoke_all_sessions(
+        &self,
+        pool: &PoolRecord,
+        account: AccountId,
+        now: i64,
+    ) -> Result<u64, Error> {
         let audit = AuditEvent {
             pool_id: pool.id,
             account_id: Some(account),
@@ -96,6 +140,8 @@ impl UserPool {
             detail: json!({ "scope": "all" }),
             created_at: now,
         };
-        self.store.revoke_sessions(account, RevokeScope::All, now, &audit).await
+        self.store
+            .revoke_sessions(account, RevokeScope::All, now, &audit)
+            .await
     }
 }

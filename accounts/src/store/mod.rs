@@ -51,7 +51,9 @@ pub struct PasswordRecord {
 
 impl std::fmt::Debug for PasswordRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswordRecord").field("updated_at", &self.updated_at).finish_non_exhaustive()
+        f.debug_struct("PasswordRecord")
+            .field("updated_at", &self.updated_at)
+            .finish_non_exhaustive()
     }
 }
 
@@ -185,6 +187,16 @@ pub struct SigningKeyRecord {
     pub retires_at: Option<i64>,
 }
 
+/// A presented code: whose, for what, its keyed hash, and the pool's limits.
+#[derive(Clone, Debug)]
+pub struct CodeAttempt<'a> {
+    pub account: AccountId,
+    pub purpose: CodePurpose,
+    pub code_hash: &'a str,
+    pub now: i64,
+    pub max_attempts: i32,
+}
+
 /// What to do, in the same transaction, once a code has been consumed.
 #[derive(Clone, Debug)]
 pub enum CodeEffect {
@@ -192,7 +204,11 @@ pub enum CodeEffect {
     ConfirmSignup,
     /// Recovery: the email is verified, optionally a new password set, every session ended,
     /// pending email changes cancelled, and a new session opened.
-    Recover { password_hash: Option<String>, session: Box<NewSession>, notice: OutboxMail },
+    Recover {
+        password_hash: Option<String>,
+        session: Box<NewSession>,
+        notice: OutboxMail,
+    },
     /// Email change: the code's target becomes the account's verified email.
     ChangeEmail { notice: Option<OutboxMail> },
 }
@@ -200,7 +216,12 @@ pub enum CodeEffect {
 #[async_trait]
 pub trait PoolStore: Send + Sync {
     /// Creates the pool if it does not exist (safe when several instances start at once).
-    async fn ensure_pool(&self, name: &str, config: &PoolConfig, now: i64) -> Result<PoolRecord, Error>;
+    async fn ensure_pool(
+        &self,
+        name: &str,
+        config: &PoolConfig,
+        now: i64,
+    ) -> Result<PoolRecord, Error>;
     async fn find_pool_by_name(&self, name: &str) -> Result<Option<PoolRecord>, Error>;
     async fn update_pool_config(&self, id: PoolId, config: &PoolConfig) -> Result<(), Error>;
 }
@@ -210,15 +231,27 @@ pub trait KeyStore: Send + Sync {
     async fn list_signing_keys(&self, pool: PoolId) -> Result<Vec<SigningKeyRecord>, Error>;
     /// Inserts a key; when `supersede` is set, every older key of the same algorithm that has
     /// no retirement yet retires at that time. One transaction.
-    async fn insert_signing_key(&self, key: &SigningKeyRecord, supersede: Option<i64>) -> Result<(), Error>;
+    async fn insert_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        supersede: Option<i64>,
+    ) -> Result<(), Error>;
     /// Deletes keys whose retirement passed (they have left the JWKS).
     async fn delete_retired_keys(&self, pool: PoolId, now: i64) -> Result<u64, Error>;
 }
 
 #[async_trait]
 pub trait AccountStore: Send + Sync {
-    async fn find_account_by_email(&self, pool: PoolId, normalized: &str) -> Result<Option<AccountBundle>, Error>;
-    async fn find_account(&self, pool: PoolId, id: AccountId) -> Result<Option<AccountBundle>, Error>;
+    async fn find_account_by_email(
+        &self,
+        pool: PoolId,
+        normalized: &str,
+    ) -> Result<Option<AccountBundle>, Error>;
+    async fn find_account(
+        &self,
+        pool: PoolId,
+        id: AccountId,
+    ) -> Result<Option<AccountBundle>, Error>;
     /// Creates a pending account with an unverified email, a password and a sign-up code.
     /// A unique violation on the email answers [`Error::EmailTaken`].
     async fn insert_email_account(
@@ -231,20 +264,27 @@ pub trait AccountStore: Send + Sync {
         audit: &AuditEvent,
     ) -> Result<(), Error>;
     /// Replaces the account's live code of that purpose and queues its mail.
-    async fn replace_code(&self, code: &NewCode, mail: &OutboxMail, audit: &AuditEvent) -> Result<(), Error>;
+    async fn replace_code(
+        &self,
+        code: &NewCode,
+        mail: &OutboxMail,
+        audit: &AuditEvent,
+    ) -> Result<(), Error>;
     /// Consumes a live code atomically and applies `effect` in the same transaction.
     /// A wrong code counts a try (the code dies at `max_attempts`) and answers false.
     async fn consume_code(
         &self,
-        account: AccountId,
-        purpose: CodePurpose,
-        code_hash: &str,
-        now: i64,
-        max_attempts: i32,
+        attempt: &CodeAttempt<'_>,
         effect: &CodeEffect,
         audit: &AuditEvent,
     ) -> Result<bool, Error>;
-    async fn update_attributes(&self, account: AccountId, attributes: &Map<String, Value>, now: i64, audit: &AuditEvent) -> Result<(), Error>;
+    async fn update_attributes(
+        &self,
+        account: AccountId,
+        attributes: &Map<String, Value>,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<(), Error>;
     /// Sets the password, ends sessions in `revoke`, cancels pending email changes, queues
     /// the notice. One transaction.
     async fn update_password(
@@ -276,18 +316,36 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<Rotation, Error>;
     async fn find_session(&self, id: SessionId) -> Result<Option<SessionRecord>, Error>;
     /// Ends the session a refresh token belongs to; false when the token is unknown.
-    async fn revoke_session_by_token(&self, hash: &str, now: i64, reason: &str) -> Result<bool, Error>;
-    async fn revoke_sessions(&self, account: AccountId, scope: RevokeScope, now: i64, audit: &AuditEvent) -> Result<u64, Error>;
+    async fn revoke_session_by_token(
+        &self,
+        hash: &str,
+        now: i64,
+        reason: &str,
+    ) -> Result<bool, Error>;
+    async fn revoke_sessions(
+        &self,
+        account: AccountId,
+        scope: RevokeScope,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<u64, Error>;
 }
 
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
     /// Claims up to `limit` due mails for `lease` seconds (safe across instances).
-    async fn claim_mail(&self, now: i64, lease: i64, limit: i64) -> Result<Vec<PendingMail>, Error>;
+    async fn claim_mail(&self, now: i64, lease: i64, limit: i64)
+    -> Result<Vec<PendingMail>, Error>;
     /// Marks a mail sent and drops its body.
     async fn mark_mail_sent(&self, id: uuid::Uuid, now: i64) -> Result<(), Error>;
     /// Records a failed attempt; after `max_attempts` the mail is failed for good.
-    async fn mark_mail_failed(&self, id: uuid::Uuid, error: &str, retry_at: i64, max_attempts: i32) -> Result<(), Error>;
+    async fn mark_mail_failed(
+        &self,
+        id: uuid::Uuid,
+        error: &str,
+        retry_at: i64,
+        max_attempts: i32,
+    ) -> Result<(), Error>;
 }
 
 /// The whole store, as the gateway holds it.

@@ -39,7 +39,9 @@ pub async fn connect(url: &str) -> Result<DynStore, Error> {
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         Ok(Arc::new(SqliteStore { pool }))
     } else {
-        Err(Error::Store("DATABASE_URL must start with postgres:// or sqlite:".into()))
+        Err(Error::Store(
+            "DATABASE_URL must start with postgres:// or sqlite:".into(),
+        ))
     }
 }
 
@@ -192,7 +194,8 @@ impl KeyRow {
             pool_id: id(&self.pool_id, PoolId::parse, "signing_key")?,
             alg: self.alg,
             private_sealed: self.private_sealed,
-            public_jwk: serde_json::from_str(&self.public_jwk).map_err(|_| corrupt("signing_key"))?,
+            public_jwk: serde_json::from_str(&self.public_jwk)
+                .map_err(|_| corrupt("signing_key"))?,
             created_at: self.created_at,
             activates_at: self.activates_at,
             retires_at: self.retires_at,
@@ -523,16 +526,8 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn consume_code(
-                &self,
-                account: AccountId,
-                purpose: CodePurpose,
-                code_hash: &str,
-                now: i64,
-                max_attempts: i32,
-                effect: &CodeEffect,
-                audit: &AuditEvent,
-            ) -> Result<bool, Error> {
+            async fn consume_code(&self, attempt: &CodeAttempt<'_>, effect: &CodeEffect, audit: &AuditEvent) -> Result<bool, Error> {
+                let CodeAttempt { account, purpose, code_hash, now, max_attempts } = *attempt;
                 let mut tx = self.begin().await?;
                 // Consume and check in one statement: a code can be used once, never twice.
                 let consumed: Option<(Option<String>,)> = sqlx::query_as(

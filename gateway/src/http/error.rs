@@ -12,14 +12,22 @@ use serde_json::json;
 pub enum AppError {
     Domain(accounts::Error),
     /// A request the API cannot take: malformed, missing or wrong fields.
-    BadRequest { code: &'static str, detail: String },
+    BadRequest {
+        code: &'static str,
+        detail: String,
+    },
     /// No valid bearer token (RFC 6750 §3).
     Unauthorized,
-    NotFound { code: &'static str, detail: &'static str },
+    NotFound {
+        code: &'static str,
+        detail: &'static str,
+    },
     MethodNotAllowed,
     PayloadTooLarge,
     UnsupportedMediaType,
-    RateLimited { retry_after: u64 },
+    RateLimited {
+        retry_after: u64,
+    },
     Unavailable(String),
 }
 
@@ -34,20 +42,29 @@ impl From<JsonRejection> for AppError {
         match r.status() {
             StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType,
-            _ => AppError::BadRequest { code: "invalid_json", detail: r.body_text() },
+            _ => AppError::BadRequest {
+                code: "invalid_json",
+                detail: r.body_text(),
+            },
         }
     }
 }
 
 impl From<PathRejection> for AppError {
     fn from(r: PathRejection) -> Self {
-        AppError::BadRequest { code: "invalid_path", detail: r.body_text() }
+        AppError::BadRequest {
+            code: "invalid_path",
+            detail: r.body_text(),
+        }
     }
 }
 
 impl From<QueryRejection> for AppError {
     fn from(r: QueryRejection) -> Self {
-        AppError::BadRequest { code: "invalid_query", detail: r.body_text() }
+        AppError::BadRequest {
+            code: "invalid_query",
+            detail: r.body_text(),
+        }
     }
 }
 
@@ -57,9 +74,10 @@ fn domain(e: &accounts::Error) -> (StatusCode, &'static str, String) {
     let msg = e.to_string();
     match e {
         E::InvalidEmail => (StatusCode::BAD_REQUEST, "invalid_email", msg),
-        E::PasswordTooShort { .. } | E::PasswordTooLong { .. } | E::PasswordTooCommon | E::PasswordMatchesEmail => {
-            (StatusCode::BAD_REQUEST, "password_policy", msg)
-        }
+        E::PasswordTooShort { .. }
+        | E::PasswordTooLong { .. }
+        | E::PasswordTooCommon
+        | E::PasswordMatchesEmail => (StatusCode::BAD_REQUEST, "password_policy", msg),
         E::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", msg),
         E::EmailNotConfirmed => (StatusCode::FORBIDDEN, "email_not_confirmed", msg),
         E::AccountDisabled => (StatusCode::FORBIDDEN, "account_disabled", msg),
@@ -68,12 +86,18 @@ fn domain(e: &accounts::Error) -> (StatusCode, &'static str, String) {
         E::CurrentPasswordRequired => (StatusCode::BAD_REQUEST, "current_password_required", msg),
         E::EmailTaken => (StatusCode::CONFLICT, "email_taken", msg),
         E::InvalidAttributes(_) => (StatusCode::BAD_REQUEST, "invalid_attributes", msg),
-        E::AccountNotFound => (StatusCode::UNAUTHORIZED, "invalid_token", "the account no longer exists".into()),
+        E::AccountNotFound => (
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the account no longer exists".into(),
+        ),
         E::PoolNotFound => (StatusCode::NOT_FOUND, "pool_not_found", msg),
         E::InvalidPoolConfig(_) => (StatusCode::BAD_REQUEST, "invalid_pool_config", msg),
-        E::Store(_) | E::Ephemeral(_) | E::Crypto => {
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "something went wrong on our side".into())
-        }
+        E::Store(_) | E::Ephemeral(_) | E::Crypto => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "something went wrong on our side".into(),
+        ),
     }
 }
 
@@ -86,7 +110,10 @@ pub fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
         "detail": detail,
     });
     let mut res = (status, Json(body)).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
     res
 }
 
@@ -107,22 +134,43 @@ impl IntoResponse for AppError {
                 }
                 res
             }
-            AppError::BadRequest { code, detail } => problem(StatusCode::BAD_REQUEST, code, &detail),
+            AppError::BadRequest { code, detail } => {
+                problem(StatusCode::BAD_REQUEST, code, &detail)
+            }
             AppError::Unauthorized => {
-                let mut res = problem(StatusCode::UNAUTHORIZED, "invalid_token", "a valid bearer access token is required");
-                res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
+                let mut res = problem(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_token",
+                    "a valid bearer access token is required",
+                );
+                res.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
                 res
             }
             AppError::NotFound { code, detail } => problem(StatusCode::NOT_FOUND, code, detail),
-            AppError::MethodNotAllowed => problem(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this method is not allowed here"),
-            AppError::PayloadTooLarge => problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large"),
+            AppError::MethodNotAllowed => problem(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this method is not allowed here",
+            ),
+            AppError::PayloadTooLarge => problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is too large",
+            ),
             AppError::UnsupportedMediaType => problem(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "send the body as application/json",
             ),
             AppError::RateLimited { retry_after } => {
-                let mut res = problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests; try again later");
+                let mut res = problem(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "too many requests; try again later",
+                );
                 if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                     res.headers_mut().insert(header::RETRY_AFTER, v);
                 }
@@ -130,7 +178,11 @@ impl IntoResponse for AppError {
             }
             AppError::Unavailable(why) => {
                 tracing::error!(error = %why, "not ready");
-                problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "a backing service is unavailable")
+                problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "a backing service is unavailable",
+                )
             }
         }
     }

@@ -1,10 +1,10 @@
 //! Extractors: JSON bodies whose rejections are problem details, the pool named in the path,
 //! the authenticated account behind a bearer access token, and the client's address.
 
+use accounts::store::{PoolRecord, SessionRecord};
+use axum::Json;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::{header, request::Parts};
-use axum::Json;
-use accounts::store::{PoolRecord, SessionRecord};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -33,10 +33,17 @@ impl FromRequestParts<AppState> for Pool {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state).await?;
-        let name = params.get("pool").ok_or(AppError::NotFound { code: "pool_not_found", detail: "no such pool" })?;
+        let Path(params) =
+            Path::<HashMap<String, String>>::from_request_parts(parts, state).await?;
+        let name = params.get("pool").ok_or(AppError::NotFound {
+            code: "pool_not_found",
+            detail: "no such pool",
+        })?;
         let pool = state.pools.get(name, state.clock.now()).await?;
-        pool.map(Pool).ok_or(AppError::NotFound { code: "pool_not_found", detail: "no such pool" })
+        pool.map(Pool).ok_or(AppError::NotFound {
+            code: "pool_not_found",
+            detail: "no such pool",
+        })
     }
 }
 
@@ -57,20 +64,28 @@ impl FromRequestParts<AppState> for Authenticated {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .ok_or(AppError::Unauthorized)?;
         let now = state.clock.now();
         let keys = state.keys.keys(pool.id, now).await?;
         let issuer = state.config.issuer(&pool.name);
-        let claims = tokens::verify_access(&keys, &issuer, token, now).ok_or(AppError::Unauthorized)?;
+        let claims =
+            tokens::verify_access(&keys, &issuer, token, now).ok_or(AppError::Unauthorized)?;
         let session = state
             .users
             .live_session(claims.sid, now)
             .await?
             .filter(|s| s.account_id == claims.sub && s.pool_id == pool.id)
             .ok_or(AppError::Unauthorized)?;
-        Ok(Authenticated { pool, claims, session })
+        Ok(Authenticated {
+            pool,
+            claims,
+            session,
+        })
     }
 }
 
@@ -94,7 +109,10 @@ impl FromRequestParts<AppState> for ClientIp {
                 return Ok(ClientIp(ip));
             }
         }
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
         Ok(ClientIp(peer.unwrap_or_else(|| "unknown".into())))
     }
 }

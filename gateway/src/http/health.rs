@@ -9,7 +9,9 @@ use super::error::AppError;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 /// The process is up.
@@ -19,7 +21,17 @@ async fn healthz() -> Json<Value> {
 
 /// The database and the ephemeral store answer.
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
-    state.store.ping().await.map_err(|e| AppError::Unavailable(format!("database: {e}")))?;
-    state.ephemeral.ping().await.map_err(|e| AppError::Unavailable(format!("ephemeral store: {e}")))?;
-    Ok(Json(json!({ "status": "ready", "database": state.store.backend(), "ephemeral": if state.config.redis_url.is_some() { "redis" } else { "memory" } })))
+    state
+        .store
+        .ping()
+        .await
+        .map_err(|e| AppError::Unavailable(format!("database: {e}")))?;
+    state
+        .ephemeral
+        .ping()
+        .await
+        .map_err(|e| AppError::Unavailable(format!("ephemeral store: {e}")))?;
+    Ok(Json(
+        json!({ "status": "ready", "database": state.store.backend(), "ephemeral": if state.config.redis_url.is_some() { "redis" } else { "memory" } }),
+    ))
 }

@@ -47,8 +47,13 @@ struct ChangePassword {
 }
 
 /// The account, its attributes and its credentials.
-async fn get_me(State(state): State<AppState>, auth: Authenticated) -> Result<Json<AccountView>, AppError> {
-    Ok(Json(state.users.account(&auth.pool, auth.claims.sub).await?))
+async fn get_me(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<AccountView>, AppError> {
+    Ok(Json(
+        state.users.account(&auth.pool, auth.claims.sub).await?,
+    ))
 }
 
 /// Merges attributes (`null` removes one).
@@ -57,7 +62,15 @@ async fn update_me(
     auth: Authenticated,
     AppJson(req): AppJson<UpdateMe>,
 ) -> Result<Json<AccountView>, AppError> {
-    let view = state.users.update_attributes(&auth.pool, auth.claims.sub, req.attributes, state.clock.now()).await?;
+    let view = state
+        .users
+        .update_attributes(
+            &auth.pool,
+            auth.claims.sub,
+            req.attributes,
+            state.clock.now(),
+        )
+        .await?;
     Ok(Json(view))
 }
 
@@ -69,7 +82,10 @@ async fn change_email(
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let mail_key = req.email.trim().to_lowercase();
     ratelimit::check(&state, auth.pool.id, MAIL_PER_EMAIL, &mail_key).await?;
-    state.users.start_email_change(&auth.pool, auth.claims.sub, &req.email, state.clock.now()).await?;
+    state
+        .users
+        .start_email_change(&auth.pool, auth.claims.sub, &req.email, state.clock.now())
+        .await?;
     ratelimit::hit(&state, auth.pool.id, MAIL_PER_EMAIL, &mail_key).await?;
     state.mail.wake();
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": "code_sent" }))))
@@ -81,7 +97,10 @@ async fn confirm_email(
     auth: Authenticated,
     AppJson(req): AppJson<ConfirmEmail>,
 ) -> Result<Json<AccountView>, AppError> {
-    let view = state.users.confirm_email_change(&auth.pool, auth.claims.sub, &req.code, state.clock.now()).await?;
+    let view = state
+        .users
+        .confirm_email_change(&auth.pool, auth.claims.sub, &req.code, state.clock.now())
+        .await?;
     state.mail.wake();
     Ok(Json(view))
 }
@@ -97,7 +116,10 @@ async fn change_password(
         new: &req.new_password,
         session: auth.session.id,
     };
-    state.users.change_password(&auth.pool, auth.claims.sub, change, state.clock.now()).await?;
+    state
+        .users
+        .change_password(&auth.pool, auth.claims.sub, change, state.clock.now())
+        .await?;
     state.mail.wake();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,10 +10,10 @@ mod sessions;
 mod signup;
 mod wellknown;
 
+use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request, header};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -75,11 +75,19 @@ pub fn app(state: AppState) -> Router {
 
 fn panic_response() -> Response {
     tracing::error!("handler panicked");
-    error::problem(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "something went wrong on our side")
+    error::problem(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "something went wrong on our side",
+    )
 }
 
 async fn not_found() -> Response {
-    AppError::NotFound { code: "not_found", detail: "no such resource" }.into_response()
+    AppError::NotFound {
+        code: "not_found",
+        detail: "no such resource",
+    }
+    .into_response()
 }
 
 async fn method_not_allowed() -> Response {

@@ -45,12 +45,17 @@ async fn start_recovery(
     ratelimit::hit(&state, pool.id, MAIL_PER_IP, &ip).await?;
     let mail_key = req.email.trim().to_lowercase();
     ratelimit::check(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
-    state.users.start_recovery(&pool, &req.email, state.clock.now()).await?;
+    state
+        .users
+        .start_recovery(&pool, &req.email, state.clock.now())
+        .await?;
     ratelimit::hit(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
     state.mail.wake();
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "status": "code_sent", "detail": "if the address belongs to an account, a code was sent to it" })),
+        Json(
+            json!({ "status": "code_sent", "detail": "if the address belongs to an account, a code was sent to it" }),
+        ),
     ))
 }
 

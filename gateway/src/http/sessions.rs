@@ -37,10 +37,20 @@ struct RefreshRequest {
 }
 
 /// Signs the issued session's tokens.
-pub(super) async fn token_set(state: &AppState, pool: &PoolRecord, issued: &Issued) -> Result<Json<TokenSet>, AppError> {
+pub(super) async fn token_set(
+    state: &AppState,
+    pool: &PoolRecord,
+    issued: &Issued,
+) -> Result<Json<TokenSet>, AppError> {
     let now = state.clock.now();
     let keys = state.keys.keys(pool.id, now).await?;
-    Ok(Json(tokens::issue(&keys, &state.config.issuer(&pool.name), pool, issued, now)?))
+    Ok(Json(tokens::issue(
+        &keys,
+        &state.config.issuer(&pool.name),
+        pool,
+        issued,
+        now,
+    )?))
 }
 
 /// Email and password: a token set. An unknown email and a wrong password answer alike.
@@ -54,7 +64,13 @@ async fn sign_in_password(
     ratelimit::check_sign_in(&state, &pool, &req.email).await?;
     let outcome = state
         .users
-        .sign_in_password(&pool, &req.email, &req.password, &NewSessionRequest::default(), state.clock.now())
+        .sign_in_password(
+            &pool,
+            &req.email,
+            &req.password,
+            &NewSessionRequest::default(),
+            state.clock.now(),
+        )
         .await;
     let issued = match outcome {
         Err(accounts::Error::InvalidCredentials) => {
@@ -74,7 +90,10 @@ async fn refresh_session(
     Pool(pool): Pool,
     AppJson(req): AppJson<RefreshRequest>,
 ) -> Result<Json<TokenSet>, AppError> {
-    let issued = state.users.refresh(&pool, &req.refresh_token, state.clock.now()).await?;
+    let issued = state
+        .users
+        .refresh(&pool, &req.refresh_token, state.clock.now())
+        .await?;
     token_set(&state, &pool, &issued).await
 }
 
@@ -84,12 +103,21 @@ async fn revoke_session(
     Pool(_pool): Pool,
     AppJson(req): AppJson<RefreshRequest>,
 ) -> Result<StatusCode, AppError> {
-    state.users.revoke_refresh_token(&req.refresh_token, state.clock.now()).await?;
+    state
+        .users
+        .revoke_refresh_token(&req.refresh_token, state.clock.now())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Ends every session of the signed-in account, this one included.
-async fn revoke_all_sessions(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Value>, AppError> {
-    let n = state.users.revoke_all_sessions(&auth.pool, auth.claims.sub, state.clock.now()).await?;
+async fn revoke_all_sessions(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<Value>, AppError> {
+    let n = state
+        .users
+        .revoke_all_sessions(&auth.pool, auth.claims.sub, state.clock.now())
+        .await?;
     Ok(Json(json!({ "revoked": n })))
 }

@@ -44,7 +44,9 @@ struct ConfirmRequest {
 fn accepted() -> (StatusCode, Json<Value>) {
     (
         StatusCode::ACCEPTED,
-        Json(json!({ "status": "confirmation_sent", "detail": "if the address can be used, a code was sent to it" })),
+        Json(
+            json!({ "status": "confirmation_sent", "detail": "if the address can be used, a code was sent to it" }),
+        ),
     )
 }
 
@@ -59,7 +61,16 @@ async fn signup(
     ratelimit::hit(&state, pool.id, MAIL_PER_IP, &ip).await?;
     let mail_key = req.email.trim().to_lowercase();
     ratelimit::check(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
-    state.users.signup(&pool, &req.email, &req.password, req.attributes, state.clock.now()).await?;
+    state
+        .users
+        .signup(
+            &pool,
+            &req.email,
+            &req.password,
+            req.attributes,
+            state.clock.now(),
+        )
+        .await?;
     ratelimit::hit(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
     state.mail.wake();
     Ok(accepted())
@@ -75,7 +86,10 @@ async fn resend_code(
     ratelimit::hit(&state, pool.id, MAIL_PER_IP, &ip).await?;
     let mail_key = req.email.trim().to_lowercase();
     ratelimit::check(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
-    state.users.resend_signup_code(&pool, &req.email, state.clock.now()).await?;
+    state
+        .users
+        .resend_signup_code(&pool, &req.email, state.clock.now())
+        .await?;
     ratelimit::hit(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
     state.mail.wake();
     Ok(accepted())
@@ -89,6 +103,9 @@ async fn confirm_signup(
     AppJson(req): AppJson<ConfirmRequest>,
 ) -> Result<Json<Value>, AppError> {
     ratelimit::hit(&state, pool.id, ATTEMPTS_PER_IP, &ip).await?;
-    state.users.confirm_signup(&pool, &req.email, &req.code, state.clock.now()).await?;
+    state
+        .users
+        .confirm_signup(&pool, &req.email, &req.code, state.clock.now())
+        .await?;
     Ok(Json(json!({ "status": "confirmed" })))
 }

@@ -3,6 +3,10 @@
 //! set), each against gateways it starts itself on port 0, with its own database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod me;
+mod ops;
+mod recovery;
+mod sessions;
 mod signup;
 
 use gatehouse_tests::{Backend, MailSink, World};
@@ -39,11 +43,18 @@ fn main() {
     for backend in &backends {
         for (module, tests) in [
             ("signup", signup::all()),
+            ("sessions", sessions::all()),
+            ("recovery", recovery::all()),
+            ("me", me::all()),
+            ("ops", ops::all()),
         ] {
             for (name, f) in tests {
                 let backend = backend.clone();
                 let mail = mail.clone();
-                trials.push(Trial::test(format!("{}::{module}::{name}", backend.name()), move || run(backend, mail, f)));
+                trials.push(Trial::test(
+                    format!("{}::{module}::{name}", backend.name()),
+                    move || run(backend, mail, f),
+                ));
             }
         }
     }
@@ -51,11 +62,21 @@ fn main() {
 }
 
 fn run(backend: Backend, mail: MailSink, f: TestFn) -> Result<(), Failed> {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
-        let world = Arc::new(World::new(&backend, mail).await.map_err(|e| format!("{e:#}"))?);
+        let world = Arc::new(
+            World::new(&backend, mail)
+                .await
+                .map_err(|e| format!("{e:#}"))?,
+        );
         let outcome = f(world.clone()).await;
-        world.cleanup().await.map_err(|e| format!("cleanup: {e:#}"))?;
+        world
+            .cleanup()
+            .await
+            .map_err(|e| format!("cleanup: {e:#}"))?;
         outcome.map_err(|e| Failed::from(format!("{e:#}")))
     })
 }
