@@ -109,7 +109,7 @@ async fn token_set_carries_unified_claims(w: Arc<World>) -> TestResult {
 
     let id = verified_claims(&gw, &r.str("id_token"), "direct").await?;
     assert_eq!(
-        jsonwebtoken::decode_header(&r.str("id_token"))?
+        jsonwebtoken::decode_header(r.str("id_token"))?
             .typ
             .as_deref(),
         Some("JWT")
