@@ -28,7 +28,15 @@ pub trait Ephemeral: Send + Sync {
 /// In-process store for a single gateway instance.
 #[derive(Default)]
 pub struct MemoryEphemeral {
-    entries: Mutex<HashMap<String, (String, Instant)>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, (String, Instant)>,
+    /// Size after the last sweep: the next sweep waits until the map has doubled, so
+    /// sweeping stays amortised O(1) per call however many keys are live.
+    swept_at: usize,
 }
 
 impl MemoryEphemeral {
@@ -37,15 +45,16 @@ impl MemoryEphemeral {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, (String, Instant)>) -> T) -> T {
-        let mut map = match self.entries.lock() {
+        let mut entries = match self.entries.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let now = Instant::now();
-        if map.len() > 10_000 {
-            map.retain(|_, (_, exp)| *exp > now);
+        if entries.map.len() > 1024.max(2 * entries.swept_at) {
+            let now = Instant::now();
+            entries.map.retain(|_, (_, exp)| *exp > now);
+            entries.swept_at = entries.map.len();
         }
-        f(&mut map)
+        f(&mut entries.map)
     }
 }
 

@@ -15,8 +15,6 @@ pub enum Error {
     PasswordMatchesEmail,
     #[error("the email or password is wrong")]
     InvalidCredentials,
-    #[error("the email address has not been confirmed")]
-    EmailNotConfirmed,
     #[error("the code is wrong, expired or already used")]
     CodeInvalid,
     #[error("the refresh token is not valid")]

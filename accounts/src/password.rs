@@ -52,10 +52,21 @@ impl PasswordHasher {
         &self,
         f: impl FnOnce() -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
-        let _permit = self.permits.acquire().await.map_err(|_| Error::Crypto)?;
-        tokio::task::spawn_blocking(f)
+        // The permit moves into the blocking task: a dropped request (client gone, timeout)
+        // does not free it while its 19 MiB hash still runs.
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|_| Error::Crypto)?
+            .map_err(|_| Error::Crypto)?;
+        tokio::task::spawn_blocking(move || {
+            let out = f();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|_| Error::Crypto)?
     }
 
     /// Hashes an already normalised password into a PHC string.

@@ -16,9 +16,10 @@ use crate::{Email, Error};
 pub const PASSWORD_MAX_CHARS: usize = 256;
 
 /// A pool's policies, stored as JSON in `pool.config`. Every field has a default so a
-/// config written by an older version still loads.
+/// config written by an older version still loads, and unknown fields are ignored so one
+/// written by a newer version does too (rolling upgrades).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct PoolConfig {
     /// Human-facing name used in mails and pages.
     pub display_name: String,

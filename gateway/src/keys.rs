@@ -309,7 +309,7 @@ impl KeyRing {
     async fn load(&self, pool: PoolId, now: i64) -> Result<PoolKeys, Error> {
         self.store.delete_retired_keys(pool, now).await?;
         let records = self.store.list_signing_keys(pool).await?;
-        let mut signers: HashMap<Alg, (i64, String, Signer)> = HashMap::new();
+        let mut signers: HashMap<Alg, ((bool, i64), String, Signer)> = HashMap::new();
         let mut verifiers = HashMap::new();
         let mut published = Vec::new();
         let mut next_change = i64::MAX;
@@ -329,18 +329,14 @@ impl KeyRing {
                 next_change = next_change.min(r.activates_at);
                 continue;
             }
-            // The newest active key signs (records come oldest first: a tie goes to the newer).
-            if signers
-                .get(&alg)
-                .is_none_or(|(at, _, _)| *at <= r.activates_at)
-            {
+            // The newest active key signs; a key that a rotation superseded never beats one
+            // that none did (which settles a rotation within the same second).
+            let rank = (r.retires_at.is_none(), r.activates_at);
+            if signers.get(&alg).is_none_or(|(best, _, _)| *best <= rank) {
                 let pkcs8 = self
                     .master
                     .open(&format!("signing-key:{}", r.kid), &r.private_sealed)?;
-                signers.insert(
-                    alg,
-                    (r.activates_at, r.kid.clone(), load_signer(alg, &pkcs8)?),
-                );
+                signers.insert(alg, (rank, r.kid.clone(), load_signer(alg, &pkcs8)?));
             }
         }
         Ok(PoolKeys {

@@ -137,7 +137,9 @@ async fn deliver_due(
     clock: &Clock,
 ) -> Result<usize, accounts::Error> {
     let store = users.store();
-    let due = store.claim_mail(clock.now(), LEASE, 10).await?;
+    let due = store
+        .claim_mail(clock.now(), LEASE, 1, MAX_ATTEMPTS)
+        .await?;
     for mail in &due {
         let outcome = match users.open_mail(&mail.body_sealed) {
             Ok(body) => transport.send(&mail.recipient, &body).await,

@@ -9,6 +9,7 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
         )
@@ -17,11 +18,16 @@ async fn main() -> anyhow::Result<()> {
     let config = cli.config()?;
     match cli.command.as_ref().unwrap_or(&Command::Serve) {
         Command::Serve => {
-            let listen = config.listen;
-            let public = config.public_url.clone();
+            let listener = tokio::net::TcpListener::bind(config.listen).await?;
+            let bound = listener.local_addr()?;
+            let mut config = config;
+            // Port 0 picks a free port; the default public URL follows it.
+            if config.public_url.port() == Some(0) {
+                let _ = config.public_url.set_port(Some(bound.port()));
+            }
+            let issuer = config.issuer(gateway::state::MAIN_POOL);
             let state = AppState::build(config, Clock::default()).await?;
-            let listener = tokio::net::TcpListener::bind(listen).await?;
-            tracing::info!(%listen, issuer = %format!("{}pools/main", public), "gatehouse listening");
+            tracing::info!(listen = %bound, %issuer, "gatehouse listening");
             serve(state, listener, shutdown_signal()).await?;
             tracing::info!("stopped");
         }

@@ -1,7 +1,9 @@
 //! Rate limits, counted in the ephemeral store so every instance shares them: fixed windows
-//! per client address and per email address, and a cap on failed password sign-ins.
+//! per client address, per email address and per account, and caps on failed attempts
+//! (passwords, codes) that refuse further tries for the rest of the window.
 
 use accounts::PoolId;
+use accounts::store::PoolRecord;
 use std::time::Duration;
 
 use crate::http::error::AppError;
@@ -26,12 +28,42 @@ pub const MAIL_PER_EMAIL: Limit = Limit {
     max: 5,
     window: 900,
 };
+/// Code mails one signed-in account may ask for (email changes).
+pub const MAIL_PER_ACCOUNT: Limit = Limit {
+    name: "mail-account",
+    max: 10,
+    window: 3600,
+};
 /// Sign-in and code attempts per address.
 pub const ATTEMPTS_PER_IP: Limit = Limit {
     name: "attempt-ip",
     max: 60,
     window: 60,
 };
+/// Wrong codes per email (or account) and day, across every code sent: a new code does not
+/// buy new guesses.
+pub const CODE_FAILURES: Limit = Limit {
+    name: "code-fail",
+    max: 20,
+    window: 86_400,
+};
+/// Wrong current passwords given to `/v1/me/password`, per account.
+pub const PASSWORD_CHECK_FAILURES: Limit = Limit {
+    name: "pwcheck-fail",
+    max: 10,
+    window: 900,
+};
+/// Failed sign-ins per email from all addresses together: a cap against distributed
+/// guessing, high enough that nobody can lock a user out from one address.
+pub const SIGN_IN_FAILURES_PER_EMAIL: Limit = Limit {
+    name: "signin-fail-email",
+    max: 100,
+    window: 900,
+};
+
+fn key(limit: Limit, pool: PoolId, subject: &str) -> String {
+    format!("rl:{}:{pool}:{}", limit.name, subject.trim().to_lowercase())
+}
 
 /// Counts one hit against `limit` for `subject`; answers 429 past the limit.
 pub async fn hit(
@@ -40,10 +72,12 @@ pub async fn hit(
     limit: Limit,
     subject: &str,
 ) -> Result<(), AppError> {
-    let key = format!("rl:{}:{pool}:{subject}", limit.name);
     let n = state
         .ephemeral
-        .hit(&key, Duration::from_secs(limit.window))
+        .hit(
+            &key(limit, pool, subject),
+            Duration::from_secs(limit.window),
+        )
         .await?;
     if n > limit.max {
         return Err(AppError::RateLimited {
@@ -54,15 +88,15 @@ pub async fn hit(
 }
 
 /// Refuses when `subject` already used up `limit`, without counting this request; pair with
-/// [`hit`] once the request did what is counted (so refused input does not use the budget).
+/// [`record`] once the request did what is counted (so refused input does not use the
+/// budget, and failures are counted only when they happen).
 pub async fn check(
     state: &AppState,
     pool: PoolId,
     limit: Limit,
     subject: &str,
 ) -> Result<(), AppError> {
-    let key = format!("rl:{}:{pool}:{subject}", limit.name);
-    if state.ephemeral.count(&key).await? >= limit.max {
+    if state.ephemeral.count(&key(limit, pool, subject)).await? >= limit.max {
         return Err(AppError::RateLimited {
             retry_after: limit.window,
         });
@@ -70,49 +104,105 @@ pub async fn check(
     Ok(())
 }
 
-fn failures_key(pool: PoolId, email: &str) -> String {
-    format!("rl:signin-fail:{pool}:{}", email.trim().to_lowercase())
-}
-
-/// Refuses a password sign-in for an email that failed too often recently, before any
-/// password is checked (so a locked email costs an attacker nothing to learn).
-pub async fn check_sign_in(
+/// Counts one event against `limit` without refusing this request.
+pub async fn record(
     state: &AppState,
-    pool: &accounts::store::PoolRecord,
-    email: &str,
-) -> Result<(), AppError> {
-    let n = state.ephemeral.count(&failures_key(pool.id, email)).await?;
-    if n >= pool.config.sign_in_max_failures {
-        return Err(AppError::RateLimited {
-            retry_after: pool.config.sign_in_window,
-        });
-    }
-    Ok(())
-}
-
-pub async fn sign_in_failed(
-    state: &AppState,
-    pool: &accounts::store::PoolRecord,
-    email: &str,
+    pool: PoolId,
+    limit: Limit,
+    subject: &str,
 ) -> Result<(), AppError> {
     state
         .ephemeral
         .hit(
-            &failures_key(pool.id, email),
-            Duration::from_secs(pool.config.sign_in_window),
+            &key(limit, pool, subject),
+            Duration::from_secs(limit.window),
         )
         .await?;
     Ok(())
 }
 
+pub async fn clear(
+    state: &AppState,
+    pool: PoolId,
+    limit: Limit,
+    subject: &str,
+) -> Result<(), AppError> {
+    state.ephemeral.delete(&key(limit, pool, subject)).await?;
+    Ok(())
+}
+
+/// The pool's lockout: failed sign-ins per (email, client address).
+fn sign_in_limit(pool: &PoolRecord) -> Limit {
+    Limit {
+        name: "signin-fail",
+        max: pool.config.sign_in_max_failures,
+        window: pool.config.sign_in_window,
+    }
+}
+
+/// Refuses a password sign-in for an email that failed too often recently from this
+/// address (or from everywhere), before any password is checked.
+pub async fn check_sign_in(
+    state: &AppState,
+    pool: &PoolRecord,
+    email: &str,
+    ip: &str,
+) -> Result<(), AppError> {
+    check(
+        state,
+        pool.id,
+        sign_in_limit(pool),
+        &format!("{email}|{ip}"),
+    )
+    .await?;
+    check(state, pool.id, SIGN_IN_FAILURES_PER_EMAIL, email).await
+}
+
+pub async fn sign_in_failed(
+    state: &AppState,
+    pool: &PoolRecord,
+    email: &str,
+    ip: &str,
+) -> Result<(), AppError> {
+    record(
+        state,
+        pool.id,
+        sign_in_limit(pool),
+        &format!("{email}|{ip}"),
+    )
+    .await?;
+    record(state, pool.id, SIGN_IN_FAILURES_PER_EMAIL, email).await
+}
+
 pub async fn sign_in_succeeded(
     state: &AppState,
-    pool: &accounts::store::PoolRecord,
+    pool: &PoolRecord,
     email: &str,
+    ip: &str,
 ) -> Result<(), AppError> {
-    state
-        .ephemeral
-        .delete(&failures_key(pool.id, email))
-        .await?;
-    Ok(())
+    clear(
+        state,
+        pool.id,
+        sign_in_limit(pool),
+        &format!("{email}|{ip}"),
+    )
+    .await
+}
+
+/// Runs a code check under [`CODE_FAILURES`] for `subject`: refused when the budget is
+/// spent, and a wrong code is counted.
+pub async fn code_attempt<T>(
+    state: &AppState,
+    pool: PoolId,
+    subject: &str,
+    attempt: impl Future<Output = Result<T, accounts::Error>>,
+) -> Result<T, AppError> {
+    check(state, pool, CODE_FAILURES, subject).await?;
+    match attempt.await {
+        Err(accounts::Error::CodeInvalid) => {
+            record(state, pool, CODE_FAILURES, subject).await?;
+            Err(accounts::Error::CodeInvalid.into())
+        }
+        other => Ok(other?),
+    }
 }

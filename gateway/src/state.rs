@@ -67,6 +67,13 @@ fn master_key(config: &Config) -> anyhow::Result<MasterKey> {
         return MasterKey::parse(k.expose())
             .map_err(|_| anyhow::anyhow!("GATEHOUSE_MASTER_KEY must be 32 bytes, hex or base64"));
     }
+    // A generated key is for the embedded default only: with a shared database, instances
+    // (and the CLI) that each generated their own would seal with different keys.
+    if !config.database_url.starts_with("sqlite:") {
+        anyhow::bail!(
+            "GATEHOUSE_MASTER_KEY is required with a PostgreSQL database (32 random bytes, hex or base64)"
+        );
+    }
     let path = config.data_dir.join("master.key");
     if !path.exists() {
         write_private(&path, &MasterKey::generate_hex())?;
@@ -142,6 +149,10 @@ impl AppState {
             .ensure_pool(MAIN_POOL, &PoolConfig::default(), now)
             .await?;
         keys.ensure(&main, now).await?;
+        // Fail at start, not on the first sign-in, when the master key cannot open the keys.
+        keys.keys(main.id, now).await.map_err(|_| {
+            anyhow::anyhow!("the master key does not open the stored signing keys: is it the one they were sealed with?")
+        })?;
         Ok(Self {
             config: Arc::new(config),
             pools: Arc::new(PoolCache {

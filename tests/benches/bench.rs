@@ -1,1 +1,240 @@
-fn main() {}
+//! Benchmarks (not timed tests): password sign-in and refresh through the real gateway over
+//! HTTP, on SQLite and (when `GATEHOUSE_TEST_DATABASE_URL` and `GATEHOUSE_TEST_REDIS_URL`
+//! are set) on PostgreSQL and Redis, beside the cost floor measured in the same run: one
+//! argon2id hash, one ES256 signature, one database round trip.
+//!
+//! Run: `cargo bench -p gatehouse-tests` (see the README).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use accounts::password::PasswordHasher;
+use accounts::secret::Secret;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use gatehouse_tests::{Backend, Gateway, MailSink, World, unique_email};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const PW: &str = "correct horse battery";
+
+struct Stats {
+    p50: Duration,
+    p99: Duration,
+}
+
+fn stats(mut samples: Vec<Duration>) -> Stats {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    Stats {
+        p50: at(0.5),
+        p99: at(0.99),
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+async fn floor_argon2() -> Duration {
+    let h = PasswordHasher::new(1).unwrap();
+    let pw = Secret::new(PW);
+    let mut samples = Vec::new();
+    for _ in 0..30 {
+        let t = Instant::now();
+        h.hash(&pw).await.unwrap();
+        samples.push(t.elapsed());
+    }
+    stats(samples).p50
+}
+
+fn floor_es256() -> Duration {
+    let rng = SystemRandom::new();
+    let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).unwrap();
+    let msg = vec![b'x'; 700];
+    let mut samples = Vec::new();
+    for _ in 0..3000 {
+        let t = Instant::now();
+        std::hint::black_box(key.sign(&rng, &msg).unwrap());
+        samples.push(t.elapsed());
+    }
+    stats(samples).p50
+}
+
+async fn floor_db(gw: &Gateway) -> Duration {
+    let mut samples = Vec::new();
+    for _ in 0..300 {
+        let t = Instant::now();
+        gw.state.store.ping().await.unwrap();
+        samples.push(t.elapsed());
+    }
+    stats(samples).p50
+}
+
+/// `n` requests one after another: latencies.
+async fn sequential<F, Fut>(n: usize, mut f: F) -> Vec<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        f().await;
+        samples.push(t.elapsed());
+    }
+    samples
+}
+
+async fn bench_backend(
+    backend: &Backend,
+    mail: &MailSink,
+    argon2: Duration,
+    es256: Duration,
+) -> anyhow::Result<()> {
+    let world = World::new(backend, mail.clone()).await?;
+    let gw = world.start().await?;
+    let rtt = floor_db(&gw).await;
+    let name = backend.name();
+    println!("\n[{name}] database round trip p50 {}", ms(rtt));
+
+    let emails: Vec<String> = (0..4).map(|i| unique_email(&format!("bench{i}"))).collect();
+    for e in &emails {
+        gw.signup_confirmed(mail, e, PW).await?;
+    }
+
+    // Password sign-in.
+    let email = &emails[0];
+    let lat = sequential(60, || async {
+        let r = gw
+            .post(
+                "/v1/sessions/password",
+                json!({ "email": email, "password": PW }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200);
+    })
+    .await;
+    let s = stats(lat);
+    let concurrency = 2;
+    let per = 30;
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..concurrency {
+        let http = gw.http.clone();
+        let url = format!("{}/v1/sessions/password", gw.api);
+        let email = emails[c + 1].clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..per {
+                let r = http
+                    .post(&url)
+                    .json(&json!({ "email": email, "password": PW }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await?;
+    }
+    let tput = (concurrency * per) as f64 / t.elapsed().as_secs_f64();
+    println!(
+        "[{name}] password sign-in: p50 {} p99 {} | {tput:.1}/s with {concurrency} clients | p50 / argon2id hash = {:.3}",
+        ms(s.p50),
+        ms(s.p99),
+        s.p50.as_secs_f64() / argon2.as_secs_f64()
+    );
+
+    // Refresh: a chain of rotations (each uses the successor).
+    let set = gw
+        .post(
+            "/v1/sessions/password",
+            json!({ "email": email, "password": PW }),
+        )
+        .await?
+        .body;
+    let mut token = set["refresh_token"].as_str().unwrap().to_string();
+    let mut samples = Vec::new();
+    for _ in 0..500 {
+        let t = Instant::now();
+        let r = gw
+            .post("/v1/sessions/refresh", json!({ "refresh_token": token }))
+            .await?;
+        samples.push(t.elapsed());
+        assert_eq!(r.status, 200);
+        token = r.str("refresh_token");
+    }
+    let s = stats(samples);
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    let per = 250;
+    for _ in 0..concurrency {
+        let set = gw
+            .post(
+                "/v1/sessions/password",
+                json!({ "email": email, "password": PW }),
+            )
+            .await?
+            .body;
+        let http = gw.http.clone();
+        let url = format!("{}/v1/sessions/refresh", gw.api);
+        let mut token = set["refresh_token"].as_str().unwrap().to_string();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..per {
+                let r: serde_json::Value = http
+                    .post(&url)
+                    .json(&json!({ "refresh_token": token }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                token = r["refresh_token"].as_str().unwrap().to_string();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await?;
+    }
+    let tput = (concurrency * per) as f64 / t.elapsed().as_secs_f64();
+    // A refresh signs two tokens and makes 7 database round trips (BEGIN, mark used, read,
+    // insert successor, touch session, COMMIT; read the account).
+    let floor = 2 * es256 + 7 * rtt;
+    println!(
+        "[{name}] refresh: p50 {} p99 {} | {tput:.1}/s with {concurrency} clients | floor (2 signatures + 7 round trips) {} | p50 / floor = {:.2}",
+        ms(s.p50),
+        ms(s.p99),
+        ms(floor),
+        s.p50.as_secs_f64() / floor.as_secs_f64()
+    );
+    gw.stop().await?;
+    world.cleanup().await?;
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes `--bench`; `cargo test --benches` would pass nothing else useful.
+    if std::env::args().any(|a| a == "--list") {
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let argon2 = floor_argon2().await;
+        let es256 = floor_es256();
+        println!(
+            "cost floor: argon2id hash (m=19456, t=2, p=1) p50 {} | ES256 signature p50 {:.1} µs",
+            ms(argon2),
+            es256.as_secs_f64() * 1e6
+        );
+        let mail = MailSink::start()?;
+        for backend in Backend::all()? {
+            bench_backend(&backend, &mail, argon2, es256).await?;
+        }
+        Ok(())
+    })
+}

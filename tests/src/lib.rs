@@ -72,6 +72,8 @@ pub struct World {
     pub database_url: String,
     pub redis_url: Option<String>,
     pub mail: MailSink,
+    /// Set for PostgreSQL worlds (a generated key is for the SQLite default only).
+    pub master_key: Option<String>,
     pg_admin: Option<(String, String)>,
 }
 
@@ -116,12 +118,16 @@ impl World {
                 )
             }
         };
+        let master_key = pg_admin
+            .as_ref()
+            .map(|_| accounts::secret::MasterKey::generate_hex());
         Ok(Self {
             backend: backend.clone(),
             dir,
             database_url,
             redis_url,
             mail,
+            master_key,
             pg_admin,
         })
     }
@@ -140,6 +146,10 @@ impl World {
             ("GATEHOUSE_MAIL_POLL_MS", "50".to_string()),
             // Every instance of a world sits behind one public URL, as behind a load balancer.
             ("GATEHOUSE_PUBLIC_URL", PUBLIC_URL.to_string()),
+            (
+                "GATEHOUSE_MASTER_KEY",
+                self.master_key.clone().unwrap_or_default(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

@@ -85,19 +85,23 @@ CREATE TABLE totp_credential (
     CONSTRAINT totp_credential_account_fk FOREIGN KEY (account_id) REFERENCES account (id) ON DELETE CASCADE
 );
 
--- One live code per (account, purpose); a new one replaces the old.
+-- Emailed codes, stored as keyed hashes. Recovery and email-change codes are one live code
+-- per (account, purpose); sign-up codes accumulate, each bound (payload) to the password of
+-- the sign-up that sent it, so a stranger's earlier sign-up never sets the owner's password.
+-- The payload of an email-change code is the new address.
 CREATE TABLE verification_code (
+    id           TEXT PRIMARY KEY,
     account_id   TEXT NOT NULL,
     purpose      TEXT NOT NULL,
     code_hash    TEXT NOT NULL,
-    target       TEXT,
+    payload      TEXT,
     attempts     INTEGER NOT NULL,
     expires_at   BIGINT NOT NULL,
     created_at   BIGINT NOT NULL,
-    CONSTRAINT verification_code_pkey PRIMARY KEY (account_id, purpose),
     CONSTRAINT verification_code_account_fk FOREIGN KEY (account_id) REFERENCES account (id) ON DELETE CASCADE,
     CONSTRAINT verification_code_purpose_check CHECK (purpose IN ('signup', 'recovery', 'email_change'))
 );
+CREATE INDEX verification_code_account_idx ON verification_code (account_id, purpose);
 
 -- A session is a refresh-token family.
 CREATE TABLE session (

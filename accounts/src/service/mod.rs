@@ -201,7 +201,7 @@ impl UserPool {
         pool: &PoolRecord,
         account: AccountId,
         purpose: CodePurpose,
-        target: Option<String>,
+        payload: Option<String>,
         now: i64,
     ) -> (Secret, NewCode) {
         let code = crate::secret::random_code();
@@ -209,7 +209,7 @@ impl UserPool {
             account_id: account,
             purpose,
             code_hash: self.code_hash(account, purpose, code.expose()),
-            target,
+            payload,
             expires_at: now + pool.config.code_ttl,
             created_at: now,
         };

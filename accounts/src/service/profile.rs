@@ -74,6 +74,8 @@ pub struct PasswordChange<'a> {
     pub new: &'a str,
     /// The session making the change; every other session ends.
     pub session: SessionId,
+    /// The session is a fresh recovery session: the current password is not asked.
+    pub recovered: bool,
 }
 
 impl UserPool {
@@ -182,7 +184,7 @@ impl UserPool {
             .find_account(pool.id, account)
             .await?
             .ok_or(Error::AccountNotFound)?;
-        if let Some(existing) = &bundle.password {
+        if let Some(existing) = bundle.password.as_ref().filter(|_| !change.recovered) {
             let current = change.current.ok_or(Error::CurrentPasswordRequired)?;
             if !self.verify_password(current, Some(&existing.hash)).await? {
                 let audit = Self::audit(

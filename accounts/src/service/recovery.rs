@@ -17,35 +17,45 @@ impl UserPool {
         email: &str,
         now: i64,
     ) -> Result<(), Error> {
-        let Ok(email) = Email::parse(email) else {
-            return Ok(());
+        let bundle = match Email::parse(email) {
+            Ok(e) => self
+                .store
+                .find_account_by_email(pool.id, &e.normalized())
+                .await?
+                .map(|b| (e, b)),
+            Err(_) => None,
         };
-        let Some(bundle) = self
-            .store
-            .find_account_by_email(pool.id, &email.normalized())
-            .await?
-        else {
-            return Ok(());
-        };
-        let verified = bundle
-            .email
-            .as_ref()
-            .is_some_and(|e| e.verified_at.is_some());
-        if !verified || bundle.account.status != AccountStatus::Active {
-            return Ok(());
+        let eligible = bundle.as_ref().is_some_and(|(_, b)| {
+            b.email.as_ref().is_some_and(|e| e.verified_at.is_some())
+                && b.account.status == AccountStatus::Active
+        });
+        match bundle {
+            Some((email, b)) if eligible => {
+                let id = b.account.id;
+                let (code, row) = self.new_code(pool, id, CodePurpose::Recovery, None, now);
+                let mail = self.outbox(
+                    pool,
+                    email.as_str(),
+                    Mail::RecoveryCode {
+                        code: code.expose(),
+                    },
+                    now,
+                )?;
+                let audit = Self::audit(pool.id, Some(id), "recovery_requested", json!({}), now);
+                self.store.replace_code(&row, &mail, &audit).await
+            }
+            // No code to send: still write, so the answer takes as long (DESIGN rule 5).
+            other => {
+                let audit = Self::audit(
+                    pool.id,
+                    other.map(|(_, b)| b.account.id),
+                    "recovery_refused",
+                    json!({}),
+                    now,
+                );
+                self.store.record(&audit, None).await
+            }
         }
-        let id = bundle.account.id;
-        let (code, row) = self.new_code(pool, id, CodePurpose::Recovery, None, now);
-        let mail = self.outbox(
-            pool,
-            email.as_str(),
-            Mail::RecoveryCode {
-                code: code.expose(),
-            },
-            now,
-        )?;
-        let audit = Self::audit(pool.id, Some(id), "recovery_requested", json!({}), now);
-        self.store.replace_code(&row, &mail, &audit).await
     }
 
     /// `POST /v1/recovery/confirm`.

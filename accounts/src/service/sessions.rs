@@ -39,10 +39,11 @@ impl UserPool {
         let ok = self.verify_password(password, phc).await?;
         let bundle = match bundle {
             Some(b) if ok => b,
-            Some(b) => {
+            other => {
+                // Known or not, a failure writes one audit row, so both cost the same.
                 let audit = Self::audit(
                     pool.id,
-                    Some(b.account.id),
+                    other.map(|b| b.account.id),
                     "sign_in_failed",
                     json!({ "method": "password" }),
                     now,
@@ -50,12 +51,10 @@ impl UserPool {
                 self.store.record(&audit, None).await?;
                 return Err(Error::InvalidCredentials);
             }
-            None => return Err(Error::InvalidCredentials),
         };
-        match bundle.account.status {
-            AccountStatus::Active => {}
-            AccountStatus::Pending => return Err(Error::EmailNotConfirmed),
-            AccountStatus::Disabled => return Err(Error::AccountDisabled),
+        // A pending account has no password yet, so it never gets here.
+        if bundle.account.status != AccountStatus::Active {
+            return Err(Error::AccountDisabled);
         }
         let (token, new) = self.new_session(pool, bundle.account.id, &["pwd"], req, now);
         let audit = Self::audit(
@@ -88,6 +87,7 @@ impl UserPool {
         let rotation = self
             .store
             .rotate_refresh_token(
+                pool.id,
                 &self.refresh_hash(token),
                 &self.refresh_hash(successor.expose()),
                 now,
@@ -116,12 +116,17 @@ impl UserPool {
 
     /// `POST /v1/sessions/revoke`: ends the token's session. Unknown tokens are not an error
     /// (RFC 7009 §2.2), so the answer tells nothing.
-    pub async fn revoke_refresh_token(&self, token: &str, now: i64) -> Result<(), Error> {
+    pub async fn revoke_refresh_token(
+        &self,
+        pool: &PoolRecord,
+        token: &str,
+        now: i64,
+    ) -> Result<(), Error> {
         if token.is_empty() || token.len() > 128 {
             return Ok(());
         }
         self.store
-            .revoke_session_by_token(&self.refresh_hash(token), now, "signed_out")
+            .revoke_session_by_token(pool.id, &self.refresh_hash(token), now, "signed_out")
             .await?;
         Ok(())
     }

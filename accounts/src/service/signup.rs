@@ -1,5 +1,10 @@
 //! Sign-up by email and password, confirmation by code. Answers never tell whether the
 //! email already has an account (DESIGN rule 5): the owner gets a notice instead.
+//!
+//! Until confirmation an account has no password: each sign-up code carries the hash of the
+//! password given with it, and confirming a code sets that password. So a stranger who signs
+//! up first with someone else's address learns nothing from signing in (no password yet) and
+//! cannot choose the owner's password: the owner confirms the code of their own sign-up.
 
 use serde_json::{Map, Value, json};
 
@@ -31,7 +36,7 @@ impl UserPool {
             .await?;
         if let Some(bundle) = existing {
             return self
-                .signup_existing(pool, &email, bundle.account, now)
+                .signup_existing(pool, &email, bundle.account, hash, now)
                 .await;
         }
         let account = AccountRecord {
@@ -42,7 +47,13 @@ impl UserPool {
             created_at: now,
             updated_at: now,
         };
-        let (code, row) = self.new_code(pool, account.id, CodePurpose::Signup, None, now);
+        let (code, row) = self.new_code(
+            pool,
+            account.id,
+            CodePurpose::Signup,
+            Some(hash.clone()),
+            now,
+        );
         let mail = self.outbox(
             pool,
             email.as_str(),
@@ -60,7 +71,7 @@ impl UserPool {
         );
         match self
             .store
-            .insert_email_account(&account, email.as_str(), &hash, &row, &mail, &audit)
+            .insert_email_account(&account, email.as_str(), &row, &mail, &audit)
             .await
         {
             // Lost a race with a concurrent sign-up of the same address.
@@ -70,24 +81,27 @@ impl UserPool {
                     .find_account_by_email(pool.id, &email.normalized())
                     .await?
                     .ok_or(Error::EmailTaken)?;
-                self.signup_existing(pool, &email, bundle.account, now)
+                self.signup_existing(pool, &email, bundle.account, hash, now)
                     .await
             }
             other => other,
         }
     }
 
-    /// An unconfirmed account gets a fresh code (its password is not replaced, so nobody can
-    /// pre-set the password of an address they do not own); a confirmed one gets a notice.
+    /// An unconfirmed account gets one more code, bound to this sign-up's password; a
+    /// confirmed one gets a notice.
     async fn signup_existing(
         &self,
         pool: &PoolRecord,
         email: &Email,
         account: AccountRecord,
+        hash: String,
         now: i64,
     ) -> Result<(), Error> {
         if account.status == AccountStatus::Pending {
-            return self.send_signup_code(pool, email, account.id, now).await;
+            return self
+                .send_signup_code(pool, email, account.id, Some(hash), now)
+                .await;
         }
         let mail = self.outbox(pool, email.as_str(), Mail::ExistingAccount, now)?;
         let audit = Self::audit(
@@ -105,9 +119,10 @@ impl UserPool {
         pool: &PoolRecord,
         email: &Email,
         account: AccountId,
+        password_hash: Option<String>,
         now: i64,
     ) -> Result<(), Error> {
-        let (code, row) = self.new_code(pool, account, CodePurpose::Signup, None, now);
+        let (code, row) = self.new_code(pool, account, CodePurpose::Signup, password_hash, now);
         let mail = self.outbox(
             pool,
             email.as_str(),
@@ -120,24 +135,41 @@ impl UserPool {
         self.store.replace_code(&row, &mail, &audit).await
     }
 
-    /// `POST /v1/signup/resend`: a new code for an unconfirmed account; nothing otherwise.
+    /// `POST /v1/signup/resend`: a new code for the newest live sign-up of an unconfirmed
+    /// account (bound to the same password); nothing otherwise, at the same cost.
     pub async fn resend_signup_code(
         &self,
         pool: &PoolRecord,
         email: &str,
         now: i64,
     ) -> Result<(), Error> {
-        let email = Email::parse(email)?;
-        match self
+        let Ok(email) = Email::parse(email) else {
+            return Ok(());
+        };
+        let bundle = self
             .store
             .find_account_by_email(pool.id, &email.normalized())
-            .await?
+            .await?;
+        let pending = bundle.filter(|b| b.account.status == AccountStatus::Pending);
+        if let Some(b) = &pending
+            && let Some(payload) = self
+                .store
+                .find_code_payload(b.account.id, CodePurpose::Signup, now)
+                .await?
         {
-            Some(b) if b.account.status == AccountStatus::Pending => {
-                self.send_signup_code(pool, &email, b.account.id, now).await
-            }
-            _ => Ok(()),
+            return self
+                .send_signup_code(pool, &email, b.account.id, payload, now)
+                .await;
         }
+        // Nothing to send: still write, so the answer takes as long (DESIGN rule 5).
+        let audit = Self::audit(
+            pool.id,
+            pending.map(|b| b.account.id),
+            "signup_resend_ignored",
+            json!({}),
+            now,
+        );
+        self.store.record(&audit, None).await
     }
 
     /// `POST /v1/signup/confirm`: an unknown email and a wrong code answer the same.
@@ -160,14 +192,15 @@ impl UserPool {
         let id = bundle.account.id;
         let hash = self.code_hash(id, CodePurpose::Signup, code);
         let audit = Self::audit(pool.id, Some(id), "signup_confirmed", json!({}), now);
-        let ok = self
+        let attempt = Self::attempt(pool, id, CodePurpose::Signup, &hash, now);
+        if self
             .store
-            .consume_code(
-                &Self::attempt(pool, id, CodePurpose::Signup, &hash, now),
-                &CodeEffect::ConfirmSignup,
-                &audit,
-            )
-            .await?;
-        if ok { Ok(()) } else { Err(Error::CodeInvalid) }
+            .consume_code(&attempt, &CodeEffect::ConfirmSignup, &audit)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::CodeInvalid)
+        }
     }
 }

@@ -83,15 +83,23 @@ impl CodePurpose {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NewCode {
     pub account_id: AccountId,
     pub purpose: CodePurpose,
     pub code_hash: String,
-    /// The new address, for an email change.
-    pub target: Option<String>,
+    /// The password hash a sign-up code sets, or the new address of an email change.
+    pub payload: Option<String>,
     pub expires_at: i64,
     pub created_at: i64,
+}
+
+impl std::fmt::Debug for NewCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewCode")
+            .field("purpose", &self.purpose)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An audit row, written in the same transaction as the change it records.
@@ -200,7 +208,8 @@ pub struct CodeAttempt<'a> {
 /// What to do, in the same transaction, once a code has been consumed.
 #[derive(Clone, Debug)]
 pub enum CodeEffect {
-    /// Sign-up confirmation: the email is verified and the account active.
+    /// Sign-up confirmation: the email is verified, the account active, and its password the
+    /// one bound to the consumed code.
     ConfirmSignup,
     /// Recovery: the email is verified, optionally a new password set, every session ended,
     /// pending email changes cancelled, and a new session opened.
@@ -209,7 +218,7 @@ pub enum CodeEffect {
         session: Box<NewSession>,
         notice: OutboxMail,
     },
-    /// Email change: the code's target becomes the account's verified email.
+    /// Email change: the code's address becomes the account's verified email.
     ChangeEmail { notice: Option<OutboxMail> },
 }
 
@@ -252,18 +261,25 @@ pub trait AccountStore: Send + Sync {
         pool: PoolId,
         id: AccountId,
     ) -> Result<Option<AccountBundle>, Error>;
-    /// Creates a pending account with an unverified email, a password and a sign-up code.
+    /// Creates a pending account with an unverified email and a sign-up code (which carries
+    /// the password hash until confirmation).
     /// A unique violation on the email answers [`Error::EmailTaken`].
     async fn insert_email_account(
         &self,
         account: &AccountRecord,
         email: &str,
-        password_hash: &str,
         code: &NewCode,
         mail: &OutboxMail,
         audit: &AuditEvent,
     ) -> Result<(), Error>;
-    /// Replaces the account's live code of that purpose and queues its mail.
+    /// The payload of the newest live code of that purpose (to resend a sign-up code).
+    async fn find_code_payload(
+        &self,
+        account: AccountId,
+        purpose: CodePurpose,
+        now: i64,
+    ) -> Result<Option<Option<String>>, Error>;
+    /// Stores a code (replacing the live one, except for sign-up codes) and queues its mail.
     async fn replace_code(
         &self,
         code: &NewCode,
@@ -309,6 +325,7 @@ pub trait SessionStore: Send + Sync {
     /// repeat within `grace` seconds, or revokes the family on reuse. One transaction.
     async fn rotate_refresh_token(
         &self,
+        pool: PoolId,
         hash: &str,
         successor_hash: &str,
         now: i64,
@@ -318,6 +335,7 @@ pub trait SessionStore: Send + Sync {
     /// Ends the session a refresh token belongs to; false when the token is unknown.
     async fn revoke_session_by_token(
         &self,
+        pool: PoolId,
         hash: &str,
         now: i64,
         reason: &str,
@@ -334,8 +352,14 @@ pub trait SessionStore: Send + Sync {
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
     /// Claims up to `limit` due mails for `lease` seconds (safe across instances).
-    async fn claim_mail(&self, now: i64, lease: i64, limit: i64)
-    -> Result<Vec<PendingMail>, Error>;
+    /// Mails already tried `max_attempts` times are marked failed instead.
+    async fn claim_mail(
+        &self,
+        now: i64,
+        lease: i64,
+        limit: i64,
+        max_attempts: i32,
+    ) -> Result<Vec<PendingMail>, Error>;
     /// Marks a mail sent and drops its body.
     async fn mark_mail_sent(&self, id: uuid::Uuid, now: i64) -> Result<(), Error>;
     /// Records a failed attempt; after `max_attempts` the mail is failed for good.

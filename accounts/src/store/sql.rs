@@ -270,17 +270,22 @@ macro_rules! sql_store {
             }
 
             async fn code(c: &mut Conn, code: &NewCode) -> Result<(), Error> {
+                if code.purpose != CodePurpose::Signup {
+                    sqlx::query("DELETE FROM verification_code WHERE account_id = $1 AND purpose = $2")
+                        .bind(code.account_id.to_string())
+                        .bind(code.purpose.as_str())
+                        .execute(&mut *c)
+                        .await?;
+                }
                 sqlx::query(
-                    "INSERT INTO verification_code (account_id, purpose, code_hash, target, attempts, \
-                     expires_at, created_at) VALUES ($1, $2, $3, $4, 0, $5, $6) \
-                     ON CONFLICT (account_id, purpose) DO UPDATE SET code_hash = excluded.code_hash, \
-                     target = excluded.target, attempts = 0, expires_at = excluded.expires_at, \
-                     created_at = excluded.created_at",
+                    "INSERT INTO verification_code (id, account_id, purpose, code_hash, payload, attempts, \
+                     expires_at, created_at) VALUES ($1, $2, $3, $4, $5, 0, $6, $7)",
                 )
+                .bind(uuid::Uuid::new_v4().to_string())
                 .bind(code.account_id.to_string())
                 .bind(code.purpose.as_str())
                 .bind(&code.code_hash)
-                .bind(&code.target)
+                .bind(&code.payload)
                 .bind(code.expires_at)
                 .bind(code.created_at)
                 .execute(&mut *c)
@@ -479,7 +484,6 @@ macro_rules! sql_store {
                 &self,
                 account: &AccountRecord,
                 email: &str,
-                password_hash: &str,
                 code: &NewCode,
                 mail: &OutboxMail,
                 audit: &AuditEvent,
@@ -509,12 +513,24 @@ macro_rules! sql_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| if is_unique_violation(&e) { Error::EmailTaken } else { e.into() })?;
-                Self::set_password(&mut tx, account.id, password_hash, account.created_at).await?;
                 Self::code(&mut tx, code).await?;
                 Self::mail(&mut tx, mail).await?;
                 Self::audit(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn find_code_payload(&self, account: AccountId, purpose: CodePurpose, now: i64) -> Result<Option<Option<String>>, Error> {
+                let row: Option<(Option<String>,)> = sqlx::query_as(
+                    "SELECT payload FROM verification_code WHERE account_id = $1 AND purpose = $2 \
+                     AND expires_at > $3 ORDER BY created_at DESC, id LIMIT 1",
+                )
+                .bind(account.to_string())
+                .bind(purpose.as_str())
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(p,)| p))
             }
 
             async fn replace_code(&self, code: &NewCode, mail: &OutboxMail, audit: &AuditEvent) -> Result<(), Error> {
@@ -532,7 +548,7 @@ macro_rules! sql_store {
                 // Consume and check in one statement: a code can be used once, never twice.
                 let consumed: Option<(Option<String>,)> = sqlx::query_as(
                     "DELETE FROM verification_code WHERE account_id = $1 AND purpose = $2 \
-                     AND code_hash = $3 AND expires_at > $4 AND attempts < $5 RETURNING target",
+                     AND code_hash = $3 AND expires_at > $4 AND attempts < $5 RETURNING payload",
                 )
                 .bind(account.to_string())
                 .bind(purpose.as_str())
@@ -541,7 +557,7 @@ macro_rules! sql_store {
                 .bind(max_attempts)
                 .fetch_optional(&mut *tx)
                 .await?;
-                let Some((target,)) = consumed else {
+                let Some((payload,)) = consumed else {
                     sqlx::query(
                         "UPDATE verification_code SET attempts = attempts + 1 \
                          WHERE account_id = $1 AND purpose = $2",
@@ -560,8 +576,17 @@ macro_rules! sql_store {
                     return Ok(false);
                 };
                 let acc = account.to_string();
+                // Every other live code of this purpose dies with it (other sign-ups' passwords).
+                sqlx::query("DELETE FROM verification_code WHERE account_id = $1 AND purpose = $2")
+                    .bind(&acc)
+                    .bind(purpose.as_str())
+                    .execute(&mut *tx)
+                    .await?;
                 match effect {
                     CodeEffect::ConfirmSignup => {
+                        if let Some(hash) = &payload {
+                            Self::set_password(&mut tx, account, hash, now).await?;
+                        }
                         sqlx::query("UPDATE email_credential SET verified_at = $2 WHERE account_id = $1")
                             .bind(&acc)
                             .bind(now)
@@ -594,7 +619,7 @@ macro_rules! sql_store {
                         Self::mail(&mut tx, notice).await?;
                     }
                     CodeEffect::ChangeEmail { notice } => {
-                        let target = target.ok_or_else(|| corrupt("verification_code"))?;
+                        let target = payload.ok_or_else(|| corrupt("verification_code"))?;
                         let email = Email::parse(&target)?;
                         sqlx::query(
                             "INSERT INTO email_credential (account_id, pool_id, email, email_normalized, \
@@ -712,23 +737,26 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn rotate_refresh_token(&self, hash: &str, successor_hash: &str, now: i64, grace: i64) -> Result<Rotation, Error> {
+            async fn rotate_refresh_token(&self, pool: PoolId, hash: &str, successor_hash: &str, now: i64, grace: i64) -> Result<Rotation, Error> {
                 let mut tx = self.begin().await?;
                 // Mark first, then read: of two concurrent presentations exactly one marks it.
                 let marked = sqlx::query(
-                    "UPDATE refresh_token SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL",
+                    "UPDATE refresh_token SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
+                     AND session_id IN (SELECT id FROM session WHERE pool_id = $3)",
                 )
                 .bind(hash)
                 .bind(now)
+                .bind(pool.to_string())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected()
                     == 1;
                 let row: Option<RotationRow> = sqlx::query_as(&format!(
                     "SELECT rt.used_at, rt.generation, {SESSION_COLS} FROM refresh_token rt \
-                     JOIN session s ON s.id = rt.session_id WHERE rt.token_hash = $1"
+                     JOIN session s ON s.id = rt.session_id WHERE rt.token_hash = $1 AND s.pool_id = $2"
                 ))
                 .bind(hash)
+                .bind(pool.to_string())
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(row) = row else { return Ok(Rotation::Invalid) };
@@ -738,27 +766,34 @@ macro_rules! sql_store {
                 if session.revoked_at.is_some() || session.expires_at <= now {
                     return Ok(Rotation::Invalid);
                 }
-                let insert_successor = "INSERT INTO refresh_token (token_hash, session_id, generation, created_at) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (token_hash) DO NOTHING";
-                if marked {
-                    sqlx::query(insert_successor)
-                        .bind(successor_hash)
-                        .bind(session.id.to_string())
-                        .bind(generation + 1)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("UPDATE session SET last_used_at = $2 WHERE id = $1")
-                        .bind(session.id.to_string())
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
+                let within_grace = used_at.is_some_and(|u| now - u <= grace);
+                if marked || within_grace {
+                    // Re-check liveness under the row lock: a revocation that committed since the
+                    // read above wins, and no token set is issued for a revoked family.
+                    let live = sqlx::query(
+                        "UPDATE session SET last_used_at = $2 WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2",
+                    )
+                    .bind(session.id.to_string())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                    if !live {
+                        return Ok(Rotation::Invalid);
+                    }
+                    sqlx::query(
+                        "INSERT INTO refresh_token (token_hash, session_id, generation, created_at) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (token_hash) DO NOTHING",
+                    )
+                    .bind(successor_hash)
+                    .bind(session.id.to_string())
+                    .bind(generation + 1)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
                     tx.commit().await?;
-                    return Ok(Rotation::Rotated(session));
-                }
-                if used_at.is_some_and(|u| now - u <= grace) {
-                    tx.commit().await?;
-                    return Ok(Rotation::Repeated(session));
+                    return Ok(if marked { Rotation::Rotated(session) } else { Rotation::Repeated(session) });
                 }
                 // Reuse after the grace period: the token was stolen or replayed. End the family.
                 sqlx::query(
@@ -789,13 +824,14 @@ macro_rules! sql_store {
                     .transpose()
             }
 
-            async fn revoke_session_by_token(&self, hash: &str, now: i64, reason: &str) -> Result<bool, Error> {
+            async fn revoke_session_by_token(&self, pool: PoolId, hash: &str, now: i64, reason: &str) -> Result<bool, Error> {
                 let mut tx = self.begin().await?;
                 let row: Option<SessionRow> = sqlx::query_as(&format!(
                     "SELECT {SESSION_COLS} FROM refresh_token rt JOIN session s ON s.id = rt.session_id \
-                     WHERE rt.token_hash = $1 AND s.revoked_at IS NULL"
+                     WHERE rt.token_hash = $1 AND s.pool_id = $2 AND s.revoked_at IS NULL"
                 ))
                 .bind(hash)
+                .bind(pool.to_string())
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(row) = row else { return Ok(false) };
@@ -829,7 +865,17 @@ macro_rules! sql_store {
 
         #[async_trait]
         impl OutboxStore for $store {
-            async fn claim_mail(&self, now: i64, lease: i64, limit: i64) -> Result<Vec<PendingMail>, Error> {
+            async fn claim_mail(&self, now: i64, lease: i64, limit: i64, max_attempts: i32) -> Result<Vec<PendingMail>, Error> {
+                // A worker that died mid-send leaves its lease to expire; after the last attempt
+                // such a mail is given up rather than retried forever.
+                sqlx::query(
+                    "UPDATE mail_outbox SET status = 'failed', body_sealed = NULL, locked_until = NULL \
+                     WHERE status = 'pending' AND attempts >= $2 AND (locked_until IS NULL OR locked_until <= $1)",
+                )
+                .bind(now)
+                .bind(max_attempts)
+                .execute(&self.pool)
+                .await?;
                 let rows: Vec<MailRow> = sqlx::query_as(
                     "UPDATE mail_outbox SET locked_until = $2, attempts = attempts + 1 \
                      WHERE id IN (SELECT id FROM mail_outbox WHERE status = 'pending' \

@@ -79,7 +79,6 @@ fn domain(e: &accounts::Error) -> (StatusCode, &'static str, String) {
         | E::PasswordTooCommon
         | E::PasswordMatchesEmail => (StatusCode::BAD_REQUEST, "password_policy", msg),
         E::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", msg),
-        E::EmailNotConfirmed => (StatusCode::FORBIDDEN, "email_not_confirmed", msg),
         E::AccountDisabled => (StatusCode::FORBIDDEN, "account_disabled", msg),
         E::CodeInvalid => (StatusCode::BAD_REQUEST, "code_invalid", msg),
         E::InvalidRefreshToken => (StatusCode::BAD_REQUEST, "invalid_grant", msg),

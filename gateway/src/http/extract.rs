@@ -35,16 +35,31 @@ impl FromRequestParts<AppState> for Pool {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let Path(params) =
             Path::<HashMap<String, String>>::from_request_parts(parts, state).await?;
-        let name = params.get("pool").ok_or(AppError::NotFound {
+        let not_found = AppError::NotFound {
             code: "pool_not_found",
             detail: "no such pool",
-        })?;
+        };
+        // Pool names are short slugs; anything else is not looked up at all.
+        let name = params
+            .get("pool")
+            .filter(|n| is_pool_name(n))
+            .ok_or(not_found)?;
         let pool = state.pools.get(name, state.clock.now()).await?;
         pool.map(Pool).ok_or(AppError::NotFound {
             code: "pool_not_found",
             detail: "no such pool",
         })
     }
+}
+
+/// `[a-z0-9][a-z0-9_-]{0,62}`.
+pub fn is_pool_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
 }
 
 /// A request authenticated with an access token of the pool in the path, whose session is
@@ -89,8 +104,9 @@ impl FromRequestParts<AppState> for Authenticated {
     }
 }
 
-/// The client's address: the socket peer, or the first `X-Forwarded-For` hop when the
-/// operator says a trusted proxy sits in front.
+/// The client's address: the socket peer, or, when the operator says a trusted proxy sits in
+/// front, the address that proxy saw: the last `X-Forwarded-For` entry (the ones before it
+/// are whatever the client sent).
 pub struct ClientIp(pub String);
 
 impl FromRequestParts<AppState> for ClientIp {
@@ -102,7 +118,7 @@ impl FromRequestParts<AppState> for ClientIp {
                 .headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.rsplit(',').next())
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty());
             if let Some(ip) = forwarded {

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::AppError;
 use super::extract::{AppJson, Authenticated};
-use crate::ratelimit::{self, MAIL_PER_EMAIL};
+use crate::ratelimit::{self, MAIL_PER_ACCOUNT, MAIL_PER_EMAIL, PASSWORD_CHECK_FAILURES};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -80,13 +80,15 @@ async fn change_email(
     auth: Authenticated,
     AppJson(req): AppJson<ChangeEmail>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
+    let pool = auth.pool.id;
     let mail_key = req.email.trim().to_lowercase();
-    ratelimit::check(&state, auth.pool.id, MAIL_PER_EMAIL, &mail_key).await?;
+    ratelimit::check(&state, pool, MAIL_PER_EMAIL, &mail_key).await?;
+    ratelimit::hit(&state, pool, MAIL_PER_ACCOUNT, &auth.claims.sub.to_string()).await?;
     state
         .users
         .start_email_change(&auth.pool, auth.claims.sub, &req.email, state.clock.now())
         .await?;
-    ratelimit::hit(&state, auth.pool.id, MAIL_PER_EMAIL, &mail_key).await?;
+    ratelimit::record(&state, pool, MAIL_PER_EMAIL, &mail_key).await?;
     state.mail.wake();
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": "code_sent" }))))
 }
@@ -97,13 +99,19 @@ async fn confirm_email(
     auth: Authenticated,
     AppJson(req): AppJson<ConfirmEmail>,
 ) -> Result<Json<AccountView>, AppError> {
-    let view = state
-        .users
-        .confirm_email_change(&auth.pool, auth.claims.sub, &req.code, state.clock.now())
-        .await?;
+    let confirm =
+        state
+            .users
+            .confirm_email_change(&auth.pool, auth.claims.sub, &req.code, state.clock.now());
+    let subject = format!("email-change:{}", auth.claims.sub);
+    let view = ratelimit::code_attempt(&state, auth.pool.id, &subject, confirm).await?;
     state.mail.wake();
     Ok(Json(view))
 }
+
+/// A recovery session (`amr: ["email"]`) this recent may set a password without the
+/// current one (DESIGN rule 6: the person proved the email, not the old password).
+const RECOVERY_PASSWORD_WINDOW: i64 = 15 * 60;
 
 /// Sets or changes the password; every other session ends.
 async fn change_password(
@@ -111,15 +119,27 @@ async fn change_password(
     auth: Authenticated,
     AppJson(req): AppJson<ChangePassword>,
 ) -> Result<StatusCode, AppError> {
+    let now = state.clock.now();
+    let account = auth.claims.sub.to_string();
+    ratelimit::check(&state, auth.pool.id, PASSWORD_CHECK_FAILURES, &account).await?;
     let change = PasswordChange {
         current: req.current_password.as_deref(),
         new: &req.new_password,
         session: auth.session.id,
+        recovered: auth.claims.amr == ["email"]
+            && now - auth.claims.auth_time <= RECOVERY_PASSWORD_WINDOW,
     };
-    state
+    match state
         .users
-        .change_password(&auth.pool, auth.claims.sub, change, state.clock.now())
-        .await?;
+        .change_password(&auth.pool, auth.claims.sub, change, now)
+        .await
+    {
+        Err(accounts::Error::InvalidCredentials) => {
+            ratelimit::record(&state, auth.pool.id, PASSWORD_CHECK_FAILURES, &account).await?;
+            return Err(accounts::Error::InvalidCredentials.into());
+        }
+        other => other?,
+    }
     state.mail.wake();
     Ok(StatusCode::NO_CONTENT)
 }

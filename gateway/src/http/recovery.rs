@@ -49,7 +49,7 @@ async fn start_recovery(
         .users
         .start_recovery(&pool, &req.email, state.clock.now())
         .await?;
-    ratelimit::hit(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
+    ratelimit::record(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
     state.mail.wake();
     Ok((
         StatusCode::ACCEPTED,
@@ -68,17 +68,18 @@ async fn confirm_recovery(
     AppJson(req): AppJson<ConfirmRecovery>,
 ) -> Result<Json<TokenSet>, AppError> {
     ratelimit::hit(&state, pool.id, ATTEMPTS_PER_IP, &ip).await?;
-    let issued = state
-        .users
-        .confirm_recovery(
-            &pool,
-            &req.email,
-            &req.code,
-            req.new_password.as_deref(),
-            &NewSessionRequest::default(),
-            state.clock.now(),
-        )
-        .await?;
+    let request = NewSessionRequest::default();
+    let confirm = state.users.confirm_recovery(
+        &pool,
+        &req.email,
+        &req.code,
+        req.new_password.as_deref(),
+        &request,
+        state.clock.now(),
+    );
+    let issued =
+        ratelimit::code_attempt(&state, pool.id, &format!("recovery:{}", req.email), confirm)
+            .await?;
     state.mail.wake();
     token_set(&state, &pool, &issued).await
 }

@@ -61,7 +61,7 @@ async fn sign_in_password(
     AppJson(req): AppJson<PasswordSignIn>,
 ) -> Result<Json<TokenSet>, AppError> {
     ratelimit::hit(&state, pool.id, ATTEMPTS_PER_IP, &ip).await?;
-    ratelimit::check_sign_in(&state, &pool, &req.email).await?;
+    ratelimit::check_sign_in(&state, &pool, &req.email, &ip).await?;
     let outcome = state
         .users
         .sign_in_password(
@@ -74,12 +74,12 @@ async fn sign_in_password(
         .await;
     let issued = match outcome {
         Err(accounts::Error::InvalidCredentials) => {
-            ratelimit::sign_in_failed(&state, &pool, &req.email).await?;
+            ratelimit::sign_in_failed(&state, &pool, &req.email, &ip).await?;
             return Err(accounts::Error::InvalidCredentials.into());
         }
         other => other?,
     };
-    ratelimit::sign_in_succeeded(&state, &pool, &req.email).await?;
+    ratelimit::sign_in_succeeded(&state, &pool, &req.email, &ip).await?;
     token_set(&state, &pool, &issued).await
 }
 
@@ -100,12 +100,12 @@ async fn refresh_session(
 /// Ends the session the refresh token belongs to. Unknown tokens answer the same.
 async fn revoke_session(
     State(state): State<AppState>,
-    Pool(_pool): Pool,
+    Pool(pool): Pool,
     AppJson(req): AppJson<RefreshRequest>,
 ) -> Result<StatusCode, AppError> {
     state
         .users
-        .revoke_refresh_token(&req.refresh_token, state.clock.now())
+        .revoke_refresh_token(&pool, &req.refresh_token, state.clock.now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

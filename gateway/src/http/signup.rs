@@ -71,7 +71,7 @@ async fn signup(
             state.clock.now(),
         )
         .await?;
-    ratelimit::hit(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
+    ratelimit::record(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
     state.mail.wake();
     Ok(accepted())
 }
@@ -90,7 +90,7 @@ async fn resend_code(
         .users
         .resend_signup_code(&pool, &req.email, state.clock.now())
         .await?;
-    ratelimit::hit(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
+    ratelimit::record(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
     state.mail.wake();
     Ok(accepted())
 }
@@ -103,9 +103,9 @@ async fn confirm_signup(
     AppJson(req): AppJson<ConfirmRequest>,
 ) -> Result<Json<Value>, AppError> {
     ratelimit::hit(&state, pool.id, ATTEMPTS_PER_IP, &ip).await?;
-    state
+    let confirm = state
         .users
-        .confirm_signup(&pool, &req.email, &req.code, state.clock.now())
-        .await?;
+        .confirm_signup(&pool, &req.email, &req.code, state.clock.now());
+    ratelimit::code_attempt(&state, pool.id, &format!("signup:{}", req.email), confirm).await?;
     Ok(Json(json!({ "status": "confirmed" })))
 }

@@ -105,12 +105,15 @@ async fn discovery_and_jwks_publish_public_keys_only(w: Arc<World>) -> TestResul
     for s in sealed {
         assert_ne!(s.first(), Some(&0x30), "not a bare DER sequence");
     }
-    let master = w.dir.path().join("master.key");
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(
-        std::fs::metadata(&master)?.permissions().mode() & 0o777,
-        0o600
-    );
+    // The embedded default generates the master key into a private file.
+    if w.backend == Backend::Sqlite {
+        use std::os::unix::fs::PermissionsExt;
+        let master = w.dir.path().join("master.key");
+        assert_eq!(
+            std::fs::metadata(&master)?.permissions().mode() & 0o777,
+            0o600
+        );
+    }
     gw.stop().await
 }
 
@@ -131,6 +134,21 @@ async fn errors_and_security_headers(w: Arc<World>) -> TestResult {
         (r.status, r.code()),
         (StatusCode::NOT_FOUND, "pool_not_found")
     );
+    for bad in ["%00", "UPPER", "a%2Fb", &"x".repeat(64)] {
+        let r = gw
+            .call(
+                Method::POST,
+                &format!("//pools/{bad}/v1/signup"),
+                Some(json!({})),
+                None,
+            )
+            .await?;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::NOT_FOUND, "pool_not_found"),
+            "{bad}"
+        );
+    }
     let r = gw.call(Method::DELETE, "/v1/me", None, None).await?;
     assert_eq!(
         (r.status, r.code()),
@@ -190,25 +208,14 @@ async fn restart_keeps_keys_accounts_and_sessions(w: Arc<World>) -> TestResult {
             c.master_key = Some(Secret::new(accounts::secret::MasterKey::generate_hex()))
         })
         .await;
-    let gw = match wrong {
-        Ok(gw) => gw,
-        Err(e) => anyhow::bail!("start with another master key: {e}"),
-    };
-    let r = gw
-        .post(
-            "/v1/sessions/password",
-            json!({ "email": email, "password": PW }),
-        )
-        .await?;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
-    );
+    let err = wrong
+        .err()
+        .expect("a gateway with another master key must not start");
     assert!(
-        !r.body.to_string().contains("rypto"),
-        "5xx bodies are generic"
+        err.to_string().contains("master key does not open"),
+        "{err}"
     );
-    gw.stop().await
+    Ok(())
 }
 
 async fn key_rotation_publishes_first_and_retires_late(w: Arc<World>) -> TestResult {

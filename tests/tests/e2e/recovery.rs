@@ -239,6 +239,40 @@ async fn recovery_without_new_password_keeps_it(w: Arc<World>) -> TestResult {
         )
         .await?;
     assert_eq!(s.status, StatusCode::OK);
+    // The recovery session may set a password without the current one (DESIGN rule 6).
+    let fresh = "picked after recovery";
+    let set = gw
+        .post_auth(
+            "/v1/me/password",
+            json!({ "new_password": fresh }),
+            &r.str("access_token"),
+        )
+        .await?;
+    assert_eq!(set.status, StatusCode::NO_CONTENT, "{set:?}");
+    assert_eq!(
+        gw.post(
+            "/v1/sessions/password",
+            json!({ "email": email, "password": fresh })
+        )
+        .await?
+        .status,
+        StatusCode::OK
+    );
+    // A password session still needs the current password.
+    let s2 = gw
+        .post(
+            "/v1/sessions/password",
+            json!({ "email": email, "password": fresh }),
+        )
+        .await?;
+    let r2 = gw
+        .post_auth(
+            "/v1/me/password",
+            json!({ "new_password": "yet another phrase" }),
+            &s2.str("access_token"),
+        )
+        .await?;
+    assert_eq!(r2.code(), "current_password_required");
     gw.stop().await
 }
 

@@ -15,7 +15,7 @@ crate::tests!(
     bad_input_is_a_problem_and_writes_nothing,
     code_dies_after_five_wrong_tries,
     code_expires_after_ten_minutes,
-    resend_replaces_the_code,
+    resend_sends_another_code,
 );
 
 const PW: &str = "correct horse battery";
@@ -27,10 +27,11 @@ async fn signup_confirm_then_sign_in(w: Arc<World>) -> TestResult {
     let r = gw.post("/v1/signup", json!({ "email": format!("  {email} "), "password": PW, "attributes": { "name": "Ada" } })).await?;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
 
-    // Stored: a pending account, an unverified email, an argon2id hash, a hashed code.
+    // Stored: a pending account, an unverified email, no password yet: the argon2id hash
+    // waits in the code row until the code is confirmed.
     let row = sqlx::query(
-        "SELECT a.id, a.status, e.email, e.verified_at, p.hash FROM account a \
-         JOIN email_credential e ON e.account_id = a.id JOIN password_credential p ON p.account_id = a.id \
+        "SELECT a.id, a.status, e.email, e.verified_at, c.payload AS hash FROM account a \
+         JOIN email_credential e ON e.account_id = a.id JOIN verification_code c ON c.account_id = a.id \
          WHERE e.email_normalized = $1",
     )
     .bind(email.to_lowercase())
@@ -45,6 +46,11 @@ async fn signup_confirm_then_sign_in(w: Arc<World>) -> TestResult {
             .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
     );
 
+    let passwords: i64 = sqlx::query("SELECT COUNT(*) FROM password_credential")
+        .fetch_one(&db)
+        .await?
+        .get(0);
+    assert_eq!(passwords, 0);
     let code = w.mail.wait_code(&email, "sign-up code").await?;
     let stored: String = sqlx::query(
         "SELECT code_hash FROM verification_code WHERE account_id = $1 AND purpose = 'signup'",
@@ -58,7 +64,7 @@ async fn signup_confirm_then_sign_in(w: Arc<World>) -> TestResult {
         "the code is stored as a keyed hash"
     );
 
-    // Not confirmed yet: the right password is told so, after proving it.
+    // Not confirmed yet: the password does not work, and says nothing more than a wrong one.
     let r = gw
         .post(
             "/v1/sessions/password",
@@ -67,7 +73,7 @@ async fn signup_confirm_then_sign_in(w: Arc<World>) -> TestResult {
         .await?;
     assert_eq!(
         (r.status, r.code()),
-        (StatusCode::FORBIDDEN, "email_not_confirmed")
+        (StatusCode::UNAUTHORIZED, "invalid_credentials")
     );
 
     let wrong = if code == "000000" { "000001" } else { "000000" };
@@ -141,7 +147,13 @@ async fn signup_confirm_then_sign_in(w: Arc<World>) -> TestResult {
             .collect();
     assert_eq!(
         kinds,
-        ["signup", "code_rejected", "signup_confirmed", "sign_in"]
+        [
+            "signup",
+            "sign_in_failed",
+            "code_rejected",
+            "signup_confirmed",
+            "sign_in"
+        ]
     );
     gw.stop().await
 }
@@ -205,43 +217,61 @@ async fn existing_email_answers_alike_and_notifies_owner(w: Arc<World>) -> TestR
         .await?;
     assert_eq!(r.status, StatusCode::OK);
 
-    // A pending (unconfirmed) address gets a fresh code, and its password stays the first one.
-    let pending = unique_email("pending");
-    gw.post("/v1/signup", json!({ "email": pending, "password": PW }))
-        .await?;
-    w.mail.wait(&pending, "sign-up code").await?;
+    // Someone signs up first with an address they do not own; its owner signs up later and
+    // confirms the code of their own sign-up: the password is the owner's, and the
+    // stranger's code and password are dead.
+    let squatted = unique_email("squatted");
+    gw.post(
+        "/v1/signup",
+        json!({ "email": squatted, "password": "attacker chosen phrase" }),
+    )
+    .await?;
+    let stranger_code = w.mail.wait_code(&squatted, "sign-up code").await?;
     let r = gw
-        .post(
-            "/v1/signup",
-            json!({ "email": pending, "password": "attacker chosen phrase" }),
-        )
+        .post("/v1/signup", json!({ "email": squatted, "password": PW }))
         .await?;
     assert_eq!(r.body, fresh.body);
-    let second = w
+    let owner_code = w
         .mail
-        .wait_nth(&pending, "sign-up code", 2)
+        .wait_nth(&squatted, "sign-up code", 2)
         .await?
         .code()
         .unwrap();
-    gw.post(
-        "/v1/signup/confirm",
-        json!({ "email": pending, "code": second }),
-    )
-    .await?;
+    let r = gw
+        .post(
+            "/v1/signup/confirm",
+            json!({ "email": squatted, "code": owner_code }),
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::OK);
     let r = gw
         .post(
             "/v1/sessions/password",
-            json!({ "email": pending, "password": "attacker chosen phrase" }),
+            json!({ "email": squatted, "password": "attacker chosen phrase" }),
         )
         .await?;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let r = gw
         .post(
             "/v1/sessions/password",
-            json!({ "email": pending, "password": PW }),
+            json!({ "email": squatted, "password": PW }),
         )
         .await?;
     assert_eq!(r.status, StatusCode::OK);
+    if stranger_code != owner_code {
+        let r = gw
+            .post(
+                "/v1/signup/confirm",
+                json!({ "email": squatted, "code": stranger_code }),
+            )
+            .await?;
+        assert_eq!(r.code(), "code_invalid");
+    }
+    let live: i64 = sqlx::query("SELECT COUNT(*) FROM verification_code")
+        .fetch_one(&db)
+        .await?
+        .get(0);
+    assert_eq!(live, 0, "confirming one sign-up code kills the others");
     gw.stop().await
 }
 
@@ -469,7 +499,7 @@ async fn code_expires_after_ten_minutes(w: Arc<World>) -> TestResult {
     gw.stop().await
 }
 
-async fn resend_replaces_the_code(w: Arc<World>) -> TestResult {
+async fn resend_sends_another_code(w: Arc<World>) -> TestResult {
     let gw = w.start().await?;
     let email = unique_email("resend");
     gw.post("/v1/signup", json!({ "email": email, "password": PW }))
@@ -485,22 +515,33 @@ async fn resend_replaces_the_code(w: Arc<World>) -> TestResult {
         .await?
         .code()
         .unwrap();
+    // Sign-up codes accumulate (each bound to its sign-up's password): the first still
+    // works, and once one is used the others die.
+    let r = gw
+        .post(
+            "/v1/signup/confirm",
+            json!({ "email": email, "code": first }),
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::OK);
     if first != second {
         let r = gw
             .post(
                 "/v1/signup/confirm",
-                json!({ "email": email, "code": first }),
+                json!({ "email": email, "code": second }),
             )
             .await?;
-        assert_eq!(r.code(), "code_invalid", "the old code was replaced");
+        assert_eq!(r.code(), "code_invalid");
     }
-    let r = gw
-        .post(
-            "/v1/signup/confirm",
-            json!({ "email": email, "code": second }),
+    assert_eq!(
+        gw.post(
+            "/v1/sessions/password",
+            json!({ "email": email, "password": PW })
         )
-        .await?;
-    assert_eq!(r.status, StatusCode::OK);
+        .await?
+        .status,
+        StatusCode::OK
+    );
 
     // Unknown and confirmed addresses: the same answer, and no mail queued.
     let unknown = unique_email("nobody");

@@ -1,0 +1,101 @@
+//! The real `gatehouse` binary with zero configuration: it starts on the embedded default
+//! (SQLite and a generated master key in the data directory), answers, and stops cleanly on
+//! SIGTERM. The API itself is covered by the `tests` crate.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn embedded_default_starts_serves_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GATEHOUSE_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut log = Vec::new();
+    let port = loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("no 'listening' line");
+        log.push(line.clone());
+        if line.contains("gatehouse listening") {
+            let addr = line
+                .split("listen=")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap();
+            break addr.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+        }
+    };
+    assert!(
+        log.iter().any(|l| l.contains("GENERATED A MASTER KEY")),
+        "the generated key is announced: {log:?}"
+    );
+    assert!(
+        log.iter().any(|l| l.contains("mail goes to the log")),
+        "{log:?}"
+    );
+    let data = dir.path().join("gatehouse-data");
+    assert!(data.join("gatehouse.db").exists());
+    assert!(data.join("master.key").exists());
+
+    let body = http_get(port, "/healthz");
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    let body = http_get(port, "/pools/main/.well-known/openid-configuration");
+    assert!(
+        body.contains(&format!(
+            "\"issuer\":\"http://127.0.0.1:{port}/pools/main\""
+        )),
+        "{body}"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
