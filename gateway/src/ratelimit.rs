@@ -206,3 +206,29 @@ pub async fn code_attempt<T>(
         other => Ok(other?),
     }
 }
+
+/// The budgets of an unauthenticated request that may send mail to an address: per client
+/// address (counted at once) and per recipient (checked at once, counted by
+/// [`MailBudget::spend`] only once the request was valid).
+pub struct MailBudget {
+    pool: PoolId,
+    recipient: String,
+}
+
+pub async fn mail_budget(
+    state: &AppState,
+    pool: PoolId,
+    ip: &str,
+    email: &str,
+) -> Result<MailBudget, AppError> {
+    hit(state, pool, MAIL_PER_IP, ip).await?;
+    let recipient = email.trim().to_lowercase();
+    check(state, pool, MAIL_PER_EMAIL, &recipient).await?;
+    Ok(MailBudget { pool, recipient })
+}
+
+impl MailBudget {
+    pub async fn spend(self, state: &AppState) -> Result<(), AppError> {
+        record(state, self.pool, MAIL_PER_EMAIL, &self.recipient).await
+    }
+}

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::error::AppError;
 use super::extract::{AppJson, ClientIp, Pool};
 use super::sessions::token_set;
-use crate::ratelimit::{self, ATTEMPTS_PER_IP, MAIL_PER_EMAIL, MAIL_PER_IP};
+use crate::ratelimit::{self, ATTEMPTS_PER_IP};
 use crate::state::AppState;
 use crate::tokens::TokenSet;
 
@@ -42,14 +42,12 @@ async fn start_recovery(
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<RecoveryRequest>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    ratelimit::hit(&state, pool.id, MAIL_PER_IP, &ip).await?;
-    let mail_key = req.email.trim().to_lowercase();
-    ratelimit::check(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
+    let budget = ratelimit::mail_budget(&state, pool.id, &ip, &req.email).await?;
     state
         .users
         .start_recovery(&pool, &req.email, state.clock.now())
         .await?;
-    ratelimit::record(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
+    budget.spend(&state).await?;
     state.mail.wake();
     Ok((
         StatusCode::ACCEPTED,

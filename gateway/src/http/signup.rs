@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::AppError;
 use super::extract::{AppJson, ClientIp, Pool};
-use crate::ratelimit::{self, ATTEMPTS_PER_IP, MAIL_PER_EMAIL, MAIL_PER_IP};
+use crate::ratelimit::{self, ATTEMPTS_PER_IP};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -58,9 +58,7 @@ async fn signup(
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<SignupRequest>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    ratelimit::hit(&state, pool.id, MAIL_PER_IP, &ip).await?;
-    let mail_key = req.email.trim().to_lowercase();
-    ratelimit::check(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
+    let budget = ratelimit::mail_budget(&state, pool.id, &ip, &req.email).await?;
     state
         .users
         .signup(
@@ -71,7 +69,7 @@ async fn signup(
             state.clock.now(),
         )
         .await?;
-    ratelimit::record(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
+    budget.spend(&state).await?;
     state.mail.wake();
     Ok(accepted())
 }
@@ -83,14 +81,12 @@ async fn resend_code(
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<EmailRequest>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    ratelimit::hit(&state, pool.id, MAIL_PER_IP, &ip).await?;
-    let mail_key = req.email.trim().to_lowercase();
-    ratelimit::check(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
+    let budget = ratelimit::mail_budget(&state, pool.id, &ip, &req.email).await?;
     state
         .users
         .resend_signup_code(&pool, &req.email, state.clock.now())
         .await?;
-    ratelimit::record(&state, pool.id, MAIL_PER_EMAIL, &mail_key).await?;
+    budget.spend(&state).await?;
     state.mail.wake();
     Ok(accepted())
 }
