@@ -312,7 +312,6 @@ pub trait AccountStore: Send + Sync {
         notice: Option<&OutboxMail>,
         audit: &AuditEvent,
     ) -> Result<(), Error>;
-    async fn touch_password(&self, account: AccountId, now: i64) -> Result<(), Error>;
     async fn list_audit(&self, account: AccountId) -> Result<Vec<AuditRecord>, Error>;
     /// Writes an audit row (and a mail) for an event that changes nothing else.
     async fn record(&self, audit: &AuditEvent, mail: Option<&OutboxMail>) -> Result<(), Error>;

@@ -679,15 +679,6 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn touch_password(&self, account: AccountId, now: i64) -> Result<(), Error> {
-                sqlx::query("UPDATE password_credential SET last_used_at = $2 WHERE account_id = $1")
-                    .bind(account.to_string())
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-
             async fn list_audit(&self, account: AccountId) -> Result<Vec<AuditRecord>, Error> {
                 sqlx::query_as::<_, AuditRow>(
                     "SELECT id, account_id, kind, detail, created_at FROM audit_event \
@@ -726,11 +717,14 @@ macro_rules! sql_store {
                 let mut tx = self.begin().await?;
                 Self::session(&mut tx, new).await?;
                 if new.session.amr.iter().any(|a| a == "pwd") {
-                    sqlx::query("UPDATE password_credential SET last_used_at = $2 WHERE account_id = $1")
-                        .bind(new.session.account_id.to_string())
-                        .bind(new.session.created_at)
-                        .execute(&mut *tx)
-                        .await?;
+                    // Email and password together signed in: both were used.
+                    for table in ["password_credential", "email_credential"] {
+                        sqlx::query(&format!("UPDATE {table} SET last_used_at = $2 WHERE account_id = $1"))
+                            .bind(new.session.account_id.to_string())
+                            .bind(new.session.created_at)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                 }
                 Self::audit(&mut tx, audit).await?;
                 tx.commit().await?;

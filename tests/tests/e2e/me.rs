@@ -31,6 +31,7 @@ async fn me_shows_account_and_patch_merges_attributes(w: Arc<World>) -> TestResu
     assert_eq!(me.body["status"], "active");
     assert_eq!(me.body["credentials"]["email"]["verified"], true);
     assert!(me.body["credentials"]["password"]["last_used_at"].is_i64());
+    assert!(me.body["credentials"]["email"]["last_used_at"].is_i64());
     assert!(me.body["credentials"]["password"].get("hash").is_none());
     assert_eq!(me.body["wallets"], json!([]));
 
