@@ -254,8 +254,67 @@ async fn bench_backend(
         ms(floor),
         gateway.as_secs_f64() / floor.as_secs_f64()
     );
+    if *backend == Backend::Sqlite {
+        bench_validation(&gw, set["access_token"].as_str().unwrap()).await?;
+    }
     gw.stop().await?;
     world.cleanup().await?;
+    Ok(())
+}
+
+/// Token validation on one core with a warm cache: `gatehouse-verify` against a bare
+/// `jsonwebtoken` decode of the same token with the same checks.
+async fn bench_validation(gw: &Gateway, token: &str) -> anyhow::Result<()> {
+    let jwks_uri = format!("{}/.well-known/jwks.json", gw.api);
+    let jwks: jsonwebtoken::jwk::JwkSet = gw.http.get(&jwks_uri).send().await?.json().await?;
+    let kid = jsonwebtoken::decode_header(token)?.kid.unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwks.find(&kid).unwrap())?;
+    let issuer = gw.issuer.clone();
+    let token = token.to_string();
+    let verifier = gatehouse_verify::Verifier::builder(&issuer)
+        .audience(&issuer)
+        .jwks_uri(jwks_uri)
+        .build()
+        .await?;
+    // One core: a current-thread runtime on its own OS thread.
+    let (crate_rate, bare_rate) = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let n = 20_000;
+            let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+            validation.set_issuer(&[&issuer]);
+            validation.set_audience(&[&issuer]);
+            validation.leeway = 60;
+            let mut crate_best = 0f64;
+            let mut bare_best = 0f64;
+            // Alternate rounds so drift in the machine's speed hits both alike.
+            for _ in 0..5 {
+                let t = Instant::now();
+                for _ in 0..n {
+                    std::hint::black_box(verifier.verify_access_token(&token).await.unwrap());
+                }
+                crate_best = crate_best.max(n as f64 / t.elapsed().as_secs_f64());
+                let t = Instant::now();
+                for _ in 0..n {
+                    std::hint::black_box(
+                        jsonwebtoken::decode::<serde_json::Value>(&token, &key, &validation)
+                            .unwrap(),
+                    );
+                }
+                bare_best = bare_best.max(n as f64 / t.elapsed().as_secs_f64());
+            }
+            (crate_best, bare_best)
+        })
+    })
+    .join()
+    .unwrap();
+    println!(
+        "[validation] one core, warm cache: gatehouse-verify {crate_rate:.0}/s | bare jsonwebtoken {bare_rate:.0}/s | ratio {:.2}",
+        crate_rate / bare_rate
+    );
     Ok(())
 }
 

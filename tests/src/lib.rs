@@ -375,3 +375,36 @@ pub fn workspace_root() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_default()
 }
+
+/// The third-party clients (jose, PyJWT) in `tests/clients`, installed on first use by the
+/// project's own script if `scripts/test` has not done it already.
+pub fn clients_dir() -> Result<PathBuf> {
+    static INSTALL: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let dir = workspace_root().join("tests/clients");
+    let mut done = INSTALL
+        .lock()
+        .map_err(|_| anyhow::anyhow!("install lock poisoned"))?;
+    if !*done {
+        let status =
+            std::process::Command::new(workspace_root().join("scripts/install-test-clients"))
+                .status()?;
+        anyhow::ensure!(status.success(), "scripts/install-test-clients failed");
+        *done = true;
+    }
+    Ok(dir)
+}
+
+/// The code block that follows `<!-- snippet: NAME -->` in a Markdown file of `docs/`.
+pub fn doc_snippet(doc: &str, name: &str) -> Result<String> {
+    let text = std::fs::read_to_string(workspace_root().join("docs").join(doc))?;
+    let marker = format!("<!-- snippet: {name} -->");
+    let after = text
+        .split_once(&marker)
+        .map(|(_, a)| a)
+        .context("no such snippet")?;
+    let start = after.find("```").context("no code block")?;
+    let body = &after[start..];
+    let body = &body[body.find('\n').context("fence")? + 1..];
+    let end = body.find("\n```").context("unclosed code block")?;
+    Ok(body[..end + 1].to_string())
+}

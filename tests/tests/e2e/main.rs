@@ -8,6 +8,7 @@ mod ops;
 mod recovery;
 mod sessions;
 mod signup;
+mod verify;
 
 use gatehouse_tests::{Backend, MailSink, World};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -47,6 +48,7 @@ fn main() {
             ("recovery", recovery::all()),
             ("me", me::all()),
             ("ops", ops::all()),
+            ("verify", verify::all()),
         ] {
             for (name, f) in tests {
                 let backend = backend.clone();

@@ -1,0 +1,211 @@
+//! Typed claims of Gatehouse tokens.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A CAIP-10 account id of an EVM wallet: `eip155:{chain id}:{address}`. Addresses compare
+/// case-insensitively; `Display` keeps the form the token carried (EIP-55).
+#[derive(Clone, Debug, Eq)]
+pub struct Caip10 {
+    pub namespace: String,
+    pub chain_id: String,
+    pub address: String,
+}
+
+impl PartialEq for Caip10 {
+    fn eq(&self, other: &Self) -> bool {
+        self.namespace == other.namespace
+            && self.chain_id == other.chain_id
+            && self.address.eq_ignore_ascii_case(&other.address)
+    }
+}
+
+impl FromStr for Caip10 {
+    type Err = crate::Error;
+
+    /// CAIP-10: `namespace:reference:address` with CAIP-2 limits on the first two parts.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || crate::Error::Claim("wallets");
+        let mut parts = s.splitn(3, ':');
+        let (ns, chain, address) = (
+            parts.next().ok_or_else(bad)?,
+            parts.next().ok_or_else(bad)?,
+            parts.next().ok_or_else(bad)?,
+        );
+        let ns_ok = (3..=8).contains(&ns.len())
+            && ns
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let chain_ok = (1..=32).contains(&chain.len())
+            && chain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let addr_ok = (1..=128).contains(&address.len())
+            && address
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.%".contains(&b));
+        if !(ns_ok && chain_ok && addr_ok) {
+            return Err(bad());
+        }
+        Ok(Self {
+            namespace: ns.into(),
+            chain_id: chain.into(),
+            address: address.into(),
+        })
+    }
+}
+
+impl fmt::Display for Caip10 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.namespace, self.chain_id, self.address)
+    }
+}
+
+impl Serialize for Caip10 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Caip10 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+fn space_separated<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let s = Option::<String>::deserialize(d)?;
+    Ok(s.map(|s| s.split_whitespace().map(String::from).collect())
+        .unwrap_or_default())
+}
+
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Aud {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Aud::deserialize(d)? {
+        Aud::One(s) => vec![s],
+        Aud::Many(v) => v,
+    })
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The claims of a Gatehouse access token (RFC 9068 plus Gatehouse's own).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    /// The account: a UUID that never changes, whatever credential signed in.
+    pub sub: String,
+    #[serde(deserialize_with = "one_or_many")]
+    pub aud: Vec<String>,
+    pub client_id: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    #[serde(default, deserialize_with = "space_separated")]
+    pub scope: Vec<String>,
+    pub auth_time: i64,
+    /// How the user signed in: `pwd`, `otp`, `mfa`, `siwe`, `fed`, `email`.
+    #[serde(default)]
+    pub amr: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Every wallet linked to the account.
+    #[serde(default)]
+    pub wallets: Vec<Caip10>,
+    /// The wallet that signed this sign-in, if one did.
+    #[serde(default)]
+    pub wallet: Option<Caip10>,
+    #[serde(default)]
+    pub sid: Option<String>,
+}
+
+impl AccessClaims {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope.iter().any(|s| s == scope)
+    }
+
+    /// Whether `wallet` (CAIP-10, any case) is linked to the account.
+    pub fn has_wallet(&self, wallet: &str) -> bool {
+        wallet
+            .parse::<Caip10>()
+            .is_ok_and(|w| self.wallets.contains(&w))
+    }
+
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+    }
+
+    pub fn signed_in_with(&self, method: &str) -> bool {
+        self.amr.iter().any(|m| m == method)
+    }
+
+    /// Whether the user authenticated (not refreshed) within `max_age`.
+    pub fn authenticated_within(&self, max_age: Duration) -> bool {
+        now() - self.auth_time <= max_age.as_secs() as i64
+    }
+}
+
+/// The claims of a Gatehouse ID token (OpenID Connect Core §2 plus `wallets`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IdClaims {
+    pub iss: String,
+    pub sub: String,
+    #[serde(deserialize_with = "one_or_many")]
+    pub aud: Vec<String>,
+    pub iat: i64,
+    pub exp: i64,
+    #[serde(default)]
+    pub auth_time: Option<i64>,
+    #[serde(default)]
+    pub nonce: Option<String>,
+    #[serde(default)]
+    pub amr: Vec<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_verified: Option<bool>,
+    #[serde(default)]
+    pub wallets: Vec<Caip10>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caip10() {
+        let a: Caip10 = "eip155:1:0xAbC0000000000000000000000000000000000001"
+            .parse()
+            .unwrap();
+        let b: Caip10 = "eip155:1:0xabc0000000000000000000000000000000000001"
+            .parse()
+            .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(
+            a.to_string(),
+            "eip155:1:0xAbC0000000000000000000000000000000000001"
+        );
+        for bad in [
+            "",
+            "eip155",
+            "eip155:1",
+            "EIP155:1:0x1",
+            "eip155::0x1",
+            "eip155:1:0x1 2",
+        ] {
+            assert!(bad.parse::<Caip10>().is_err(), "{bad}");
+        }
+    }
+}
