@@ -50,8 +50,23 @@ fn now() -> i64 {
 }
 
 async fn crate_accepts_real_tokens(w: Arc<World>) -> TestResult {
-    let gw = w.start().await?;
-    let v = verifier(&gw).await?;
+    // This gateway's public URL is its real address, so discovery can be used as is.
+    let gw = w
+        .start_with(|c| c.public_url = url::Url::parse(&format!("http://{}", c.listen)).unwrap())
+        .await?;
+    let issuer = format!("{}/pools/main", gw.base);
+    let v = Verifier::builder(&issuer)
+        .audience(&issuer)
+        .audience("direct")
+        .build()
+        .await?;
+    assert_eq!(v.fetch_count().await, 1);
+    // Discovery must name the issuer asked for (OpenID Connect Discovery §4.3).
+    let elsewhere = issuer.replace("127.0.0.1", "localhost");
+    assert!(matches!(
+        Verifier::discover(&elsewhere, &elsewhere).await,
+        Err(Error::WrongIssuer)
+    ));
     let set = signed_in(&w, &gw).await?;
     let at = v
         .verify_access_token(set["access_token"].as_str().unwrap())
