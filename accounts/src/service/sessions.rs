@@ -64,7 +64,8 @@ impl UserPool {
             json!({ "method": "password", "session": new.session.id }),
             now,
         );
-        self.store.insert_session(&new, &audit).await?;
+        let hash = bundle.password.as_ref().map(|p| p.hash.as_str());
+        self.store.insert_session(&new, hash, &audit).await?;
         Ok(Issued {
             account: bundle.into(),
             session: new.session,

@@ -319,7 +319,13 @@ pub trait AccountStore: Send + Sync {
 
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    async fn insert_session(&self, new: &NewSession, audit: &AuditEvent) -> Result<(), Error>;
+    /// Opens a session. With `password_hash`, only if that is still the account's password.
+    async fn insert_session(
+        &self,
+        new: &NewSession,
+        password_hash: Option<&str>,
+        audit: &AuditEvent,
+    ) -> Result<(), Error>;
     /// Rotates a refresh token: marks it used and stores its successor, or recognises a
     /// repeat within `grace` seconds, or revokes the family on reuse. One transaction.
     async fn rotate_refresh_token(

@@ -713,19 +713,33 @@ macro_rules! sql_store {
 
         #[async_trait]
         impl SessionStore for $store {
-            async fn insert_session(&self, new: &NewSession, audit: &AuditEvent) -> Result<(), Error> {
+            async fn insert_session(&self, new: &NewSession, password_hash: Option<&str>, audit: &AuditEvent) -> Result<(), Error> {
                 let mut tx = self.begin().await?;
-                Self::session(&mut tx, new).await?;
-                if new.session.amr.iter().any(|a| a == "pwd") {
-                    // Email and password together signed in: both were used.
-                    for table in ["password_credential", "email_credential"] {
-                        sqlx::query(&format!("UPDATE {table} SET last_used_at = $2 WHERE account_id = $1"))
-                            .bind(new.session.account_id.to_string())
-                            .bind(new.session.created_at)
-                            .execute(&mut *tx)
-                            .await?;
+                let account = new.session.account_id.to_string();
+                if let Some(hash) = password_hash {
+                    // The password checked must still be the account's: a change or recovery
+                    // that committed meanwhile ended every session, and this one must not
+                    // outlive it. (It also records the password's and the email's last use.)
+                    let current = sqlx::query(
+                        "UPDATE password_credential SET last_used_at = $2 WHERE account_id = $1 AND hash = $3",
+                    )
+                    .bind(&account)
+                    .bind(new.session.created_at)
+                    .bind(hash)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                    if !current {
+                        return Err(Error::InvalidCredentials);
                     }
+                    sqlx::query("UPDATE email_credential SET last_used_at = $2 WHERE account_id = $1")
+                        .bind(&account)
+                        .bind(new.session.created_at)
+                        .execute(&mut *tx)
+                        .await?;
                 }
+                Self::session(&mut tx, new).await?;
                 Self::audit(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
