@@ -20,6 +20,14 @@ pub trait Ephemeral: Send + Sync {
     async fn hit(&self, key: &str, window: Duration) -> Result<u64, Error>;
     /// The current count of a window without adding to it.
     async fn count(&self, key: &str) -> Result<u64, Error>;
+    /// Several counts at once (one round trip where the store allows).
+    async fn counts(&self, keys: &[String]) -> Result<Vec<u64>, Error> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            out.push(self.count(k).await?);
+        }
+        Ok(out)
+    }
     async fn delete(&self, key: &str) -> Result<(), Error>;
     /// Readiness check.
     async fn ping(&self) -> Result<(), Error>;
@@ -185,6 +193,16 @@ impl Ephemeral for RedisEphemeral {
             .query_async(&mut c)
             .await?;
         Ok(v.unwrap_or(0))
+    }
+
+    async fn counts(&self, keys: &[String]) -> Result<Vec<u64>, Error> {
+        let mut c = self.conn.clone();
+        let mut cmd = redis::cmd("MGET");
+        for k in keys {
+            cmd.arg(self.key(k));
+        }
+        let values: Vec<Option<u64>> = cmd.query_async(&mut c).await?;
+        Ok(values.into_iter().map(|v| v.unwrap_or(0)).collect())
     }
 
     async fn delete(&self, key: &str) -> Result<(), Error> {

@@ -141,21 +141,35 @@ fn sign_in_limit(pool: &PoolRecord) -> Limit {
 }
 
 /// Refuses a password sign-in for an email that failed too often recently from this
-/// address (or from everywhere), before any password is checked.
+/// address (or from everywhere), before any password is checked. Both counters are read in
+/// one round trip; the answer says whether this address has failures to clear on success.
 pub async fn check_sign_in(
     state: &AppState,
     pool: &PoolRecord,
     email: &str,
     ip: &str,
-) -> Result<(), AppError> {
-    check(
-        state,
-        pool.id,
-        sign_in_limit(pool),
-        &format!("{email}|{ip}"),
-    )
-    .await?;
-    check(state, pool.id, SIGN_IN_FAILURES_PER_EMAIL, email).await
+) -> Result<bool, AppError> {
+    let here = sign_in_limit(pool);
+    let keys = [
+        key(here, pool.id, &format!("{email}|{ip}")),
+        key(SIGN_IN_FAILURES_PER_EMAIL, pool.id, email),
+    ];
+    let counts = state.ephemeral.counts(&keys).await?;
+    let (from_here, everywhere) = (
+        counts.first().copied().unwrap_or(0),
+        counts.get(1).copied().unwrap_or(0),
+    );
+    if from_here >= here.max {
+        return Err(AppError::RateLimited {
+            retry_after: here.window,
+        });
+    }
+    if everywhere >= SIGN_IN_FAILURES_PER_EMAIL.max {
+        return Err(AppError::RateLimited {
+            retry_after: SIGN_IN_FAILURES_PER_EMAIL.window,
+        });
+    }
+    Ok(from_here > 0)
 }
 
 pub async fn sign_in_failed(

@@ -61,7 +61,7 @@ async fn sign_in_password(
     AppJson(req): AppJson<PasswordSignIn>,
 ) -> Result<Json<TokenSet>, AppError> {
     ratelimit::hit(&state, pool.id, ATTEMPTS_PER_IP, &ip).await?;
-    ratelimit::check_sign_in(&state, &pool, &req.email, &ip).await?;
+    let failed_before = ratelimit::check_sign_in(&state, &pool, &req.email, &ip).await?;
     let outcome = state
         .users
         .sign_in_password(
@@ -79,7 +79,9 @@ async fn sign_in_password(
         }
         other => other?,
     };
-    ratelimit::sign_in_succeeded(&state, &pool, &req.email, &ip).await?;
+    if failed_before {
+        ratelimit::sign_in_succeeded(&state, &pool, &req.email, &ip).await?;
+    }
     token_set(&state, &pool, &issued).await
 }
 
