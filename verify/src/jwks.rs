@@ -1,12 +1,15 @@
 //! The verifier: discovery, the JWKS cache, and the checks every token goes through.
 
 use base64::Engine as _;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse,
+};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Mutex, RwLock};
 
@@ -20,24 +23,41 @@ struct Key {
 
 struct Cache {
     keys: HashMap<String, Arc<Key>>,
+    /// When the keys above were fetched (the last successful fetch).
     fetched: Option<Instant>,
+    jwks_uri: String,
+    /// When discovery last said where the JWKS is (None: the address was given).
+    discovered: Option<Instant>,
+}
+
+/// The last fetch attempt, successful or not, under the single-flight lock.
+struct Attempt {
+    number: u64,
+    error: Option<String>,
 }
 
 struct Inner {
     issuer: String,
     audiences: Vec<String>,
-    jwks_uri: String,
+    client_ids: Vec<String>,
     leeway: u64,
     ttl: Duration,
+    max_stale: Duration,
     cooldown: Duration,
+    fetch_timeout: Duration,
     http: reqwest::Client,
     cache: RwLock<Cache>,
-    /// Serialises fetches (single flight) and remembers the last one.
-    fetching: Mutex<Option<Instant>>,
-    fetches: std::sync::atomic::AtomicU64,
+    /// Serialises fetches: of the callers that find the keys stale or a `kid` unknown, one
+    /// fetches and the others take its outcome (success or failure).
+    fetching: Mutex<Attempt>,
+    attempts: AtomicU64,
+    /// Milliseconds since `epoch` of the last attempt, for the cooldown (read lock-free).
+    last_attempt_ms: AtomicU64,
+    epoch: Instant,
+    fetches: AtomicU64,
 }
 
-/// Validates tokens of one issuer for one or more audiences. Cheap to clone.
+/// Validates tokens of one issuer. Cheap to clone.
 #[derive(Clone)]
 pub struct Verifier {
     inner: Arc<Inner>,
@@ -47,17 +67,26 @@ pub struct Verifier {
 pub struct VerifierBuilder {
     issuer: String,
     audiences: Vec<String>,
+    client_ids: Vec<String>,
     jwks_uri: Option<String>,
     leeway: u64,
     ttl: Duration,
+    max_stale: Duration,
     cooldown: Duration,
+    fetch_timeout: Duration,
     http: Option<reqwest::Client>,
 }
 
 impl VerifierBuilder {
-    /// Accept tokens for this audience too (access tokens: the issuer; ID tokens: the client).
+    /// Accept access tokens for this audience (Gatehouse access tokens name the issuer).
     pub fn audience(mut self, aud: impl Into<String>) -> Self {
         self.audiences.push(aud.into());
+        self
+    }
+
+    /// Accept ID tokens issued to this client (their `aud`).
+    pub fn client_id(mut self, client: impl Into<String>) -> Self {
+        self.client_ids.push(client.into());
         self
     }
 
@@ -67,15 +96,30 @@ impl VerifierBuilder {
         self
     }
 
-    /// How long a fetched JWKS is used before it is fetched again (default 5 minutes).
+    /// How long fetched keys (and the discovery document) are used before they are fetched
+    /// again (default 5 minutes).
     pub fn cache_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
         self
     }
 
-    /// The least time between two fetches caused by unknown `kid`s (default 5 s).
+    /// How long past the TTL cached keys still serve while the JWKS cannot be fetched
+    /// (default 1 hour); after that, validation fails with [`Error::Fetch`].
+    pub fn max_stale(mut self, max_stale: Duration) -> Self {
+        self.max_stale = max_stale;
+        self
+    }
+
+    /// The least time between two fetch attempts caused by unknown `kid`s or stale keys
+    /// (default 5 s).
     pub fn refetch_cooldown(mut self, cooldown: Duration) -> Self {
         self.cooldown = cooldown;
+        self
+    }
+
+    /// The longest a fetch may take, whatever the HTTP client's own settings (default 10 s).
+    pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.fetch_timeout = timeout;
         self
     }
 
@@ -92,70 +136,109 @@ impl VerifierBuilder {
 
     /// Fetches the discovery document (unless a JWKS address was given) and the JWKS.
     pub async fn build(self) -> Result<Verifier, Error> {
+        if self.audiences.is_empty() && self.client_ids.is_empty() {
+            return Err(Error::Config(
+                "set an audience (access tokens) or a client id (ID tokens)",
+            ));
+        }
         let http = match self.http {
             Some(c) => c,
             None => reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
+                .timeout(self.fetch_timeout)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| Error::Fetch(e.to_string()))?,
         };
+        let discovered = self.jwks_uri.is_none();
         let jwks_uri = match self.jwks_uri {
             Some(u) => u,
-            None => {
-                let url = format!(
-                    "{}/.well-known/openid-configuration",
-                    self.issuer.trim_end_matches('/')
-                );
-                let doc: Value = fetch_json(&http, &url).await?;
-                // OpenID Connect Discovery §4.3: the document's issuer must be the one asked for.
-                if doc.get("issuer").and_then(Value::as_str) != Some(self.issuer.as_str()) {
-                    return Err(Error::WrongIssuer);
-                }
-                doc.get("jwks_uri")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| Error::Fetch(format!("{url}: no jwks_uri")))?
-                    .to_string()
-            }
+            None => discover(&http, &self.issuer, self.fetch_timeout).await?,
         };
+        let now = Instant::now();
         let verifier = Verifier {
             inner: Arc::new(Inner {
                 issuer: self.issuer,
                 audiences: self.audiences,
-                jwks_uri,
+                client_ids: self.client_ids,
                 leeway: self.leeway,
                 ttl: self.ttl,
+                max_stale: self.max_stale,
                 cooldown: self.cooldown,
+                fetch_timeout: self.fetch_timeout,
                 http,
                 cache: RwLock::new(Cache {
                     keys: HashMap::new(),
                     fetched: None,
+                    jwks_uri,
+                    discovered: discovered.then_some(now),
                 }),
-                fetching: Mutex::new(None),
-                fetches: std::sync::atomic::AtomicU64::new(0),
+                fetching: Mutex::new(Attempt {
+                    number: 0,
+                    error: None,
+                }),
+                attempts: AtomicU64::new(0),
+                last_attempt_ms: AtomicU64::new(0),
+                epoch: now,
+                fetches: AtomicU64::new(0),
             }),
         };
-        verifier.refresh(None).await?;
+        verifier.refresh(0).await?;
         Ok(verifier)
     }
 }
 
-async fn fetch_json<T: DeserializeOwned>(http: &reqwest::Client, url: &str) -> Result<T, Error> {
-    let res = http
-        .get(url)
-        .send()
+async fn fetch_json<T: DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+    limit: Duration,
+) -> Result<T, Error> {
+    let fetch = async {
+        let res = http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| Error::Fetch(format!("{url}: {e}")))?;
+        if !res.status().is_success() {
+            return Err(Error::Fetch(format!("{url}: HTTP {}", res.status())));
+        }
+        res.json()
+            .await
+            .map_err(|e| Error::Fetch(format!("{url}: {e}")))
+    };
+    tokio::time::timeout(limit, fetch)
         .await
-        .map_err(|e| Error::Fetch(format!("{url}: {e}")))?;
-    if !res.status().is_success() {
-        return Err(Error::Fetch(format!("{url}: HTTP {}", res.status())));
-    }
-    res.json()
-        .await
-        .map_err(|e| Error::Fetch(format!("{url}: {e}")))
+        .map_err(|_| Error::Fetch(format!("{url}: timed out")))?
 }
 
-/// The one algorithm a JWK may verify, from its key type (and its `alg`, which must agree).
+/// The JWKS address from the issuer's discovery document, whose `issuer` must be exactly
+/// the one asked for (OpenID Connect Discovery 1.0 §4.3).
+async fn discover(http: &reqwest::Client, issuer: &str, limit: Duration) -> Result<String, Error> {
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    let doc: Value = fetch_json(http, &url, limit).await?;
+    if doc.get("issuer").and_then(Value::as_str) != Some(issuer) {
+        return Err(Error::WrongIssuer);
+    }
+    Ok(doc
+        .get("jwks_uri")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::Fetch(format!("{url}: no jwks_uri")))?
+        .to_string())
+}
+
+/// The one algorithm a JWK may verify, from its key type (and its `alg`, which must agree);
+/// keys not meant for signatures are skipped.
 fn key_of(jwk: &Jwk) -> Option<Key> {
+    if jwk
+        .common
+        .public_key_use
+        .as_ref()
+        .is_some_and(|u| *u != PublicKeyUse::Signature)
+    {
+        return None;
+    }
     let (alg, decoding) = match &jwk.algorithm {
         AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => (
             Algorithm::ES256,
@@ -203,73 +286,155 @@ impl Verifier {
         VerifierBuilder {
             issuer: issuer.into(),
             audiences: Vec::new(),
+            client_ids: Vec::new(),
             jwks_uri: None,
             leeway: 60,
             ttl: Duration::from_secs(300),
+            max_stale: Duration::from_secs(3600),
             cooldown: Duration::from_secs(5),
+            fetch_timeout: Duration::from_secs(10),
             http: None,
         }
     }
 
-    /// Discovers `issuer` and accepts tokens for `audience`.
+    /// Discovers `issuer` and accepts access tokens for `audience` (Gatehouse access tokens
+    /// name the issuer itself).
     pub async fn discover(issuer: &str, audience: &str) -> Result<Self, Error> {
         Self::builder(issuer).audience(audience).build().await
     }
 
-    /// How many times the JWKS was fetched (for monitoring and tests).
+    /// How many times the JWKS was fetched successfully (for monitoring and tests).
     pub async fn fetch_count(&self) -> u64 {
-        self.inner
-            .fetches
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.inner.fetches.load(Ordering::Relaxed)
     }
 
-    /// Fetches the JWKS unless another caller did since `seen` (single flight).
-    async fn refresh(&self, seen: Option<Instant>) -> Result<(), Error> {
-        let mut last = self.inner.fetching.lock().await;
-        if last.is_some() && *last != seen {
-            return Ok(()); // someone else fetched while we waited
+    /// How many fetches were attempted, failed ones included.
+    pub fn attempt_count(&self) -> u64 {
+        self.inner.attempts.load(Ordering::Relaxed)
+    }
+
+    fn since_last_attempt(&self) -> Option<Duration> {
+        let at = self.inner.last_attempt_ms.load(Ordering::Relaxed);
+        (self.inner.attempts.load(Ordering::Relaxed) > 0).then(|| {
+            self.inner
+                .epoch
+                .elapsed()
+                .saturating_sub(Duration::from_millis(at))
+        })
+    }
+
+    /// Fetches the JWKS (and the discovery document when it is due) unless another caller
+    /// attempted since attempt `seen`; then that attempt's outcome is ours (single flight,
+    /// failures included).
+    async fn refresh(&self, seen: u64) -> Result<(), Error> {
+        let mut attempt = self.inner.fetching.lock().await;
+        if attempt.number != seen {
+            return match &attempt.error {
+                None => Ok(()),
+                Some(e) => Err(Error::Fetch(e.clone())),
+            };
         }
-        let set: JwkSet = fetch_json(&self.inner.http, &self.inner.jwks_uri).await?;
-        self.inner
-            .fetches
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let keys = set
-            .keys
-            .iter()
-            .filter_map(|jwk| Some((jwk.common.key_id.clone()?, Arc::new(key_of(jwk)?))))
-            .collect();
-        let at = Instant::now();
-        *self.inner.cache.write().await = Cache {
-            keys,
-            fetched: Some(at),
+        attempt.number += 1;
+        self.inner.attempts.store(attempt.number, Ordering::Relaxed);
+        let ms = u64::try_from(self.inner.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.inner.last_attempt_ms.store(ms, Ordering::Relaxed);
+        let outcome = self.fetch().await;
+        attempt.error = outcome.as_ref().err().map(ToString::to_string);
+        outcome
+    }
+
+    async fn fetch(&self) -> Result<(), Error> {
+        let (mut uri, discovered) = {
+            let c = self.inner.cache.read().await;
+            (c.jwks_uri.clone(), c.discovered)
         };
-        *last = Some(at);
+        let rediscover = discovered.is_some_and(|at| at.elapsed() > self.inner.ttl);
+        if rediscover {
+            uri = discover(
+                &self.inner.http,
+                &self.inner.issuer,
+                self.inner.fetch_timeout,
+            )
+            .await?;
+        }
+        let set: JwkSet = fetch_json(&self.inner.http, &uri, self.inner.fetch_timeout).await?;
+        let mut keys = HashMap::new();
+        for jwk in &set.keys {
+            let (Some(kid), Some(key)) = (jwk.common.key_id.clone(), key_of(jwk)) else {
+                continue;
+            };
+            match keys.entry(kid) {
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    // Two keys under one kid: neither can be trusted to be the signer's.
+                    tracing::warn!(
+                        kid = e.key().as_str(),
+                        "duplicate kid in the JWKS; ignoring it"
+                    );
+                    e.insert(None);
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(Some(Arc::new(key)));
+                }
+            }
+        }
+        let keys = keys
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v?)))
+            .collect();
+        let now = Instant::now();
+        let mut cache = self.inner.cache.write().await;
+        *cache = Cache {
+            keys,
+            fetched: Some(now),
+            jwks_uri: uri,
+            discovered: if rediscover {
+                Some(now)
+            } else {
+                cache.discovered
+            },
+        };
+        self.inner.fetches.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
-    /// The key for `kid`: from the cache; refetched when the cache is stale, or when the kid
-    /// is unknown and the last fetch is older than the cooldown.
+    /// The key for `kid`: from the cache; fetched again when the cache is stale or the kid is
+    /// unknown, at most once per cooldown. Stale keys serve through fetch failures only up to
+    /// `max_stale`.
     async fn key(&self, kid: &str) -> Result<Arc<Key>, Error> {
-        let (found, fetched) = {
+        let (found, age) = {
             let cache = self.inner.cache.read().await;
-            (cache.keys.get(kid).cloned(), cache.fetched)
+            (
+                cache.keys.get(kid).cloned(),
+                cache.fetched.map(|f| f.elapsed()),
+            )
         };
-        let age = fetched.map(|f| f.elapsed());
-        let stale = age.is_none_or(|a| a > self.inner.ttl);
+        let seen = self.inner.attempts.load(Ordering::Relaxed);
+        let cooling = self
+            .since_last_attempt()
+            .is_some_and(|d| d < self.inner.cooldown);
+        let fresh = age.is_some_and(|a| a <= self.inner.ttl);
         match found {
-            Some(key) if !stale => return Ok(key),
+            Some(key) if fresh => return Ok(key),
             Some(key) => {
-                // Stale: refresh, but a fetch failure keeps the keys we have.
-                if let Err(e) = self.refresh(fetched).await {
-                    tracing::warn!(error = %e, "JWKS refresh failed; using the cached keys");
-                    return Ok(key);
+                let usable = age.is_some_and(|a| a <= self.inner.ttl + self.inner.max_stale);
+                let refreshed = if cooling {
+                    Err(Error::Fetch("cooling down".into()))
+                } else {
+                    self.refresh(seen).await
+                };
+                if let Err(e) = refreshed {
+                    if usable {
+                        tracing::warn!(error = %e, "JWKS refresh failed; using the cached keys");
+                        return Ok(key);
+                    }
+                    return Err(e);
                 }
             }
             None => {
-                if age.is_some_and(|a| a < self.inner.cooldown) {
+                if cooling {
                     return Err(Error::UnknownKey);
                 }
-                self.refresh(fetched).await?;
+                self.refresh(seen).await?;
             }
         }
         self.inner
@@ -288,8 +453,20 @@ impl Verifier {
     async fn decode<T: DeserializeOwned>(
         &self,
         token: &str,
-        typ: Option<&str>,
+        access: bool,
     ) -> Result<(Value, T), Error> {
+        let audiences = if access {
+            &self.inner.audiences
+        } else {
+            &self.inner.client_ids
+        };
+        if audiences.is_empty() {
+            return Err(Error::Config(if access {
+                "no audience set for access tokens"
+            } else {
+                "no client id set for ID tokens"
+            }));
+        }
         let header_b64 = token.split('.').next().ok_or(Error::Malformed)?;
         if token.split('.').count() != 3 {
             return Err(Error::Malformed);
@@ -311,14 +488,16 @@ impl Verifier {
                 return Err(Error::ForbiddenHeader(forbidden));
             }
         }
-        if let Some(expected) = typ {
-            let actual = header.get("typ").and_then(Value::as_str).unwrap_or("");
-            // RFC 9068 §4: "at+jwt", or the full media type.
-            if !actual.eq_ignore_ascii_case(expected)
-                && !actual.eq_ignore_ascii_case(&format!("application/{expected}"))
-            {
-                return Err(Error::NotAnAccessToken);
-            }
+        // RFC 9068 §4: access tokens say "at+jwt" (or the full media type); an ID token
+        // never does, so neither can pass for the other.
+        let typ = header.get("typ").and_then(Value::as_str).unwrap_or("");
+        let is_access =
+            typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt");
+        if access && !is_access {
+            return Err(Error::NotAnAccessToken);
+        }
+        if !access && is_access {
+            return Err(Error::NotAnIdToken);
         }
         let kid = header
             .get("kid")
@@ -331,7 +510,7 @@ impl Verifier {
         let mut v = Validation::new(key.alg);
         v.leeway = self.inner.leeway;
         v.set_issuer(&[&self.inner.issuer]);
-        v.set_audience(&self.inner.audiences);
+        v.set_audience(audiences);
         v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         v.validate_nbf = true;
         let data = jsonwebtoken::decode::<Value>(token, &key.decoding, &v).map_err(|e| {
@@ -362,16 +541,17 @@ impl Verifier {
 
     /// Validates an access token (`typ: at+jwt`) and returns its claims.
     pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, Error> {
-        Ok(self.decode(token, Some("at+jwt")).await?.1)
+        Ok(self.decode(token, true).await?.1)
     }
 
-    /// Validates an ID token; `nonce`, when given, must match.
+    /// Validates an ID token issued to one of the configured client ids; `nonce`, when
+    /// given, must match.
     pub async fn verify_id_token(
         &self,
         token: &str,
         nonce: Option<&str>,
     ) -> Result<IdClaims, Error> {
-        let (_, claims): (Value, IdClaims) = self.decode(token, None).await?;
+        let (_, claims): (Value, IdClaims) = self.decode(token, false).await?;
         if let Some(n) = nonce
             && claims.nonce.as_deref() != Some(n)
         {

@@ -58,10 +58,15 @@ pub enum Error {
     WrongAudience,
     #[error("not an access token (typ must be at+jwt)")]
     NotAnAccessToken,
+    #[error("an access token is not an ID token")]
+    NotAnIdToken,
+    #[error("verifier configuration: {0}")]
+    Config(&'static str),
     #[error("wrong nonce")]
     WrongNonce,
     #[error("claim `{0}` is missing or malformed")]
     Claim(&'static str),
+    /// The keys could not be fetched: not the token's fault (HTTP 503, not 401).
     #[error("cannot fetch {0}")]
     Fetch(String),
 }

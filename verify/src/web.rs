@@ -21,6 +21,13 @@ pub struct Rejection(Option<Error>);
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
+        // The issuer's keys could not be had: the token may well be valid, so do not tell
+        // the client to drop it.
+        if let Some(e @ (Error::Fetch(_) | Error::Config(_))) = &self.0 {
+            tracing::error!(error = %e, "cannot validate bearer tokens");
+            let body = serde_json::json!({ "error": "temporarily_unavailable" });
+            return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+        }
         // RFC 6750 §3.1: no error code when the request carried no token at all.
         let (challenge, body) = match &self.0 {
             None => (

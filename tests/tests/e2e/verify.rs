@@ -27,7 +27,7 @@ async fn verifier(gw: &Gateway) -> anyhow::Result<Verifier> {
     // The test gateway's public URL is not resolvable, so the JWKS address is given.
     Ok(Verifier::builder(&gw.issuer)
         .audience(&gw.issuer)
-        .audience("direct")
+        .client_id("direct")
         .jwks_uri(format!("{}/.well-known/jwks.json", gw.api))
         .refetch_cooldown(Duration::from_secs(2))
         .build()
@@ -40,9 +40,13 @@ async fn signed_in(w: &World, gw: &Gateway) -> anyhow::Result<Value> {
 
 /// A token signed by the pool's real current key, with any claims.
 async fn sign(gw: &Gateway, typ: &str, claims: Value) -> anyhow::Result<String> {
+    sign_with(gw, Alg::Es256, typ, claims).await
+}
+
+async fn sign_with(gw: &Gateway, alg: Alg, typ: &str, claims: Value) -> anyhow::Result<String> {
     let pool = gw.state.store.find_pool_by_name("main").await?.unwrap();
     let keys = gw.state.keys.keys(pool.id, gw.clock.now()).await?;
-    Ok(keys.sign(Alg::Es256, typ, &claims)?)
+    Ok(keys.sign(alg, typ, &claims)?)
 }
 
 fn now() -> i64 {
@@ -57,12 +61,12 @@ async fn crate_accepts_real_tokens(w: Arc<World>) -> TestResult {
     let issuer = format!("{}/pools/main", gw.base);
     let v = Verifier::builder(&issuer)
         .audience(&issuer)
-        .audience("direct")
+        .client_id("direct")
         .build()
         .await?;
     assert_eq!(v.fetch_count().await, 1);
     // Discovery must name the issuer asked for (OpenID Connect Discovery §4.3).
-    let elsewhere = issuer.replace("127.0.0.1", "localhost");
+    let elsewhere = format!("{issuer}/");
     assert!(matches!(
         Verifier::discover(&elsewhere, &elsewhere).await,
         Err(Error::WrongIssuer)
@@ -90,6 +94,52 @@ async fn crate_accepts_real_tokens(w: Arc<World>) -> TestResult {
         v.verify_id_token(set["id_token"].as_str().unwrap(), Some("n-0S6"))
             .await,
         Err(Error::WrongNonce)
+    ));
+    // Neither kind passes for the other.
+    assert!(matches!(
+        v.verify_id_token(set["access_token"].as_str().unwrap(), None)
+            .await,
+        Err(Error::NotAnIdToken)
+    ));
+    assert!(matches!(
+        v.verify_access_token(set["id_token"].as_str().unwrap())
+            .await,
+        Err(Error::NotAnAccessToken)
+    ));
+    // RS256 keys verify too, and only as RS256; wallet claims parse as CAIP-10.
+    let payload_b64 = set["access_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let mut claims: Value = serde_json::from_slice(&B64.decode(payload_b64)?)?;
+    claims["wallets"] = json!(["eip155:1:0xAbC0000000000000000000000000000000000001"]);
+    claims["wallet"] = json!("eip155:1:0xAbC0000000000000000000000000000000000001");
+    let rs = sign_with(&gw, Alg::Rs256, "at+jwt", claims.clone()).await?;
+    let rs_claims = v.verify_access_token(&rs).await?;
+    assert!(
+        rs_claims.has_wallet("eip155:1:0xabc0000000000000000000000000000000000001"),
+        "CAIP-10, any case"
+    );
+    assert_eq!(
+        rs_claims.wallet.unwrap().to_string(),
+        "eip155:1:0xAbC0000000000000000000000000000000000001"
+    );
+    let es = sign_with(&gw, Alg::Es256, "at+jwt", claims).await?;
+    let es_header: Value = serde_json::from_slice(&B64.decode(es.split('.').next().unwrap())?)?;
+    let confused = format!(
+        "{}.{}.{}",
+        B64.encode(serde_json::to_vec(
+            &json!({ "alg": "RS256", "typ": "at+jwt", "kid": es_header["kid"] })
+        )?),
+        rs.split('.').nth(1).unwrap(),
+        rs.split('.').nth(2).unwrap()
+    );
+    assert!(matches!(
+        v.verify_access_token(&confused).await,
+        Err(Error::AlgorithmMismatch)
     ));
     gw.stop().await
 }
@@ -260,32 +310,70 @@ async fn forged_kids_cause_no_request_storm(w: Arc<World>) -> TestResult {
     let gw = w.start().await?;
     let v = verifier(&gw).await?;
     let set = signed_in(&w, &gw).await?;
-    let at = set["access_token"].as_str().unwrap();
-    let parts: Vec<&str> = at.split('.').collect();
-    let mut header: Value = serde_json::from_slice(&B64.decode(parts[0])?)?;
+    let at = set["access_token"].as_str().unwrap().to_string();
+    let parts: Vec<String> = at.split('.').map(String::from).collect();
+    let header: Value = serde_json::from_slice(&B64.decode(&parts[0])?)?;
     // Let the cooldown since the first fetch pass, so one refetch is allowed.
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let before = v.fetch_count().await;
-    for i in 0..50 {
-        header["kid"] = json!(format!("forged-{i}"));
-        let t = format!(
-            "{}.{}.{}",
-            B64.encode(serde_json::to_vec(&header)?),
-            parts[1],
-            parts[2]
-        );
-        assert!(matches!(
-            v.verify_access_token(&t).await,
-            Err(Error::UnknownKey)
-        ));
+    let before = (v.fetch_count().await, v.attempt_count());
+    let forged: Vec<_> = (0..50)
+        .map(|i| {
+            let mut h = header.clone();
+            h["kid"] = json!(format!("forged-{i}"));
+            let t = format!(
+                "{}.{}.{}",
+                B64.encode(serde_json::to_vec(&h).unwrap()),
+                parts[1],
+                parts[2]
+            );
+            let v = v.clone();
+            tokio::spawn(async move { v.verify_access_token(&t).await })
+        })
+        .collect();
+    for task in forged {
+        assert!(matches!(task.await?, Err(Error::UnknownKey)));
     }
     assert_eq!(
-        v.fetch_count().await,
-        before + 1,
-        "50 forged kids, one fetch"
+        (v.fetch_count().await, v.attempt_count()),
+        (before.0 + 1, before.1 + 1),
+        "50 concurrent forged kids, one fetch"
     );
-    v.verify_access_token(at).await?;
-    gw.stop().await
+    v.verify_access_token(&at).await?;
+
+    // The issuer goes away: cached keys serve within max_stale, failed fetches are single
+    // flight too, and past max_stale validation fails as unavailable (not as invalid).
+    let outage = Verifier::builder(&gw.issuer)
+        .audience(&gw.issuer)
+        .jwks_uri(format!("{}/.well-known/jwks.json", gw.api))
+        .cache_ttl(Duration::from_millis(500))
+        .max_stale(Duration::from_millis(1500))
+        .refetch_cooldown(Duration::from_millis(500))
+        .fetch_timeout(Duration::from_secs(2))
+        .build()
+        .await?;
+    gw.stop().await?;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let attempts = outage.attempt_count();
+    let calls: Vec<_> = (0..20)
+        .map(|_| {
+            let (o, t) = (outage.clone(), at.clone());
+            tokio::spawn(async move { o.verify_access_token(&t).await })
+        })
+        .collect();
+    for call in calls {
+        call.await??; // stale but within max_stale: still accepted
+    }
+    assert_eq!(
+        outage.attempt_count(),
+        attempts + 1,
+        "one failed attempt for 20 callers"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        matches!(outage.verify_access_token(&at).await, Err(Error::Fetch(_))),
+        "past max_stale"
+    );
+    Ok(())
 }
 
 async fn axum_extractor_and_layer_answer_rfc6750(w: Arc<World>) -> TestResult {
@@ -362,13 +450,34 @@ async fn node_and_python_snippets_validate_and_refuse(w: Arc<World>) -> TestResu
         parts[2]
     );
     let id_token = set["id_token"].as_str().unwrap().to_string();
+    // Right in every claim but `typ`: only the typ check refuses it.
+    let mut access_claims: Value = serde_json::from_slice(&B64.decode(parts[1])?)?;
+    let not_at = sign(&gw, "JWT", access_claims.clone()).await?;
+    access_claims["exp"] = json!(now() - 3600);
+    access_claims["iat"] = json!(now() - 7200);
+    let expired = sign(&gw, "at+jwt", access_claims).await?;
+    let mut forged_header: Value = serde_json::from_slice(&B64.decode(parts[0])?)?;
+    forged_header["kid"] = json!("forged");
+    let forged = format!(
+        "{}.{}.{}",
+        B64.encode(serde_json::to_vec(&forged_header)?),
+        parts[1],
+        parts[2]
+    );
 
-    // Beside node_modules (so `import 'jose'` resolves), under a name of this test's own.
-    let tag = uuid::Uuid::new_v4().simple().to_string();
-    let node = clients.join(format!("verify-{tag}.mjs"));
-    std::fs::write(&node, doc_snippet("backends.md", "verify.mjs")?)?;
-    let py = clients.join(format!("verify-{tag}.py"));
-    std::fs::write(&py, doc_snippet("backends.md", "verify.py")?)?;
+    // Beside node_modules (so `import 'jose'` resolves), under names of this test's own,
+    // removed when dropped whatever the outcome.
+    let node_file = tempfile::Builder::new()
+        .prefix("verify-")
+        .suffix(".mjs")
+        .tempfile_in(&clients)?;
+    std::fs::write(node_file.path(), doc_snippet("backends.md", "verify.mjs")?)?;
+    let py_file = tempfile::Builder::new()
+        .prefix("verify-")
+        .suffix(".py")
+        .tempfile_in(&clients)?;
+    std::fs::write(py_file.path(), doc_snippet("backends.md", "verify.py")?)?;
+    let (node, py) = (node_file.path().to_path_buf(), py_file.path().to_path_buf());
     let run = |program: std::path::PathBuf, script: std::path::PathBuf, token: String| {
         let issuer = gw.issuer.clone();
         let jwks = format!("{}/.well-known/jwks.json", gw.api);
@@ -401,7 +510,7 @@ async fn node_and_python_snippets_validate_and_refuse(w: Arc<World>) -> TestResu
             claims["sub"],
             gw.get_auth("/v1/me", &good).await?.body["sub"]
         );
-        for bad in [&tampered, &id_token] {
+        for bad in [&tampered, &id_token, &not_at, &expired, &forged] {
             let out = run(program.clone(), script.clone(), bad.clone()).await?;
             assert!(
                 !out.status.success(),
@@ -410,7 +519,5 @@ async fn node_and_python_snippets_validate_and_refuse(w: Arc<World>) -> TestResu
             );
         }
     }
-    let _ = std::fs::remove_file(node);
-    let _ = std::fs::remove_file(py);
     gw.stop().await
 }
