@@ -15,6 +15,37 @@ use tokio::sync::{Mutex, RwLock};
 
 use crate::{AccessClaims, Error, IdClaims};
 
+/// The header fields looked at; the key-carrying ones only for their presence.
+#[derive(serde::Deserialize)]
+struct RawHeader<'a> {
+    #[serde(borrow)]
+    alg: std::borrow::Cow<'a, str>,
+    typ: Option<String>,
+    kid: Option<String>,
+    jwk: Option<serde::de::IgnoredAny>,
+    jku: Option<serde::de::IgnoredAny>,
+    x5u: Option<serde::de::IgnoredAny>,
+    x5c: Option<serde::de::IgnoredAny>,
+    crit: Option<serde::de::IgnoredAny>,
+}
+
+/// Claims that say when they were issued.
+pub(crate) trait Issued {
+    fn iat(&self) -> i64;
+}
+
+impl Issued for AccessClaims {
+    fn iat(&self) -> i64 {
+        self.iat
+    }
+}
+
+impl Issued for IdClaims {
+    fn iat(&self) -> i64 {
+        self.iat
+    }
+}
+
 /// A published key, usable for exactly one algorithm.
 struct Key {
     alg: Algorithm,
@@ -38,8 +69,6 @@ struct Attempt {
 
 struct Inner {
     issuer: String,
-    audiences: Vec<String>,
-    client_ids: Vec<String>,
     leeway: u64,
     ttl: Duration,
     max_stale: Duration,
@@ -55,6 +84,46 @@ struct Inner {
     last_attempt_ms: AtomicU64,
     epoch: Instant,
     fetches: AtomicU64,
+    /// The claim checks, built once: per algorithm, for access tokens and for ID tokens.
+    validations: Vec<(Algorithm, bool, Validation)>,
+}
+
+impl Inner {
+    fn validation(&self, alg: Algorithm, access: bool) -> Result<&Validation, Error> {
+        self.validations
+            .iter()
+            .find(|(a, acc, _)| *a == alg && *acc == access)
+            .map(|(_, _, v)| v)
+            .ok_or(Error::Config(if access {
+                "no audience set for access tokens"
+            } else {
+                "no client id set for ID tokens"
+            }))
+    }
+}
+
+fn validations(
+    issuer: &str,
+    leeway: u64,
+    audiences: &[String],
+    client_ids: &[String],
+) -> Vec<(Algorithm, bool, Validation)> {
+    let mut out = Vec::new();
+    for alg in [Algorithm::ES256, Algorithm::RS256, Algorithm::EdDSA] {
+        for (access, auds) in [(true, audiences), (false, client_ids)] {
+            if auds.is_empty() {
+                continue;
+            }
+            let mut v = Validation::new(alg);
+            v.leeway = leeway;
+            v.set_issuer(&[issuer]);
+            v.set_audience(auds);
+            v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+            v.validate_nbf = true;
+            out.push((alg, access, v));
+        }
+    }
+    out
 }
 
 /// Validates tokens of one issuer. Cheap to clone.
@@ -155,11 +224,11 @@ impl VerifierBuilder {
             None => discover(&http, &self.issuer, self.fetch_timeout).await?,
         };
         let now = Instant::now();
+        let checks = validations(&self.issuer, self.leeway, &self.audiences, &self.client_ids);
         let verifier = Verifier {
             inner: Arc::new(Inner {
+                validations: checks,
                 issuer: self.issuer,
-                audiences: self.audiences,
-                client_ids: self.client_ids,
                 leeway: self.leeway,
                 ttl: self.ttl,
                 max_stale: self.max_stale,
@@ -450,47 +519,37 @@ impl Verifier {
     /// Checks the header by its raw JSON (so `none`, `NONE`, HMAC, embedded keys, key URLs
     /// and `crit` are refused before any library sees them), then the signature with the key
     /// the `kid` names and only its algorithm, then the registered claims.
-    async fn decode<T: DeserializeOwned>(
+    async fn decode<T: DeserializeOwned + Issued>(
         &self,
         token: &str,
         access: bool,
-    ) -> Result<(Value, T), Error> {
-        let audiences = if access {
-            &self.inner.audiences
-        } else {
-            &self.inner.client_ids
-        };
-        if audiences.is_empty() {
-            return Err(Error::Config(if access {
-                "no audience set for access tokens"
-            } else {
-                "no client id set for ID tokens"
-            }));
-        }
-        let header_b64 = token.split('.').next().ok_or(Error::Malformed)?;
-        if token.split('.').count() != 3 {
+    ) -> Result<T, Error> {
+        let mut parts = token.split('.');
+        let header_b64 = parts.next().ok_or(Error::Malformed)?;
+        if parts.count() != 2 {
             return Err(Error::Malformed);
         }
-        let header: Value = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(header_b64)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(Error::Malformed)?;
-        let alg = header
-            .get("alg")
-            .and_then(Value::as_str)
-            .ok_or(Error::Malformed)?;
-        if !matches!(alg, "ES256" | "RS256" | "EdDSA") {
-            return Err(Error::Algorithm(alg.to_string()));
+            .map_err(|_| Error::Malformed)?;
+        let header: RawHeader<'_> = serde_json::from_slice(&bytes).map_err(|_| Error::Malformed)?;
+        if !matches!(header.alg.as_ref(), "ES256" | "RS256" | "EdDSA") {
+            return Err(Error::Algorithm(header.alg.into_owned()));
         }
-        for forbidden in ["jwk", "jku", "x5u", "x5c", "crit"] {
-            if header.get(forbidden).is_some() {
-                return Err(Error::ForbiddenHeader(forbidden));
+        for (name, present) in [
+            ("jwk", header.jwk.is_some()),
+            ("jku", header.jku.is_some()),
+            ("x5u", header.x5u.is_some()),
+            ("x5c", header.x5c.is_some()),
+            ("crit", header.crit.is_some()),
+        ] {
+            if present {
+                return Err(Error::ForbiddenHeader(name));
             }
         }
         // RFC 9068 §4: access tokens say "at+jwt" (or the full media type); an ID token
         // never does, so neither can pass for the other.
-        let typ = header.get("typ").and_then(Value::as_str).unwrap_or("");
+        let typ = header.typ.as_deref().unwrap_or("");
         let is_access =
             typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt");
         if access && !is_access {
@@ -499,21 +558,14 @@ impl Verifier {
         if !access && is_access {
             return Err(Error::NotAnIdToken);
         }
-        let kid = header
-            .get("kid")
-            .and_then(Value::as_str)
-            .ok_or(Error::UnknownKey)?;
-        let key = self.key(kid).await?;
-        if alg_name(key.alg) != alg {
+        let key = self
+            .key(header.kid.as_deref().ok_or(Error::UnknownKey)?)
+            .await?;
+        if alg_name(key.alg) != header.alg {
             return Err(Error::AlgorithmMismatch);
         }
-        let mut v = Validation::new(key.alg);
-        v.leeway = self.inner.leeway;
-        v.set_issuer(&[&self.inner.issuer]);
-        v.set_audience(audiences);
-        v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        v.validate_nbf = true;
-        let data = jsonwebtoken::decode::<Value>(token, &key.decoding, &v).map_err(|e| {
+        let validation = self.inner.validation(key.alg, access)?;
+        let data = jsonwebtoken::decode::<T>(token, &key.decoding, validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind as K;
             match e.kind() {
                 K::ExpiredSignature => Error::Expired,
@@ -523,25 +575,19 @@ impl Verifier {
                 K::InvalidSignature => Error::BadSignature,
                 K::MissingRequiredClaim(_) => Error::Claim("registered claims"),
                 K::InvalidAlgorithm => Error::AlgorithmMismatch,
+                K::Json(_) => Error::Claim("claims"),
                 _ => Error::Malformed,
             }
         })?;
-        let iat = data
-            .claims
-            .get("iat")
-            .and_then(Value::as_i64)
-            .ok_or(Error::Claim("iat"))?;
-        if iat > unix_now() + self.inner.leeway as i64 {
+        if data.claims.iat() > unix_now() + self.inner.leeway as i64 {
             return Err(Error::IssuedInFuture);
         }
-        let typed =
-            serde_json::from_value(data.claims.clone()).map_err(|_| Error::Claim("claims"))?;
-        Ok((data.claims, typed))
+        Ok(data.claims)
     }
 
     /// Validates an access token (`typ: at+jwt`) and returns its claims.
     pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, Error> {
-        Ok(self.decode(token, true).await?.1)
+        self.decode(token, true).await
     }
 
     /// Validates an ID token issued to one of the configured client ids; `nonce`, when
@@ -551,7 +597,7 @@ impl Verifier {
         token: &str,
         nonce: Option<&str>,
     ) -> Result<IdClaims, Error> {
-        let (_, claims): (Value, IdClaims) = self.decode(token, false).await?;
+        let claims: IdClaims = self.decode(token, false).await?;
         if let Some(n) = nonce
             && claims.nonce.as_deref() != Some(n)
         {
