@@ -29,6 +29,12 @@ pub enum Error {
     AccountDisabled,
     #[error("no such account")]
     AccountNotFound,
+    #[error("the wallet is linked to another account")]
+    WalletAlreadyLinked,
+    #[error("the wallet is not linked to this account")]
+    WalletNotFound,
+    #[error("the last credential that can sign in cannot be removed")]
+    LastCredential,
     #[error("no such pool")]
     PoolNotFound,
     #[error("the pool configuration is not valid: {0}")]

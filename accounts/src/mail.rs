@@ -28,6 +28,8 @@ pub enum Mail<'a> {
     PasswordChanged,
     EmailChangeCode { code: &'a str },
     EmailChanged,
+    WalletLinked { wallet: &'a str },
+    WalletUnlinked { wallet: &'a str },
 }
 
 impl Mail<'_> {
@@ -41,6 +43,8 @@ impl Mail<'_> {
             Mail::PasswordChanged => "password_changed",
             Mail::EmailChangeCode { .. } => "email_change_code",
             Mail::EmailChanged => "email_changed",
+            Mail::WalletLinked { .. } => "wallet_linked",
+            Mail::WalletUnlinked { .. } => "wallet_unlinked",
         }
     }
 
@@ -90,6 +94,14 @@ impl Mail<'_> {
                 format!(
                     "The email address of your account was changed; this address no longer signs in.\n\n{secure}"
                 ),
+            ),
+            Mail::WalletLinked { wallet } => (
+                format!("A wallet was linked to your {pool_name} account"),
+                format!("The wallet {wallet} can now sign in to your account.\n\n{secure}"),
+            ),
+            Mail::WalletUnlinked { wallet } => (
+                format!("A wallet was removed from your {pool_name} account"),
+                format!("The wallet {wallet} no longer signs in to your account.\n\n{secure}"),
             ),
         };
         MailBody { subject, text }

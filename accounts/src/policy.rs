@@ -36,6 +36,13 @@ pub struct PoolConfig {
     /// Failed password sign-ins per email within `sign_in_window` before answering 429.
     pub sign_in_max_failures: u64,
     pub sign_in_window: u64,
+    /// Sign-In with Ethereum: allowed message domains, URI origins and chain ids. Empty
+    /// means the default: the public URL's authority and origin, and chain 1.
+    pub siwe_domains: Vec<String>,
+    pub siwe_uri_origins: Vec<String>,
+    pub siwe_chain_ids: Vec<u64>,
+    /// Lifetime of a SIWE nonce, seconds (and so the oldest `issued-at` accepted).
+    pub siwe_nonce_ttl: i64,
 }
 
 impl Default for PoolConfig {
@@ -50,6 +57,10 @@ impl Default for PoolConfig {
             code_max_attempts: 5,
             sign_in_max_failures: 10,
             sign_in_window: 900,
+            siwe_domains: Vec::new(),
+            siwe_uri_origins: Vec::new(),
+            siwe_chain_ids: Vec::new(),
+            siwe_nonce_ttl: 300,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod http;
 pub mod keys;
 pub mod mailer;
 pub mod ratelimit;
+pub mod siwe;
 pub mod state;
 pub mod tokens;
 

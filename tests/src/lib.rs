@@ -408,3 +408,68 @@ pub fn doc_snippet(doc: &str, name: &str) -> Result<String> {
     let end = body.find("\n```").context("unclosed code block")?;
     Ok(body[..end + 1].to_string())
 }
+
+/// A message signed by a wallet driven with viem (`tests/clients/siwe.mjs`).
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct SignedSiwe {
+    pub address: String,
+    #[serde(rename = "privateKey")]
+    pub private_key: String,
+    pub message: String,
+    pub signature: String,
+}
+
+impl SignedSiwe {
+    pub fn body(&self) -> Value {
+        json!({ "message": self.message, "signature": self.signature })
+    }
+
+    pub fn caip10(&self, chain: u64) -> String {
+        format!("eip155:{chain}:{}", self.address)
+    }
+}
+
+/// Runs the viem wallet with `input` (see siwe.mjs for the fields).
+pub async fn siwe_sign(input: &Value) -> Result<SignedSiwe> {
+    let dir = clients_dir()?;
+    let out = tokio::process::Command::new("node")
+        .arg(dir.join("siwe.mjs"))
+        .arg(input.to_string())
+        .current_dir(&dir)
+        .output()
+        .await?;
+    anyhow::ensure!(
+        out.status.success(),
+        "siwe.mjs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+impl Gateway {
+    pub async fn siwe_nonce(&self) -> Result<String> {
+        let r = self.post("/v1/siwe/nonce", json!({})).await?;
+        anyhow::ensure!(r.status == StatusCode::OK, "nonce: {r:?}");
+        Ok(r.str("nonce"))
+    }
+
+    /// A fresh nonce and a message for this gateway (domain and URI of [`PUBLIC_URL`],
+    /// chain 1) signed by `key` (a new wallet when `None`); `extra` overrides fields.
+    pub async fn siwe_signed(&self, key: Option<&str>, extra: Value) -> Result<SignedSiwe> {
+        let mut input = json!({
+            "domain": "gatehouse.test",
+            "uri": format!("{PUBLIC_URL}/login"),
+            "chainId": 1,
+            "nonce": self.siwe_nonce().await?,
+        });
+        if let Some(k) = key {
+            input["privateKey"] = json!(k);
+        }
+        if let (Some(obj), Some(more)) = (input.as_object_mut(), extra.as_object()) {
+            for (k, v) in more {
+                obj.insert(k.clone(), v.clone());
+            }
+        }
+        siwe_sign(&input).await
+    }
+}

@@ -43,7 +43,8 @@ CREATE TABLE password_credential (
 );
 
 -- An EOA is keyed by its address on every chain (chain_id 0); a contract wallet by
--- (chain id, address). address_key is the lowercase hex address used for uniqueness.
+-- (chain id, address). address_key is the lowercase hex address used for uniqueness;
+-- caip10 is how it is shown (the chain of the message that linked it, EIP-55 address).
 CREATE TABLE wallet_credential (
     id            TEXT PRIMARY KEY,
     pool_id       TEXT NOT NULL,
@@ -52,6 +53,7 @@ CREATE TABLE wallet_credential (
     chain_id      BIGINT NOT NULL,
     address       TEXT NOT NULL,
     address_key   TEXT NOT NULL,
+    caip10        TEXT NOT NULL,
     created_at    BIGINT NOT NULL,
     verified_at   BIGINT NOT NULL,
     last_used_at  BIGINT,

@@ -6,6 +6,7 @@ mod profile;
 mod recovery;
 mod sessions;
 mod signup;
+mod wallets;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -23,6 +24,7 @@ use crate::{AccountId, AccountStatus, Email, Error, PoolId, SessionId};
 
 pub use profile::PasswordChange;
 pub use sessions::RefreshOutcome;
+pub use wallets::ProvenWallet;
 
 /// The user-pool service: cheap to clone, shared by every request.
 #[derive(Clone)]
@@ -65,6 +67,19 @@ pub struct AccountView {
 pub struct CredentialsView {
     pub email: Option<EmailView>,
     pub password: Option<PasswordView>,
+    pub wallets: Vec<WalletView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct WalletView {
+    /// CAIP-10, as linked.
+    pub caip10: String,
+    pub address: String,
+    /// `eoa` (valid on every chain) or `contract` (on `chain_id` only).
+    pub kind: String,
+    pub chain_id: i64,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -99,7 +114,7 @@ impl From<AccountBundle> for AccountView {
             email: email.as_ref().map(|e| e.address.clone()),
             email_verified: email.as_ref().is_some_and(|e| e.verified),
             groups: Vec::new(),
-            wallets: Vec::new(),
+            wallets: b.wallets.iter().map(|w| w.caip10.clone()).collect(),
             credentials: CredentialsView {
                 email,
                 password: b.password.map(|p| PasswordView {
@@ -107,6 +122,18 @@ impl From<AccountBundle> for AccountView {
                     updated_at: p.updated_at,
                     last_used_at: p.last_used_at,
                 }),
+                wallets: b
+                    .wallets
+                    .into_iter()
+                    .map(|w| WalletView {
+                        chain_id: w.chain_id,
+                        caip10: w.caip10,
+                        address: w.address,
+                        kind: w.kind,
+                        created_at: w.created_at,
+                        last_used_at: w.last_used_at,
+                    })
+                    .collect(),
             },
             created_at: b.account.created_at,
             updated_at: b.account.updated_at,

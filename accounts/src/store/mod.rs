@@ -57,12 +57,43 @@ impl std::fmt::Debug for PasswordRecord {
     }
 }
 
-/// An account with the credentials this crate manages.
+/// A linked wallet. An EOA is keyed by its address on every chain (`chain_id` 0); a
+/// contract wallet by (chain id, address).
+#[derive(Clone, Debug)]
+pub struct WalletRecord {
+    pub kind: String,
+    pub chain_id: i64,
+    /// EIP-55.
+    pub address: String,
+    /// Lowercase `0x…`, the uniqueness key.
+    pub address_key: String,
+    /// How it is shown: `eip155:{chain of the linking message}:{address}`.
+    pub caip10: String,
+    pub created_at: i64,
+    pub verified_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// A wallet whose signature was just verified, to be linked.
+#[derive(Clone, Debug)]
+pub struct NewWallet {
+    pub pool_id: PoolId,
+    pub account_id: AccountId,
+    pub kind: &'static str,
+    pub chain_id: i64,
+    pub address: String,
+    pub address_key: String,
+    pub caip10: String,
+    pub now: i64,
+}
+
+/// An account with its credentials.
 #[derive(Clone, Debug)]
 pub struct AccountBundle {
     pub account: AccountRecord,
     pub email: Option<EmailRecord>,
     pub password: Option<PasswordRecord>,
+    pub wallets: Vec<WalletRecord>,
 }
 
 /// What a code is for; one live code per account and purpose.
@@ -261,6 +292,38 @@ pub trait AccountStore: Send + Sync {
         pool: PoolId,
         id: AccountId,
     ) -> Result<Option<AccountBundle>, Error>;
+    async fn find_account_by_wallet(
+        &self,
+        pool: PoolId,
+        chain_id: i64,
+        address_key: &str,
+    ) -> Result<Option<AccountBundle>, Error>;
+    /// First sign-in with a wallet: a wallet-only account, its wallet and its session, with
+    /// their audit rows. [`Error::WalletAlreadyLinked`] when the wallet is taken meanwhile.
+    async fn insert_wallet_account(
+        &self,
+        account: &AccountRecord,
+        wallet: &NewWallet,
+        session: &NewSession,
+        audit: &[AuditEvent],
+    ) -> Result<(), Error>;
+    /// Links a wallet; [`Error::WalletAlreadyLinked`] when any account of the pool has it.
+    async fn insert_wallet(
+        &self,
+        wallet: &NewWallet,
+        notice: Option<&OutboxMail>,
+        audit: &AuditEvent,
+    ) -> Result<(), Error>;
+    /// Unlinks a wallet unless it is the account's last credential that can sign in
+    /// ([`Error::LastCredential`], DESIGN rule 3). [`Error::WalletNotFound`] if not linked.
+    async fn delete_wallet(
+        &self,
+        account: AccountId,
+        chain_id: i64,
+        address_key: &str,
+        notice: Option<&OutboxMail>,
+        audit: &AuditEvent,
+    ) -> Result<(), Error>;
     /// Creates a pending account with an unverified email and a sign-up code (which carries
     /// the password hash until confirmation).
     /// A unique violation on the email answers [`Error::EmailTaken`].

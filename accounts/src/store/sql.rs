@@ -127,7 +127,35 @@ impl BundleRow {
                 updated_at: self.password_updated_at.unwrap_or_default(),
                 last_used_at: self.password_last_used_at,
             }),
+            wallets: Vec::new(),
         })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct WalletRow {
+    kind: String,
+    chain_id: i64,
+    address: String,
+    address_key: String,
+    caip10: String,
+    created_at: i64,
+    verified_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl From<WalletRow> for WalletRecord {
+    fn from(r: WalletRow) -> Self {
+        WalletRecord {
+            kind: r.kind,
+            chain_id: r.chain_id,
+            address: r.address,
+            address_key: r.address_key,
+            caip10: r.caip10,
+            created_at: r.created_at,
+            verified_at: r.verified_at,
+            last_used_at: r.last_used_at,
+        }
     }
 }
 
@@ -236,6 +264,41 @@ macro_rules! sql_store {
         impl $store {
             async fn begin(&self) -> Result<sqlx::Transaction<'static, $db>, Error> {
                 Ok(self.pool.begin_with($begin).await?)
+            }
+
+            /// Completes a bundle with its wallets.
+            async fn with_wallets(&self, row: Option<BundleRow>) -> Result<Option<AccountBundle>, Error> {
+                let Some(row) = row else { return Ok(None) };
+                let mut bundle = row.into_bundle()?;
+                let wallets: Vec<WalletRow> = sqlx::query_as(
+                    "SELECT kind, chain_id, address, address_key, caip10, created_at, verified_at, last_used_at \
+                     FROM wallet_credential WHERE account_id = $1 ORDER BY created_at, id",
+                )
+                .bind(bundle.account.id.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+                bundle.wallets = wallets.into_iter().map(WalletRecord::from).collect();
+                Ok(Some(bundle))
+            }
+
+            async fn wallet(c: &mut Conn, w: &NewWallet) -> Result<(), Error> {
+                sqlx::query(
+                    "INSERT INTO wallet_credential (id, pool_id, account_id, kind, chain_id, address, address_key, \
+                     caip10, created_at, verified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                )
+                .bind(uuid::Uuid::new_v4().to_string())
+                .bind(w.pool_id.to_string())
+                .bind(w.account_id.to_string())
+                .bind(w.kind)
+                .bind(w.chain_id)
+                .bind(&w.address)
+                .bind(&w.address_key)
+                .bind(&w.caip10)
+                .bind(w.now)
+                .execute(&mut *c)
+                .await
+                .map_err(|e| if is_unique_violation(&e) { Error::WalletAlreadyLinked } else { e.into() })?;
+                Ok(())
             }
 
             async fn audit(c: &mut Conn, ev: &AuditEvent) -> Result<(), Error> {
@@ -459,25 +522,107 @@ macro_rules! sql_store {
         #[async_trait]
         impl AccountStore for $store {
             async fn find_account_by_email(&self, pool: PoolId, normalized: &str) -> Result<Option<AccountBundle>, Error> {
-                sqlx::query_as::<_, BundleRow>(&format!(
+                let row = sqlx::query_as::<_, BundleRow>(&format!(
                     "{BUNDLE_SELECT} WHERE e.pool_id = $1 AND e.email_normalized = $2"
                 ))
                 .bind(pool.to_string())
                 .bind(normalized)
                 .fetch_optional(&self.pool)
-                .await?
-                .map(BundleRow::into_bundle)
-                .transpose()
+                .await?;
+                self.with_wallets(row).await
             }
 
             async fn find_account(&self, pool: PoolId, account: AccountId) -> Result<Option<AccountBundle>, Error> {
-                sqlx::query_as::<_, BundleRow>(&format!("{BUNDLE_SELECT} WHERE a.pool_id = $1 AND a.id = $2"))
+                let row = sqlx::query_as::<_, BundleRow>(&format!("{BUNDLE_SELECT} WHERE a.pool_id = $1 AND a.id = $2"))
                     .bind(pool.to_string())
                     .bind(account.to_string())
                     .fetch_optional(&self.pool)
+                    .await?;
+                self.with_wallets(row).await
+            }
+
+            async fn find_account_by_wallet(&self, pool: PoolId, chain_id: i64, address_key: &str) -> Result<Option<AccountBundle>, Error> {
+                let row = sqlx::query_as::<_, BundleRow>(&format!(
+                    "{BUNDLE_SELECT} WHERE a.id = (SELECT account_id FROM wallet_credential \
+                     WHERE pool_id = $1 AND chain_id = $2 AND address_key = $3)"
+                ))
+                .bind(pool.to_string())
+                .bind(chain_id)
+                .bind(address_key)
+                .fetch_optional(&self.pool)
+                .await?;
+                self.with_wallets(row).await
+            }
+
+            async fn insert_wallet_account(&self, account: &AccountRecord, wallet: &NewWallet, session: &NewSession, audit: &[AuditEvent]) -> Result<(), Error> {
+                let mut tx = self.begin().await?;
+                sqlx::query(
+                    "INSERT INTO account (id, pool_id, status, attributes, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5)",
+                )
+                .bind(account.id.to_string())
+                .bind(account.pool_id.to_string())
+                .bind(account.status.as_str())
+                .bind(json_text(&account.attributes)?)
+                .bind(account.created_at)
+                .execute(&mut *tx)
+                .await?;
+                Self::wallet(&mut tx, wallet).await?;
+                Self::session(&mut tx, session).await?;
+                sqlx::query("UPDATE wallet_credential SET last_used_at = $2 WHERE account_id = $1")
+                    .bind(account.id.to_string())
+                    .bind(wallet.now)
+                    .execute(&mut *tx)
+                    .await?;
+                for ev in audit {
+                    Self::audit(&mut tx, ev).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn insert_wallet(&self, wallet: &NewWallet, notice: Option<&OutboxMail>, audit: &AuditEvent) -> Result<(), Error> {
+                let mut tx = self.begin().await?;
+                Self::wallet(&mut tx, wallet).await?;
+                if let Some(m) = notice {
+                    Self::mail(&mut tx, m).await?;
+                }
+                Self::audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_wallet(&self, account: AccountId, chain_id: i64, address_key: &str, notice: Option<&OutboxMail>, audit: &AuditEvent) -> Result<(), Error> {
+                let acc = account.to_string();
+                let mut tx = self.begin().await?;
+                let deleted = sqlx::query("DELETE FROM wallet_credential WHERE account_id = $1 AND chain_id = $2 AND address_key = $3")
+                    .bind(&acc)
+                    .bind(chain_id)
+                    .bind(address_key)
+                    .execute(&mut *tx)
                     .await?
-                    .map(BundleRow::into_bundle)
-                    .transpose()
+                    .rows_affected();
+                if deleted == 0 {
+                    return Err(Error::WalletNotFound);
+                }
+                // What can still sign in: the other wallets, and a password with a verified email.
+                let (left,): (i64,) = sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM wallet_credential WHERE account_id = $1) + \
+                     (SELECT COUNT(*) FROM password_credential p JOIN email_credential e ON e.account_id = p.account_id \
+                      WHERE p.account_id = $1 AND e.verified_at IS NOT NULL)",
+                )
+                .bind(&acc)
+                .fetch_one(&mut *tx)
+                .await?;
+                if left == 0 {
+                    return Err(Error::LastCredential);
+                }
+                if let Some(m) = notice {
+                    Self::mail(&mut tx, m).await?;
+                }
+                Self::audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn insert_email_account(
@@ -740,6 +885,15 @@ macro_rules! sql_store {
                         .await?;
                 }
                 Self::session(&mut tx, new).await?;
+                if let Some(caip10) = &new.session.wallet {
+                    let address_key = caip10.rsplit(':').next().unwrap_or_default().to_ascii_lowercase();
+                    sqlx::query("UPDATE wallet_credential SET last_used_at = $2 WHERE account_id = $1 AND address_key = $3")
+                        .bind(&account)
+                        .bind(new.session.created_at)
+                        .bind(address_key)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 Self::audit(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())

@@ -29,6 +29,30 @@ pub enum AppError {
         retry_after: u64,
     },
     Unavailable(String),
+    /// A Sign-In with Ethereum message or signature was refused.
+    Siwe(wallet::VerifyError),
+}
+
+impl From<wallet::VerifyError> for AppError {
+    fn from(e: wallet::VerifyError) -> Self {
+        AppError::Siwe(e)
+    }
+}
+
+/// Status and stable code of a refused SIWE message (EIP-4361).
+fn siwe(e: &wallet::VerifyError) -> (StatusCode, &'static str) {
+    use wallet::VerifyError as V;
+    match e {
+        V::Malformed(_) => (StatusCode::BAD_REQUEST, "siwe_message_invalid"),
+        V::Domain => (StatusCode::BAD_REQUEST, "siwe_domain_mismatch"),
+        V::Uri => (StatusCode::BAD_REQUEST, "siwe_uri_mismatch"),
+        V::ChainId => (StatusCode::BAD_REQUEST, "siwe_chain_not_allowed"),
+        V::Nonce => (StatusCode::BAD_REQUEST, "nonce_invalid"),
+        V::Expired => (StatusCode::BAD_REQUEST, "siwe_expired"),
+        V::NotYetValid => (StatusCode::BAD_REQUEST, "siwe_not_yet_valid"),
+        V::IssuedAt => (StatusCode::BAD_REQUEST, "siwe_issued_at_invalid"),
+        V::BadSignature | V::WrongSigner => (StatusCode::UNAUTHORIZED, "signature_invalid"),
+    }
 }
 
 impl From<accounts::Error> for AppError {
@@ -91,6 +115,9 @@ fn domain(e: &accounts::Error) -> (StatusCode, &'static str, String) {
             "the account no longer exists".into(),
         ),
         E::PoolNotFound => (StatusCode::NOT_FOUND, "pool_not_found", msg),
+        E::WalletAlreadyLinked => (StatusCode::CONFLICT, "wallet_already_linked", msg),
+        E::WalletNotFound => (StatusCode::NOT_FOUND, "wallet_not_found", msg),
+        E::LastCredential => (StatusCode::CONFLICT, "last_credential", msg),
         E::InvalidPoolConfig(_) => (StatusCode::BAD_REQUEST, "invalid_pool_config", msg),
         E::Store(_) | E::Ephemeral(_) | E::Crypto => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -132,6 +159,10 @@ impl IntoResponse for AppError {
                     );
                 }
                 res
+            }
+            AppError::Siwe(e) => {
+                let (status, code) = siwe(&e);
+                problem(status, code, &e.to_string())
             }
             AppError::BadRequest { code, detail } => {
                 problem(StatusCode::BAD_REQUEST, code, &detail)

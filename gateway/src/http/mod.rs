@@ -8,6 +8,7 @@ mod me;
 mod recovery;
 mod sessions;
 mod signup;
+mod wallets;
 mod wellknown;
 
 use axum::Router;
@@ -36,7 +37,8 @@ pub fn app(state: AppState) -> Router {
         .merge(signup::router())
         .merge(sessions::router())
         .merge(recovery::router())
-        .merge(me::router());
+        .merge(me::router())
+        .merge(wallets::router());
     let hsts = state.config.is_https().then(|| {
         SetResponseHeaderLayer::overriding(
             header::STRICT_TRANSPORT_SECURITY,

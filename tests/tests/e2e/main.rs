@@ -9,6 +9,7 @@ mod recovery;
 mod sessions;
 mod signup;
 mod verify;
+mod wallets;
 
 use gatehouse_tests::{Backend, MailSink, World};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -49,6 +50,7 @@ fn main() {
             ("me", me::all()),
             ("ops", ops::all()),
             ("verify", verify::all()),
+            ("wallets", wallets::all()),
         ] {
             for (name, f) in tests {
                 let backend = backend.clone();

@@ -1,0 +1,234 @@
+//! Wallet credentials (DESIGN rules 1-3): sign-in with a wallet (the first one creates a
+//! wallet-only account), linking with a fresh signature, unlinking unless it is the last
+//! credential that can sign in. Signatures are verified by the gateway (crate `wallet`)
+//! before anything here is called.
+
+use serde_json::{Map, json};
+
+use super::{AccountView, Issued, NewSessionRequest, UserPool};
+use crate::mail::Mail;
+use crate::store::{AccountRecord, NewWallet, PoolRecord};
+use crate::{AccountId, AccountStatus, Error};
+
+/// A wallet whose SIWE signature was just verified.
+#[derive(Clone, Debug)]
+pub struct ProvenWallet {
+    /// `eoa` or `contract`.
+    pub kind: &'static str,
+    /// The chain of the signed message.
+    pub chain_id: u64,
+    /// EIP-55.
+    pub address: String,
+}
+
+impl ProvenWallet {
+    fn address_key(&self) -> String {
+        self.address.to_ascii_lowercase()
+    }
+
+    /// An EOA is the same wallet on every chain; a contract wallet is per chain.
+    fn key_chain(&self) -> i64 {
+        if self.kind == "eoa" {
+            0
+        } else {
+            i64::try_from(self.chain_id).unwrap_or(i64::MAX)
+        }
+    }
+
+    pub fn caip10(&self) -> String {
+        format!("eip155:{}:{}", self.chain_id, self.address)
+    }
+
+    fn record(&self, pool: &PoolRecord, account: AccountId, now: i64) -> NewWallet {
+        NewWallet {
+            pool_id: pool.id,
+            account_id: account,
+            kind: self.kind,
+            chain_id: self.key_chain(),
+            address: self.address.clone(),
+            address_key: self.address_key(),
+            caip10: self.caip10(),
+            now,
+        }
+    }
+}
+
+impl UserPool {
+    /// `POST /v1/sessions/siwe`: a session for the wallet's account; the first sign-in of a
+    /// wallet creates a wallet-only account (its `sub` is a new UUID, never the address).
+    pub async fn sign_in_wallet(
+        &self,
+        pool: &PoolRecord,
+        wallet: &ProvenWallet,
+        req: &NewSessionRequest,
+        now: i64,
+    ) -> Result<Issued, Error> {
+        for _ in 0..2 {
+            if let Some(bundle) = self
+                .store
+                .find_account_by_wallet(pool.id, wallet.key_chain(), &wallet.address_key())
+                .await?
+            {
+                if bundle.account.status != AccountStatus::Active {
+                    return Err(Error::AccountDisabled);
+                }
+                let (token, mut new) =
+                    self.new_session(pool, bundle.account.id, &["siwe"], req, now);
+                new.session.wallet = Some(wallet.caip10());
+                let audit = Self::audit(
+                    pool.id,
+                    Some(bundle.account.id),
+                    "sign_in",
+                    json!({ "method": "siwe", "wallet": wallet.caip10(), "session": new.session.id }),
+                    now,
+                );
+                self.store.insert_session(&new, None, &audit).await?;
+                let account = self.account(pool, bundle.account.id).await?;
+                return Ok(Issued {
+                    account,
+                    session: new.session,
+                    refresh_token: token,
+                });
+            }
+            let account = AccountRecord {
+                id: AccountId::new(),
+                pool_id: pool.id,
+                status: AccountStatus::Active,
+                attributes: Map::new(),
+                created_at: now,
+                updated_at: now,
+            };
+            let (token, mut new) = self.new_session(pool, account.id, &["siwe"], req, now);
+            new.session.wallet = Some(wallet.caip10());
+            let audit = [
+                Self::audit(
+                    pool.id,
+                    Some(account.id),
+                    "signup",
+                    json!({ "method": "siwe", "wallet": wallet.caip10() }),
+                    now,
+                ),
+                Self::audit(
+                    pool.id,
+                    Some(account.id),
+                    "sign_in",
+                    json!({ "method": "siwe", "wallet": wallet.caip10(), "session": new.session.id }),
+                    now,
+                ),
+            ];
+            match self
+                .store
+                .insert_wallet_account(
+                    &account,
+                    &wallet.record(pool, account.id, now),
+                    &new,
+                    &audit,
+                )
+                .await
+            {
+                Ok(()) => {
+                    let view = self.account(pool, account.id).await?;
+                    return Ok(Issued {
+                        account: view,
+                        session: new.session,
+                        refresh_token: token,
+                    });
+                }
+                // A concurrent first sign-in of the same wallet won: sign in to its account.
+                Err(Error::WalletAlreadyLinked) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::WalletAlreadyLinked)
+    }
+
+    /// `POST /v1/me/wallets`: links a wallet the signed-in account just proved it holds.
+    pub async fn link_wallet(
+        &self,
+        pool: &PoolRecord,
+        account: AccountId,
+        wallet: &ProvenWallet,
+        now: i64,
+    ) -> Result<AccountView, Error> {
+        let current = self.account(pool, account).await?;
+        let notice = self.wallet_notice(
+            pool,
+            &current,
+            Mail::WalletLinked {
+                wallet: &wallet.caip10(),
+            },
+            now,
+        )?;
+        let audit = Self::audit(
+            pool.id,
+            Some(account),
+            "wallet_linked",
+            json!({ "wallet": wallet.caip10() }),
+            now,
+        );
+        self.store
+            .insert_wallet(&wallet.record(pool, account, now), notice.as_ref(), &audit)
+            .await?;
+        self.account(pool, account).await
+    }
+
+    /// `DELETE /v1/me/wallets/{caip10}`: unlinks, unless it is the last credential that can
+    /// sign in (DESIGN rule 3).
+    pub async fn unlink_wallet(
+        &self,
+        pool: &PoolRecord,
+        account: AccountId,
+        caip10: &str,
+        now: i64,
+    ) -> Result<AccountView, Error> {
+        let current = self.account(pool, account).await?;
+        let mut parts = caip10.splitn(3, ':');
+        let (ns, chain, address) = (parts.next(), parts.next(), parts.next());
+        let (Some("eip155"), Some(chain), Some(address)) = (ns, chain, address) else {
+            return Err(Error::WalletNotFound);
+        };
+        let key = address.to_ascii_lowercase();
+        let linked = current
+            .credentials
+            .wallets
+            .iter()
+            .find(|w| {
+                w.address.eq_ignore_ascii_case(&key)
+                    && (w.kind == "eoa" || w.chain_id.to_string() == chain)
+            })
+            .ok_or(Error::WalletNotFound)?;
+        let shown = linked.caip10.clone();
+        let stored_chain = if linked.kind == "eoa" {
+            0
+        } else {
+            linked.chain_id
+        };
+        let notice =
+            self.wallet_notice(pool, &current, Mail::WalletUnlinked { wallet: &shown }, now)?;
+        let audit = Self::audit(
+            pool.id,
+            Some(account),
+            "wallet_unlinked",
+            json!({ "wallet": shown }),
+            now,
+        );
+        self.store
+            .delete_wallet(account, stored_chain, &key, notice.as_ref(), &audit)
+            .await?;
+        self.account(pool, account).await
+    }
+
+    /// A notice to the account's verified email, if it has one.
+    fn wallet_notice(
+        &self,
+        pool: &PoolRecord,
+        account: &AccountView,
+        mail: Mail<'_>,
+        now: i64,
+    ) -> Result<Option<crate::store::OutboxMail>, Error> {
+        match (&account.email, account.email_verified) {
+            (Some(email), true) => Ok(Some(self.outbox(pool, email, mail, now)?)),
+            _ => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Wallets: SIWE nonces, sign-in with a wallet, linking and unlinking (EIP-4361; DESIGN
+//! rules 1-4).
+
+use accounts::{AccountView, NewSessionRequest};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::AppError;
+use super::extract::{AppJson, Authenticated, ClientIp, Pool};
+use super::sessions::token_set;
+use crate::ratelimit::{self, ATTEMPTS_PER_IP, Limit};
+use crate::siwe;
+use crate::state::AppState;
+use crate::tokens::TokenSet;
+
+/// Nonces per client address.
+const NONCES_PER_IP: Limit = Limit {
+    name: "siwe-nonce-ip",
+    max: 60,
+    window: 60,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/siwe/nonce", post(issue_nonce))
+        .route("/v1/sessions/siwe", post(sign_in_siwe))
+        .route("/v1/me/wallets", post(link_wallet))
+        .route("/v1/me/wallets/{caip10}", delete(unlink_wallet))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignedMessage {
+    message: String,
+    signature: String,
+}
+
+/// A nonce for one EIP-4361 message, bound to this pool, valid 5 minutes, usable once.
+async fn issue_nonce(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    ClientIp(ip): ClientIp,
+) -> Result<Json<Value>, AppError> {
+    ratelimit::hit(&state, pool.id, NONCES_PER_IP, &ip).await?;
+    let (nonce, expires_at) = siwe::issue_nonce(&state, &pool).await?;
+    let expires_at = time::OffsetDateTime::from_unix_timestamp(expires_at)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    Ok(Json(json!({ "nonce": nonce, "expires_at": expires_at })))
+}
+
+/// Signs in with a wallet (EIP-4361): a token set with `amr: ["siwe"]` and the signer in
+/// `wallet`; a wallet's first sign-in creates a wallet-only account.
+async fn sign_in_siwe(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    ClientIp(ip): ClientIp,
+    AppJson(req): AppJson<SignedMessage>,
+) -> Result<Json<TokenSet>, AppError> {
+    ratelimit::hit(&state, pool.id, ATTEMPTS_PER_IP, &ip).await?;
+    let wallet = siwe::prove(&state, &pool, &req.message, &req.signature).await?;
+    let issued = state
+        .users
+        .sign_in_wallet(
+            &pool,
+            &wallet,
+            &NewSessionRequest::default(),
+            state.clock.now(),
+        )
+        .await?;
+    token_set(&state, &pool, &issued).await
+}
+
+/// Links the wallet that signed the message to the signed-in account.
+async fn link_wallet(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    AppJson(req): AppJson<SignedMessage>,
+) -> Result<(StatusCode, Json<AccountView>), AppError> {
+    let wallet = siwe::prove(&state, &auth.pool, &req.message, &req.signature).await?;
+    let view = state
+        .users
+        .link_wallet(&auth.pool, auth.claims.sub, &wallet, state.clock.now())
+        .await?;
+    state.mail.wake();
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Unlinks a wallet (CAIP-10 in the path), unless it is the last credential that can sign in.
+async fn unlink_wallet(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(params): Path<std::collections::HashMap<String, String>>,
+) -> Result<Json<AccountView>, AppError> {
+    let caip10 = params.get("caip10").map(String::as_str).unwrap_or_default();
+    let view = state
+        .users
+        .unlink_wallet(&auth.pool, auth.claims.sub, caip10, state.clock.now())
+        .await?;
+    state.mail.wake();
+    Ok(Json(view))
+}

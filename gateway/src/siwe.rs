@@ -1,0 +1,112 @@
+//! Sign-In with Ethereum in the gateway: nonces in the ephemeral store (issued here, bound to
+//! the pool, consumed atomically once), the pool's policy, and proving a wallet from a
+//! signed message. EIP-4361; DESIGN rule 4.
+
+use accounts::ProvenWallet;
+use accounts::store::PoolRecord;
+use std::time::Duration;
+
+use crate::http::error::AppError;
+use crate::state::AppState;
+
+const NONCE_LEN: usize = 20; // 62^20 ≈ 2^119
+const SKEW_SECONDS: i64 = 60;
+
+fn nonce_key(pool: &PoolRecord, nonce: &str) -> String {
+    format!("siwe-nonce:{}:{nonce}", pool.id)
+}
+
+/// A fresh nonce: alphanumeric, from the CSPRNG (rejection sampling, no modulo bias).
+pub fn random_nonce() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(NONCE_LEN);
+    while out.len() < NONCE_LEN {
+        for b in accounts::secret::random_bytes::<32>() {
+            // 248 = 4 * 62: bytes at or above it would bias the alphabet.
+            if b < 248 && out.len() < NONCE_LEN {
+                out.push(ALPHABET[usize::from(b % 62)] as char);
+            }
+        }
+    }
+    out
+}
+
+/// Issues a nonce for the pool; it lives `siwe_nonce_ttl` seconds.
+pub async fn issue_nonce(state: &AppState, pool: &PoolRecord) -> Result<(String, i64), AppError> {
+    let ttl = pool.config.siwe_nonce_ttl.max(30);
+    loop {
+        let nonce = random_nonce();
+        let ttl_std = Duration::from_secs(u64::try_from(ttl).unwrap_or(300));
+        if state
+            .ephemeral
+            .put_new(&nonce_key(pool, &nonce), "1", ttl_std)
+            .await?
+        {
+            return Ok((nonce, state.clock.now() + ttl));
+        }
+    }
+}
+
+/// The pool's SIWE policy; empty lists default to the public URL and chain 1.
+pub fn policy(state: &AppState, pool: &PoolRecord) -> wallet::Policy {
+    let url = &state.config.public_url;
+    let host = url.host_str().unwrap_or_default();
+    let authority = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    let or = |list: &Vec<String>, default: String| {
+        if list.is_empty() {
+            vec![default]
+        } else {
+            list.clone()
+        }
+    };
+    let c = &pool.config;
+    wallet::Policy {
+        domains: or(&c.siwe_domains, authority.clone()),
+        uri_origins: or(
+            &c.siwe_uri_origins,
+            format!("{}://{authority}", url.scheme()),
+        ),
+        chain_ids: if c.siwe_chain_ids.is_empty() {
+            vec![1]
+        } else {
+            c.siwe_chain_ids.clone()
+        },
+        max_age: time::Duration::seconds(c.siwe_nonce_ttl),
+        skew: time::Duration::seconds(SKEW_SECONDS),
+    }
+}
+
+/// Proves the wallet behind a signed message: the message is parsed strictly, its nonce
+/// consumed (so a message works once, whatever happens next), checked against the pool's
+/// policy and the clock, and the signature verified.
+pub async fn prove(
+    state: &AppState,
+    pool: &PoolRecord,
+    message: &str,
+    signature: &str,
+) -> Result<ProvenWallet, AppError> {
+    let msg = wallet::SiweMessage::parse(message)?;
+    if state
+        .ephemeral
+        .take(&nonce_key(pool, msg.nonce()))
+        .await?
+        .is_none()
+    {
+        return Err(wallet::VerifyError::Nonce.into());
+    }
+    let now = time::OffsetDateTime::from_unix_timestamp(state.clock.now())
+        .map_err(|_| AppError::Unavailable("clock".into()))?;
+    msg.check(&policy(state, pool), msg.nonce(), now)?;
+    let hex_sig = signature.strip_prefix("0x").unwrap_or(signature);
+    let bytes = hex::decode(hex_sig).map_err(|_| wallet::VerifyError::BadSignature)?;
+    // Contract wallets (ERC-1271/6492) come with the contracts crate; until then only EOAs.
+    let address = wallet::verify_eoa(&msg, &bytes)?;
+    Ok(ProvenWallet {
+        kind: "eoa",
+        chain_id: msg.chain_id(),
+        address: address.to_string(),
+    })
+}
