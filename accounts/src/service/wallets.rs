@@ -83,9 +83,8 @@ impl UserPool {
                     now,
                 );
                 self.store.insert_session(&new, None, &audit).await?;
-                let account = self.account(pool, bundle.account.id).await?;
                 return Ok(Issued {
-                    account,
+                    account: bundle.into(),
                     session: new.session,
                     refresh_token: token,
                 });
