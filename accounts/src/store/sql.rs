@@ -281,6 +281,21 @@ macro_rules! sql_store {
                 Ok(Some(bundle))
             }
 
+            async fn insert_account(c: &mut Conn, account: &AccountRecord) -> Result<(), Error> {
+                sqlx::query(
+                    "INSERT INTO account (id, pool_id, status, attributes, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5)",
+                )
+                .bind(account.id.to_string())
+                .bind(account.pool_id.to_string())
+                .bind(account.status.as_str())
+                .bind(json_text(&account.attributes)?)
+                .bind(account.created_at)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            }
+
             async fn wallet(c: &mut Conn, w: &NewWallet) -> Result<(), Error> {
                 sqlx::query(
                     "INSERT INTO wallet_credential (id, pool_id, account_id, kind, chain_id, address, address_key, \
@@ -556,17 +571,7 @@ macro_rules! sql_store {
 
             async fn insert_wallet_account(&self, account: &AccountRecord, wallet: &NewWallet, session: &NewSession, audit: &[AuditEvent]) -> Result<(), Error> {
                 let mut tx = self.begin().await?;
-                sqlx::query(
-                    "INSERT INTO account (id, pool_id, status, attributes, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $5)",
-                )
-                .bind(account.id.to_string())
-                .bind(account.pool_id.to_string())
-                .bind(account.status.as_str())
-                .bind(json_text(&account.attributes)?)
-                .bind(account.created_at)
-                .execute(&mut *tx)
-                .await?;
+                Self::insert_account(&mut tx, account).await?;
                 Self::wallet(&mut tx, wallet).await?;
                 Self::session(&mut tx, session).await?;
                 sqlx::query("UPDATE wallet_credential SET last_used_at = $2 WHERE account_id = $1")
@@ -635,17 +640,7 @@ macro_rules! sql_store {
             ) -> Result<(), Error> {
                 let normalized = Email::parse(email)?.normalized();
                 let mut tx = self.begin().await?;
-                sqlx::query(
-                    "INSERT INTO account (id, pool_id, status, attributes, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $5)",
-                )
-                .bind(account.id.to_string())
-                .bind(account.pool_id.to_string())
-                .bind(account.status.as_str())
-                .bind(json_text(&account.attributes)?)
-                .bind(account.created_at)
-                .execute(&mut *tx)
-                .await?;
+                Self::insert_account(&mut tx, account).await?;
                 sqlx::query(
                     "INSERT INTO email_credential (account_id, pool_id, email, email_normalized, created_at) \
                      VALUES ($1, $2, $3, $4, $5)",
