@@ -42,6 +42,16 @@ async fn wallet_sign_in_creates_an_account_once(w: Arc<World>) -> TestResult {
     let id = verified_claims(&gw, &r.str("id_token"), "direct").await?;
     assert_eq!(id["wallets"], json!([signed.caip10(1)]));
     assert_eq!(id["email"], json!(null));
+    // Backends validate it with gatehouse-verify and see the wallet (issue 6).
+    let verifier = gatehouse_verify::Verifier::builder(&gw.issuer)
+        .audience(&gw.issuer)
+        .jwks_uri(format!("{}/.well-known/jwks.json", gw.api))
+        .build()
+        .await?;
+    let claims = verifier.verify_access_token(&r.str("access_token")).await?;
+    assert!(claims.signed_in_with("siwe"));
+    assert!(claims.has_wallet(&signed.caip10(1).to_lowercase()));
+    assert_eq!(claims.wallet.map(|w| w.to_string()), Some(signed.caip10(1)));
 
     // Stored: an active account with one EOA credential and nothing else.
     let db = w.db().await?;
