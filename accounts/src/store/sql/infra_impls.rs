@@ -1,0 +1,169 @@
+//! Pools, signing keys and the mail outbox:
+//! the SQL stores' trait implementations, which `sql_store!` (in `../sql.rs`) expands
+//! once per backend from one SQL text for PostgreSQL and SQLite.
+
+macro_rules! infra_store {
+    ($store:ident) => {
+        #[async_trait]
+        impl PoolStore for $store {
+            async fn ensure_pool(&self, name: &str, config: &PoolConfig, now: i64) -> Result<PoolRecord, Error> {
+                sqlx::query(
+                    "INSERT INTO pool (id, name, config, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(PoolId::new().to_string())
+                .bind(name)
+                .bind(json_text(config)?)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                self.find_pool_by_name(name).await?.ok_or(Error::PoolNotFound)
+            }
+
+            async fn find_pool_by_name(&self, name: &str) -> Result<Option<PoolRecord>, Error> {
+                sqlx::query_as::<_, PoolRow>("SELECT id, name, config, created_at FROM pool WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(PoolRow::into_record)
+                    .transpose()
+            }
+
+            async fn update_pool_config(&self, id: PoolId, config: &PoolConfig) -> Result<(), Error> {
+                sqlx::query("UPDATE pool SET config = $2 WHERE id = $1")
+                    .bind(id.to_string())
+                    .bind(json_text(config)?)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl KeyStore for $store {
+            async fn list_signing_keys(&self, pool: PoolId) -> Result<Vec<SigningKeyRecord>, Error> {
+                sqlx::query_as::<_, KeyRow>(
+                    "SELECT kid, pool_id, alg, private_sealed, public_jwk, created_at, activates_at, \
+                     retires_at FROM signing_key WHERE pool_id = $1 ORDER BY created_at, kid",
+                )
+                .bind(pool.to_string())
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(KeyRow::into_record)
+                .collect()
+            }
+
+            async fn insert_signing_key(&self, key: &SigningKeyRecord, supersede: Option<i64>) -> Result<(), Error> {
+                let mut tx = self.begin().await?;
+                if let Some(retires_at) = supersede {
+                    sqlx::query(
+                        "UPDATE signing_key SET retires_at = $3 \
+                         WHERE pool_id = $1 AND alg = $2 AND retires_at IS NULL",
+                    )
+                    .bind(key.pool_id.to_string())
+                    .bind(&key.alg)
+                    .bind(retires_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "INSERT INTO signing_key (kid, pool_id, alg, private_sealed, public_jwk, created_at, \
+                     activates_at, retires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&key.kid)
+                .bind(key.pool_id.to_string())
+                .bind(&key.alg)
+                .bind(&key.private_sealed)
+                .bind(json_text(&key.public_jwk)?)
+                .bind(key.created_at)
+                .bind(key.activates_at)
+                .bind(key.retires_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_retired_keys(&self, pool: PoolId, now: i64) -> Result<u64, Error> {
+                let r = sqlx::query(
+                    "DELETE FROM signing_key WHERE pool_id = $1 AND retires_at IS NOT NULL AND retires_at <= $2",
+                )
+                .bind(pool.to_string())
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected())
+            }
+        }
+
+        #[async_trait]
+        impl OutboxStore for $store {
+            async fn claim_mail(&self, now: i64, lease: i64, limit: i64, max_attempts: i32) -> Result<Vec<PendingMail>, Error> {
+                // A worker that died mid-send leaves its lease to expire; after the last attempt
+                // such a mail is given up rather than retried forever.
+                sqlx::query(
+                    "UPDATE mail_outbox SET status = 'failed', body_sealed = NULL, locked_until = NULL \
+                     WHERE status = 'pending' AND attempts >= $2 AND (locked_until IS NULL OR locked_until <= $1)",
+                )
+                .bind(now)
+                .bind(max_attempts)
+                .execute(&self.pool)
+                .await?;
+                let rows: Vec<MailRow> = sqlx::query_as(
+                    "UPDATE mail_outbox SET locked_until = $2, attempts = attempts + 1 \
+                     WHERE id IN (SELECT id FROM mail_outbox WHERE status = 'pending' \
+                       AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until <= $1) \
+                       ORDER BY created_at LIMIT $3) \
+                     AND status = 'pending' AND (locked_until IS NULL OR locked_until <= $1) \
+                     RETURNING id, recipient, kind, body_sealed, attempts",
+                )
+                .bind(now)
+                .bind(now + lease)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|r| {
+                        Ok(PendingMail {
+                            id: uuid::Uuid::parse_str(&r.id).map_err(|_| corrupt("mail_outbox"))?,
+                            recipient: r.recipient,
+                            kind: r.kind,
+                            body_sealed: r.body_sealed.unwrap_or_default(),
+                            attempts: r.attempts,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn mark_mail_sent(&self, id: uuid::Uuid, now: i64) -> Result<(), Error> {
+                sqlx::query(
+                    "UPDATE mail_outbox SET status = 'sent', sent_at = $2, body_sealed = NULL, \
+                     locked_until = NULL WHERE id = $1",
+                )
+                .bind(id.to_string())
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn mark_mail_failed(&self, id: uuid::Uuid, error: &str, retry_at: i64, max_attempts: i32) -> Result<(), Error> {
+                sqlx::query(
+                    "UPDATE mail_outbox SET last_error = $2, next_attempt_at = $3, locked_until = NULL, \
+                     status = CASE WHEN attempts >= $4 THEN 'failed' ELSE 'pending' END, \
+                     body_sealed = CASE WHEN attempts >= $4 THEN NULL ELSE body_sealed END WHERE id = $1",
+                )
+                .bind(id.to_string())
+                .bind(error)
+                .bind(retry_at)
+                .bind(max_attempts)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(super) use infra_store;
