@@ -24,6 +24,7 @@ struct FileConfig {
     admin_token: Option<String>,
     trust_proxy: Option<bool>,
     mail_poll_ms: Option<u64>,
+    rpc_urls: Option<String>,
 }
 
 /// The resolved configuration.
@@ -44,6 +45,9 @@ pub struct Config {
     pub mail_poll_ms: u64,
     /// Concurrent argon2 hashes; defaults to the core count.
     pub hash_concurrency: usize,
+    /// JSON-RPC endpoint per chain id (`GATEHOUSE_RPC_URLS`). The URLs may carry API keys,
+    /// so they are secrets.
+    pub rpc_urls: Vec<(u64, Secret)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +124,12 @@ impl Config {
             trust_proxy,
             mail_poll_ms: mail_poll_ms.max(10),
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            rpc_urls: parse_rpc_urls(
+                var("GATEHOUSE_RPC_URLS")
+                    .or(fc.rpc_urls)
+                    .as_deref()
+                    .unwrap_or(""),
+            )?,
         })
     }
 
@@ -135,6 +145,30 @@ impl Config {
     pub fn is_https(&self) -> bool {
         self.public_url.scheme() == "https"
     }
+}
+
+/// `1=https://…,31337=http://127.0.0.1:8545`: chain id, `=`, an http(s) URL; comma-separated.
+fn parse_rpc_urls(s: &str) -> Result<Vec<(u64, Secret)>, ConfigError> {
+    let bad = |why: String| ConfigError::Invalid("GATEHOUSE_RPC_URLS", why);
+    let mut out: Vec<(u64, Secret)> = Vec::new();
+    for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (chain, url) = entry
+            .split_once('=')
+            .ok_or_else(|| bad("each entry is CHAIN_ID=URL".into()))?;
+        let chain: u64 = chain
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("{chain:?} is not a chain id")))?;
+        let parsed = Url::parse(url.trim())
+            .map_err(|_| bad(format!("the URL for chain {chain} is not valid")))?;
+        if !matches!(parsed.scheme(), "http" | "https") || out.iter().any(|(c, _)| *c == chain) {
+            return Err(bad(format!(
+                "chain {chain}: an http(s) URL, once per chain"
+            )));
+        }
+        out.push((chain, Secret::new(url.trim())));
+    }
+    Ok(out)
 }
 
 fn parse_public_url(s: &str) -> Result<Url, ConfigError> {
@@ -196,6 +230,28 @@ mod tests {
         assert_eq!(c.redis_url.as_deref(), Some("redis://env"));
         assert_eq!(c.issuer("main"), "https://id.example.com/pools/main");
         assert!(c.is_https());
+        let c = Config::load(
+            None,
+            &env(&[(
+                "GATEHOUSE_RPC_URLS",
+                "1=https://rpc.example/key123, 31337=http://127.0.0.1:8545",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.rpc_urls.iter().map(|(c, _)| *c).collect::<Vec<_>>(),
+            [1, 31337]
+        );
+        assert!(
+            !format!("{c:?}").contains("key123"),
+            "RPC URLs stay out of logs"
+        );
+        for bad in ["1", "x=https://a", "1=ftp://a", "1=https://a,1=https://b"] {
+            assert!(
+                Config::load(None, &env(&[("GATEHOUSE_RPC_URLS", bad)])).is_err(),
+                "{bad}"
+            );
+        }
         std::fs::write(&file, "nonsense = 1\n").unwrap();
         assert!(Config::load(Some(&file), &HashMap::new()).is_err());
         assert!(Config::load(None, &env(&[("GATEHOUSE_PUBLIC_URL", "ftp://x")])).is_err());

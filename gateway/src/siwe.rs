@@ -47,7 +47,8 @@ pub async fn issue_nonce(state: &AppState, pool: &PoolRecord) -> Result<(String,
     }
 }
 
-/// The pool's SIWE policy; empty lists default to the public URL and chain 1.
+/// The pool's SIWE policy; empty lists default to the public URL, and to chain 1 plus
+/// every chain with a configured RPC endpoint.
 pub fn policy(state: &AppState, pool: &PoolRecord) -> wallet::Policy {
     let url = &state.config.public_url;
     let host = url.host_str().unwrap_or_default();
@@ -69,8 +70,18 @@ pub fn policy(state: &AppState, pool: &PoolRecord) -> wallet::Policy {
             &c.siwe_uri_origins,
             format!("{}://{authority}", url.scheme()),
         ),
+        // DESIGN: chain 1 plus every chain with an RPC endpoint configured.
         chain_ids: if c.siwe_chain_ids.is_empty() {
-            vec![1]
+            let mut ids = vec![1];
+            ids.extend(
+                state
+                    .config
+                    .rpc_urls
+                    .iter()
+                    .map(|(id, _)| *id)
+                    .filter(|id| *id != 1),
+            );
+            ids
         } else {
             c.siwe_chain_ids.clone()
         },

@@ -215,6 +215,23 @@ async fn messages_outside_policy_are_refused(w: Arc<World>) -> TestResult {
         count(&w, "SELECT COUNT(*) FROM wallet_credential").await?,
         0
     );
+    // Chain ids default to 1 plus every chain with an RPC endpoint configured.
+    let local = gw.siwe_signed(None, json!({ "chainId": 31337 })).await?;
+    assert_eq!(
+        gw.post("/v1/sessions/siwe", local.body()).await?.code(),
+        "siwe_chain_not_allowed"
+    );
+    gw.stop().await?;
+    let gw = w
+        .start_with(|c| {
+            c.rpc_urls = vec![(31337, accounts::secret::Secret::new("http://127.0.0.1:1"))]
+        })
+        .await?;
+    let local = gw.siwe_signed(None, json!({ "chainId": 31337 })).await?;
+    let r = gw.post("/v1/sessions/siwe", local.body()).await?;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let at = verified_claims(&gw, &r.str("access_token"), &gw.issuer).await?;
+    assert_eq!(at["wallet"], local.caip10(31337));
     gw.stop().await
 }
 
