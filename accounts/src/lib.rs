@@ -19,7 +19,7 @@ mod types;
 pub use error::Error;
 pub use service::{
     AccountView, CredentialsView, EmailView, Issued, NewSessionRequest, PasswordChange,
-    ProvenWallet, RefreshOutcome, UserPool, WalletView,
+    ProvenWallet, UserPool, WalletView,
 };
 pub use types::{AccountId, AccountStatus, Email, PoolId, SessionId};
 

@@ -170,12 +170,6 @@ impl MasterKey {
     }
 }
 
-/// Constant-time comparison of two hex hashes.
-pub fn hashes_equal(a: &str, b: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    a.as_bytes().ct_eq(b.as_bytes()).into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,6 @@ use crate::store::{
 use crate::{AccountId, AccountStatus, Email, Error, PoolId, SessionId};
 
 pub use profile::PasswordChange;
-pub use sessions::RefreshOutcome;
 pub use wallets::ProvenWallet;
 
 /// The user-pool service: cheap to clone, shared by every request.

@@ -10,9 +10,6 @@ use crate::{AccountId, AccountStatus, Email, Error};
 /// How long a rotated refresh token still yields its (same) successor.
 pub const REFRESH_GRACE_SECONDS: i64 = 10;
 
-/// The result of presenting a refresh token.
-pub type RefreshOutcome = Issued;
-
 impl UserPool {
     /// `POST /v1/sessions/password`. Unknown email and wrong password fail alike, after the
     /// same argon2 work (DESIGN rule 5).
@@ -75,12 +72,7 @@ impl UserPool {
 
     /// `POST /v1/sessions/refresh`: rotates the token. A repeat within the grace period gets
     /// the same successor; a later repeat revokes the whole family.
-    pub async fn refresh(
-        &self,
-        pool: &PoolRecord,
-        token: &str,
-        now: i64,
-    ) -> Result<RefreshOutcome, Error> {
+    pub async fn refresh(&self, pool: &PoolRecord, token: &str, now: i64) -> Result<Issued, Error> {
         if token.is_empty() || token.len() > 128 {
             return Err(Error::InvalidRefreshToken);
         }

@@ -143,15 +143,6 @@ pub struct AuditEvent {
     pub created_at: i64,
 }
 
-#[derive(Clone, Debug)]
-pub struct AuditRecord {
-    pub id: i64,
-    pub account_id: Option<AccountId>,
-    pub kind: String,
-    pub detail: Value,
-    pub created_at: i64,
-}
-
 /// A mail to send, its body sealed with the master key.
 #[derive(Clone, Debug)]
 pub struct OutboxMail {
@@ -263,7 +254,6 @@ pub trait PoolStore: Send + Sync {
         now: i64,
     ) -> Result<PoolRecord, Error>;
     async fn find_pool_by_name(&self, name: &str) -> Result<Option<PoolRecord>, Error>;
-    async fn update_pool_config(&self, id: PoolId, config: &PoolConfig) -> Result<(), Error>;
 }
 
 #[async_trait]
@@ -375,7 +365,6 @@ pub trait AccountStore: Send + Sync {
         notice: Option<&OutboxMail>,
         audit: &AuditEvent,
     ) -> Result<(), Error>;
-    async fn list_audit(&self, account: AccountId) -> Result<Vec<AuditRecord>, Error>;
     /// Writes an audit row (and a mail) for an event that changes nothing else.
     async fn record(&self, audit: &AuditEvent, mail: Option<&OutboxMail>) -> Result<(), Error>;
 }

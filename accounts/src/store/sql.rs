@@ -236,15 +236,6 @@ impl KeyRow {
 }
 
 #[derive(sqlx::FromRow)]
-struct AuditRow {
-    id: i64,
-    account_id: Option<String>,
-    kind: String,
-    detail: String,
-    created_at: i64,
-}
-
-#[derive(sqlx::FromRow)]
 struct MailRow {
     id: String,
     recipient: String,

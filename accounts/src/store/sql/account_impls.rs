@@ -289,27 +289,6 @@ macro_rules! account_store {
                 Ok(())
             }
 
-            async fn list_audit(&self, account: AccountId) -> Result<Vec<AuditRecord>, Error> {
-                sqlx::query_as::<_, AuditRow>(
-                    "SELECT id, account_id, kind, detail, created_at FROM audit_event \
-                     WHERE account_id = $1 ORDER BY id",
-                )
-                .bind(account.to_string())
-                .fetch_all(&self.pool)
-                .await?
-                .into_iter()
-                .map(|r| {
-                    Ok(AuditRecord {
-                        id: r.id,
-                        account_id: r.account_id.as_deref().and_then(AccountId::parse),
-                        kind: r.kind,
-                        detail: serde_json::from_str(&r.detail).map_err(|_| corrupt("audit_event"))?,
-                        created_at: r.created_at,
-                    })
-                })
-                .collect()
-            }
-
             async fn record(&self, audit: &AuditEvent, mail: Option<&OutboxMail>) -> Result<(), Error> {
                 let mut tx = self.begin().await?;
                 if let Some(m) = mail {

@@ -28,15 +28,6 @@ macro_rules! infra_store {
                     .map(PoolRow::into_record)
                     .transpose()
             }
-
-            async fn update_pool_config(&self, id: PoolId, config: &PoolConfig) -> Result<(), Error> {
-                sqlx::query("UPDATE pool SET config = $2 WHERE id = $1")
-                    .bind(id.to_string())
-                    .bind(json_text(config)?)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
         }
 
         #[async_trait]
