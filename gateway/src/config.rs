@@ -25,6 +25,7 @@ struct FileConfig {
     trust_proxy: Option<bool>,
     mail_poll_ms: Option<u64>,
     rpc_urls: Option<String>,
+    rpc_timeout_ms: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -48,6 +49,8 @@ pub struct Config {
     /// JSON-RPC endpoint per chain id (`GATEHOUSE_RPC_URLS`). The URLs may carry API keys,
     /// so they are secrets.
     pub rpc_urls: Vec<(u64, Secret)>,
+    /// Timeout of each JSON-RPC call (`GATEHOUSE_RPC_TIMEOUT_MS`, default 5000).
+    pub rpc_timeout_ms: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +98,12 @@ impl Config {
                 .map_err(|_| ConfigError::Invalid("GATEHOUSE_MAIL_POLL_MS", v))?,
             None => fc.mail_poll_ms.unwrap_or(1000),
         };
+        let rpc_timeout_ms = match var("GATEHOUSE_RPC_TIMEOUT_MS") {
+            Some(v) => v
+                .parse()
+                .map_err(|_| ConfigError::Invalid("GATEHOUSE_RPC_TIMEOUT_MS", v))?,
+            None => fc.rpc_timeout_ms.unwrap_or(5000),
+        };
         let trust_proxy = match var("GATEHOUSE_TRUST_PROXY") {
             Some(v) => matches!(v.as_str(), "1" | "true" | "yes"),
             None => fc.trust_proxy.unwrap_or(false),
@@ -130,6 +139,7 @@ impl Config {
                     .as_deref()
                     .unwrap_or(""),
             )?,
+            rpc_timeout_ms: rpc_timeout_ms.clamp(100, 60_000),
         })
     }
 

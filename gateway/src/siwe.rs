@@ -113,11 +113,14 @@ pub async fn prove(
     msg.check(&policy(state, pool), msg.nonce(), now)?;
     let hex_sig = signature.strip_prefix("0x").unwrap_or(signature);
     let bytes = hex::decode(hex_sig).map_err(|_| wallet::VerifyError::BadSignature)?;
-    // Contract wallets (ERC-1271/6492) come with the contracts crate; until then only EOAs.
-    let address = wallet::verify_eoa(&msg, &bytes)?;
+    // ERC-6492, then ERC-1271, then ecrecover; contract wallets need the chain's RPC.
+    let signer = state.chains.verify(&msg, &bytes).await?;
     Ok(ProvenWallet {
-        kind: "eoa",
+        kind: match signer.kind {
+            wallet::WalletKind::Eoa => "eoa",
+            wallet::WalletKind::Contract => "contract",
+        },
         chain_id: msg.chain_id(),
-        address: address.to_string(),
+        address: signer.address.to_string(),
     })
 }

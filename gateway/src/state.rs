@@ -10,6 +10,7 @@ use anyhow::Context;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub pools: Arc<PoolCache>,
     pub mail: MailSignal,
     pub transport: Arc<dyn Transport>,
+    /// JSON-RPC endpoints by chain, for contract wallets (ERC-1271, ERC-6492).
+    pub chains: Arc<wallet::Chains>,
     pub clock: Clock,
 }
 
@@ -141,6 +144,11 @@ impl AppState {
                 Arc::new(LogTransport)
             }
         };
+        let chains = wallet::Chains::new(
+            config.rpc_urls.iter().map(|(id, url)| (*id, url.expose())),
+            Duration::from_millis(config.rpc_timeout_ms),
+        )
+        .map_err(anyhow::Error::msg)?;
         let hasher = PasswordHasher::new(config.hash_concurrency)?;
         let users = UserPool::new(store.clone(), hasher, master.clone());
         let keys = Arc::new(KeyRing::new(store.clone(), master));
@@ -165,6 +173,7 @@ impl AppState {
             keys,
             mail: MailSignal::default(),
             transport,
+            chains: Arc::new(chains),
             clock,
         })
     }

@@ -1,7 +1,10 @@
 // A wallet, as a dApp would drive it with viem: builds an EIP-4361 message with viem's
-// createSiweMessage and signs it (EIP-191) with a local account.
-// Usage: node siwe.mjs '{"privateKey"?, "domain", "uri", "chainId", "nonce", ...}'
+// createSiweMessage and signs it (EIP-191) with a local account. For a contract wallet,
+// `address` is the wallet and `privateKey` its owner's key; `erc6492: {factory, factoryData}`
+// wraps the signature for a wallet not deployed yet (viem's serializeErc6492Signature).
+// Usage: node siwe.mjs '{"privateKey"?, "address"?, "domain", "uri", "chainId", "nonce", ...}'
 // Prints {"address", "privateKey", "message", "signature"}.
+import { serializeErc6492Signature } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createSiweMessage } from 'viem/siwe';
 
@@ -20,5 +23,11 @@ const message = input.rawMessage ?? createSiweMessage({
   expirationTime: input.expirationTime ? new Date(input.expirationTime) : undefined,
   notBefore: input.notBefore ? new Date(input.notBefore) : undefined,
 });
-const signature = await account.signMessage({ message });
-console.log(JSON.stringify({ address: account.address, privateKey, message, signature }));
+const signed = await account.signMessage({ message });
+const signature = input.erc6492
+  ? serializeErc6492Signature({
+    address: input.erc6492.factory, data: input.erc6492.factoryData, signature: signed,
+  })
+  : signed;
+const address = input.address ?? account.address;
+console.log(JSON.stringify({ address, privateKey, message, signature }));

@@ -2,14 +2,16 @@
 //! pool's policy and the clock, and verifying EOA signatures (EIP-191).
 //!
 //! This crate knows nothing of HTTP or the database: the gateway issues and consumes nonces
-//! and passes `now` in. Contract wallets (ERC-1271, ERC-6492) come with the `contracts`
-//! crate; until then a signature that does not recover to the message's address is refused.
+//! and passes `now` in. [`Chains`] verifies any wallet's signature in ERC-6492's order
+//! (ERC-6492, ERC-1271, then ecrecover) through a JSON-RPC endpoint per chain.
 
 mod address;
+mod chain;
 mod eoa;
 mod message;
 
 pub use address::{Address, caip10};
+pub use chain::{Chains, Signer, WalletKind};
 pub use eoa::verify_eoa;
 pub use message::{Policy, SiweMessage, check_times};
 
@@ -36,4 +38,16 @@ pub enum VerifyError {
     BadSignature,
     #[error("the signature is not by the message's address")]
     WrongSigner,
+    /// A 65-byte signature that does not recover to the address, on a chain without RPC: a
+    /// wrong signer, or a contract wallet the gateway cannot ask.
+    #[error(
+        "the signature does not recover to the message's address; if that is a contract wallet, chain {0} needs an RPC endpoint"
+    )]
+    SignerUnknown(u64),
+    /// A contract wallet's signature on a chain the gateway has no RPC endpoint for.
+    #[error("chain {0} has no RPC endpoint, so contract wallets cannot sign in on it")]
+    NoRpc(u64),
+    /// The chain could not answer (RPC down, hanging, or erroring): refused, never accepted.
+    #[error("chain {0} could not be reached to check the signature")]
+    ChainUnavailable(u64),
 }

@@ -51,7 +51,11 @@ fn siwe(e: &wallet::VerifyError) -> (StatusCode, &'static str) {
         V::Expired => (StatusCode::BAD_REQUEST, "siwe_expired"),
         V::NotYetValid => (StatusCode::BAD_REQUEST, "siwe_not_yet_valid"),
         V::IssuedAt => (StatusCode::BAD_REQUEST, "siwe_issued_at_invalid"),
-        V::BadSignature | V::WrongSigner => (StatusCode::UNAUTHORIZED, "signature_invalid"),
+        V::BadSignature | V::WrongSigner | V::SignerUnknown(_) => {
+            (StatusCode::UNAUTHORIZED, "signature_invalid")
+        }
+        V::NoRpc(_) => (StatusCode::BAD_REQUEST, "chain_not_configured"),
+        V::ChainUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "chain_unavailable"),
     }
 }
 

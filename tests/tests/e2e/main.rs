@@ -3,6 +3,7 @@
 //! set), each against gateways it starts itself on port 0, with its own database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod contracts;
 mod me;
 mod ops;
 mod recovery;
@@ -51,6 +52,7 @@ fn main() {
             ("ops", ops::all()),
             ("verify", verify::all()),
             ("wallets", wallets::all()),
+            ("contracts", contracts::all()),
         ] {
             for (name, f) in tests {
                 let backend = backend.clone();
