@@ -13,6 +13,7 @@ pub mod password;
 pub mod policy;
 pub mod secret;
 mod service;
+pub mod storage_role;
 pub mod store;
 mod types;
 

@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use std::sync::OnceLock;
 use unicode_normalization::UnicodeNormalization;
 
+use crate::storage_role::{StorageRole, default_roles};
 use crate::{Email, Error};
 
 /// The longest password accepted, in characters after normalisation.
@@ -43,6 +44,8 @@ pub struct PoolConfig {
     pub siwe_chain_ids: Vec<u64>,
     /// Lifetime of a SIWE nonce, seconds (and so the oldest `issued-at` accepted).
     pub siwe_nonce_ttl: i64,
+    /// What accounts may do in the S3-compatible store (default: `recovery` and `fiat`).
+    pub storage_roles: Vec<StorageRole>,
 }
 
 impl Default for PoolConfig {
@@ -61,6 +64,7 @@ impl Default for PoolConfig {
             siwe_uri_origins: Vec::new(),
             siwe_chain_ids: Vec::new(),
             siwe_nonce_ttl: 300,
+            storage_roles: default_roles(),
         }
     }
 }
@@ -81,6 +85,15 @@ impl PoolConfig {
         }
         if !(60..=86_400).contains(&self.code_ttl) || !(1..=10).contains(&self.code_max_attempts) {
             return bad("code_ttl must be 60..=86400 seconds and code_max_attempts 1..=10");
+        }
+        let mut names = HashSet::new();
+        for role in &self.storage_roles {
+            if let Some(problem) = role.problem() {
+                return Err(Error::InvalidPoolConfig(problem));
+            }
+            if !names.insert(role.name.as_str()) {
+                return bad("storage role names must be unique");
+            }
         }
         Ok(())
     }

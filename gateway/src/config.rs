@@ -3,6 +3,8 @@
 //! mail to the log, a generated master key beside the database).
 
 use accounts::secret::Secret;
+
+use crate::storage::S3Settings;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,6 +28,12 @@ struct FileConfig {
     mail_poll_ms: Option<u64>,
     rpc_urls: Option<String>,
     rpc_timeout_ms: Option<u64>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_bucket: Option<String>,
+    s3_access_key_id: Option<String>,
+    s3_secret_access_key: Option<String>,
+    s3_path_style: Option<bool>,
 }
 
 /// The resolved configuration.
@@ -51,6 +59,8 @@ pub struct Config {
     pub rpc_urls: Vec<(u64, Secret)>,
     /// Timeout of each JSON-RPC call (`GATEHOUSE_RPC_TIMEOUT_MS`, default 5000).
     pub rpc_timeout_ms: u64,
+    /// The S3-compatible store for storage credentials (`GATEHOUSE_S3_*`); none: storage off.
+    pub s3: Option<S3Settings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +126,17 @@ impl Config {
                     public_url.host_str().unwrap_or("localhost")
                 )
             });
+        let s3 = parse_s3(
+            var("GATEHOUSE_S3_ENDPOINT").or(fc.s3_endpoint),
+            var("GATEHOUSE_S3_REGION").or(fc.s3_region),
+            var("GATEHOUSE_S3_BUCKET").or(fc.s3_bucket),
+            var("GATEHOUSE_S3_ACCESS_KEY_ID").or(fc.s3_access_key_id),
+            var("GATEHOUSE_S3_SECRET_ACCESS_KEY").or(fc.s3_secret_access_key),
+            match var("GATEHOUSE_S3_PATH_STYLE") {
+                Some(v) => matches!(v.as_str(), "1" | "true" | "yes"),
+                None => fc.s3_path_style.unwrap_or(true),
+            },
+        )?;
         Ok(Self {
             listen,
             public_url,
@@ -140,6 +161,7 @@ impl Config {
                     .unwrap_or(""),
             )?,
             rpc_timeout_ms: rpc_timeout_ms.clamp(100, 60_000),
+            s3,
         })
     }
 
@@ -155,6 +177,51 @@ impl Config {
     pub fn is_https(&self) -> bool {
         self.public_url.scheme() == "https"
     }
+}
+
+/// The store settings: all four of endpoint, bucket and key pair, or none (storage off).
+fn parse_s3(
+    endpoint: Option<String>,
+    region: Option<String>,
+    bucket: Option<String>,
+    access_key_id: Option<String>,
+    secret: Option<String>,
+    path_style: bool,
+) -> Result<Option<S3Settings>, ConfigError> {
+    let (Some(endpoint), Some(bucket), Some(access_key_id), Some(secret)) = (
+        endpoint.clone(),
+        bucket.clone(),
+        access_key_id.clone(),
+        secret.clone(),
+    ) else {
+        if endpoint.is_some() || bucket.is_some() || access_key_id.is_some() || secret.is_some() {
+            return Err(ConfigError::Invalid(
+                "GATEHOUSE_S3_*",
+                "set all of GATEHOUSE_S3_ENDPOINT, _BUCKET, _ACCESS_KEY_ID and _SECRET_ACCESS_KEY, or none".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let endpoint = Url::parse(&endpoint)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        .ok_or_else(|| ConfigError::Invalid("GATEHOUSE_S3_ENDPOINT", "an http(s) URL".into()))?;
+    let region = region.unwrap_or_else(|| "us-east-1".into());
+    if region.is_empty()
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(ConfigError::Invalid("GATEHOUSE_S3_REGION", region));
+    }
+    Ok(Some(S3Settings {
+        endpoint,
+        region,
+        bucket,
+        access_key_id,
+        secret_access_key: Secret::new(secret),
+        path_style,
+    }))
 }
 
 /// `1=https://…,31337=http://127.0.0.1:8545`: chain id, `=`, an http(s) URL; comma-separated.

@@ -15,6 +15,7 @@ pub mod mailer;
 pub mod ratelimit;
 pub mod siwe;
 pub mod state;
+pub mod storage;
 pub mod tokens;
 
 use std::future::Future;

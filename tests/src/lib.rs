@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod chain;
+pub mod s3;
 pub mod smtp;
 
 use anyhow::{Context, Result};

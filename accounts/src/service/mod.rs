@@ -153,6 +153,18 @@ impl UserPool {
         &self.store
     }
 
+    /// Audits a storage grant: role, prefix, expiry, objects (never the signed URLs).
+    pub async fn record_storage_grant(
+        &self,
+        pool: PoolId,
+        account: AccountId,
+        detail: Value,
+        now: i64,
+    ) -> Result<(), Error> {
+        let audit = Self::audit(pool, Some(account), "storage_grant", detail, now);
+        self.store.record(&audit, None).await
+    }
+
     fn audit(
         pool: PoolId,
         account: Option<AccountId>,

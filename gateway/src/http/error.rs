@@ -29,6 +29,12 @@ pub enum AppError {
         retry_after: u64,
     },
     Unavailable(String),
+    /// Any other refusal with its own status and stable code.
+    Refused {
+        status: StatusCode,
+        code: &'static str,
+        detail: String,
+    },
     /// A Sign-In with Ethereum message or signature was refused.
     Siwe(wallet::VerifyError),
 }
@@ -210,6 +216,11 @@ impl IntoResponse for AppError {
                 }
                 res
             }
+            AppError::Refused {
+                status,
+                code,
+                detail,
+            } => problem(status, code, &detail),
             AppError::Unavailable(why) => {
                 tracing::error!(error = %why, "not ready");
                 problem(

@@ -8,6 +8,7 @@ mod me;
 mod recovery;
 mod sessions;
 mod signup;
+mod storage;
 mod wallets;
 mod wellknown;
 
@@ -38,7 +39,8 @@ pub fn app(state: AppState) -> Router {
         .merge(sessions::router())
         .merge(recovery::router())
         .merge(me::router())
-        .merge(wallets::router());
+        .merge(wallets::router())
+        .merge(storage::router());
     let hsts = state.config.is_https().then(|| {
         SetResponseHeaderLayer::overriding(
             header::STRICT_TRANSPORT_SECURITY,

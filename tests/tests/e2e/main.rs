@@ -9,6 +9,7 @@ mod ops;
 mod recovery;
 mod sessions;
 mod signup;
+mod storage;
 mod verify;
 mod wallets;
 
@@ -53,6 +54,7 @@ fn main() {
             ("verify", verify::all()),
             ("wallets", wallets::all()),
             ("contracts", contracts::all()),
+            ("storage", storage::all()),
         ] {
             for (name, f) in tests {
                 let backend = backend.clone();
