@@ -39,6 +39,10 @@ pub enum Error {
     PoolNotFound,
     #[error("the pool configuration is not valid: {0}")]
     InvalidPoolConfig(String),
+    #[error("the client is not valid: {0}")]
+    InvalidClient(String),
+    #[error("no such client")]
+    ClientNotFound,
     #[error("storage failure: {0}")]
     Store(String),
     #[error("ephemeral store failure: {0}")]

@@ -6,6 +6,7 @@
 //! This crate knows nothing of HTTP: the gateway parses requests, calls [`UserPool`] and maps
 //! [`Error`] to answers. Time is always passed in (`now`); only the gateway reads the clock.
 
+pub mod clients;
 pub mod ephemeral;
 mod error;
 pub mod mail;

@@ -103,6 +103,11 @@ impl StorageRole {
                 "storage role {}: ttl_seconds must be 1 to {MAX_ROLE_TTL}",
                 self.name
             ))
+        } else if self.allows(StorageAction::Put) && self.max_size.is_none() {
+            Some(format!(
+                "storage role {}: a role that allows put needs max_size",
+                self.name
+            ))
         } else if self.actions.is_empty() {
             Some(format!("storage role {}: no actions", self.name))
         } else {

@@ -1,4 +1,5 @@
-//! The `gatehouse` command line: `serve` (the default), `migrate`, `keys rotate|list`.
+//! The `gatehouse` command line: `serve` (the default), `migrate`, `keys rotate|list`,
+//! `client create|list|delete`.
 
 use clap::{Parser, Subcommand};
 use std::collections::HashMap;
@@ -34,6 +35,51 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage a pool's app clients (OAuth 2.0 clients); prints JSON as the admin API does.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; a confidential client's secret is printed once.
+    Create {
+        #[arg(long, default_value = "main")]
+        pool: String,
+        #[arg(long)]
+        name: String,
+        /// Exact redirect URI (repeat for several).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// A public client (SPA, native app): no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// authorization_code, refresh_token, client_credentials (repeat; default: the first two).
+        #[arg(long = "grant-type")]
+        grant_types: Vec<String>,
+        /// Allowed scope (repeat; default: openid email profile offline_access).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// ES256 (default) or RS256.
+        #[arg(long)]
+        id_token_alg: Option<String>,
+    },
+    /// List a pool's clients (never their secrets).
+    List {
+        #[arg(long, default_value = "main")]
+        pool: String,
+    },
+    /// Delete a client; its sessions end with it.
+    Delete {
+        #[arg(long, default_value = "main")]
+        pool: String,
+        #[arg(long)]
+        client_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +114,7 @@ pub async fn run_admin(command: &Command, config: Config) -> anyhow::Result<()> 
             state::open_store(&config).await?;
             println!("migrations applied to {}", redact_url(&config.database_url));
         }
+        Command::Client { command } => run_client(command, config).await?,
         Command::Keys { command } => {
             let state = AppState::build(config, Clock::default()).await?;
             let pool_name = match command {
@@ -95,6 +142,65 @@ pub async fn run_admin(command: &Command, config: Config) -> anyhow::Result<()> 
                     k.kid, k.alg, k.activates_at, retires
                 );
             }
+        }
+    }
+    Ok(())
+}
+
+async fn run_client(command: &ClientCommand, config: Config) -> anyhow::Result<()> {
+    let state = AppState::build(config, Clock::default()).await?;
+    let pool_name = match command {
+        ClientCommand::Create { pool, .. }
+        | ClientCommand::List { pool }
+        | ClientCommand::Delete { pool, .. } => pool,
+    };
+    let now = state.clock.now();
+    let pool = state
+        .store
+        .find_pool_by_name(pool_name)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no pool named {pool_name}"))?;
+    match command {
+        ClientCommand::Create {
+            name,
+            redirect_uris,
+            public,
+            grant_types,
+            scopes,
+            post_logout_redirect_uris,
+            id_token_alg,
+            ..
+        } => {
+            let req = accounts::clients::NewClient {
+                name: name.clone(),
+                redirect_uris: redirect_uris.clone(),
+                public: *public,
+                grant_types: (!grant_types.is_empty()).then(|| grant_types.clone()),
+                scopes: (!scopes.is_empty()).then(|| scopes.clone()),
+                post_logout_redirect_uris: post_logout_redirect_uris.clone(),
+                id_token_signed_response_alg: id_token_alg.clone(),
+                ..Default::default()
+            };
+            let (client, secret) = state.users.create_client(&pool, req, now).await?;
+            let mut out = client.view();
+            if let Some(s) = secret {
+                out["client_secret"] = serde_json::json!(s.expose());
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        ClientCommand::List { .. } => {
+            let clients: Vec<_> = state
+                .users
+                .list_clients(&pool)
+                .await?
+                .iter()
+                .map(|c| c.view())
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&clients)?);
+        }
+        ClientCommand::Delete { client_id, .. } => {
+            state.users.delete_client(&pool, client_id, now).await?;
+            println!("deleted {client_id}");
         }
     }
     Ok(())

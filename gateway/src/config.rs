@@ -204,8 +204,21 @@ fn parse_s3(
     };
     let endpoint = Url::parse(&endpoint)
         .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-        .ok_or_else(|| ConfigError::Invalid("GATEHOUSE_S3_ENDPOINT", "an http(s) URL".into()))?;
+        .filter(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && u.host_str().is_some()
+                && u.username().is_empty()
+                && u.password().is_none()
+                && u.query().is_none()
+                && u.fragment().is_none()
+                && !u.path().contains('%')
+        })
+        .ok_or_else(|| {
+            ConfigError::Invalid(
+                "GATEHOUSE_S3_ENDPOINT",
+                "an http(s) URL without credentials, query or encoded path".into(),
+            )
+        })?;
     let region = region.unwrap_or_else(|| "us-east-1".into());
     if region.is_empty()
         || !region

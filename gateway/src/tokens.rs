@@ -84,6 +84,29 @@ pub fn issue(
     })
 }
 
+/// An access token for a client acting on its own behalf (`client_credentials`, RFC 6749
+/// §4.4): `sub` is the client id (RFC 9068 §2.2), no user claims, no session.
+pub fn issue_client_token(
+    keys: &PoolKeys,
+    issuer: &str,
+    client_id: &str,
+    scope: &str,
+    ttl: i64,
+    now: i64,
+) -> Result<String, Error> {
+    let claims = json!({
+        "iss": issuer,
+        "sub": client_id,
+        "aud": issuer,
+        "client_id": client_id,
+        "iat": now,
+        "exp": now + ttl,
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "scope": scope,
+    });
+    keys.sign(Alg::Es256, "at+jwt", &claims)
+}
+
 /// What a valid access token says about its bearer.
 #[derive(Clone, Debug)]
 pub struct AccessClaims {

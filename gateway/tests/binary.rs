@@ -99,3 +99,87 @@ fn http_get(port: u16, path: &str) -> String {
     s.read_to_string(&mut out).unwrap();
     out
 }
+
+/// `gatehouse client create|list|delete` on the embedded default: the secret is printed
+/// once, never listed, and a deleted client is gone.
+#[test]
+fn client_commands_create_list_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let created: serde_json::Value = serde_json::from_str(&run(&[
+        "client",
+        "create",
+        "--name",
+        "Web app",
+        "--redirect-uri",
+        "https://app.example/callback",
+        "--scope",
+        "openid",
+        "--scope",
+        "email",
+    ]))
+    .unwrap();
+    let id = created["client_id"].as_str().unwrap().to_string();
+    let secret = created["client_secret"].as_str().unwrap().to_string();
+    assert!(secret.len() >= 40, "{secret}");
+    assert_eq!(created["redirect_uris"][0], "https://app.example/callback");
+    assert_eq!(created["scopes"], serde_json::json!(["email", "openid"]));
+    let listed = run(&["client", "list"]);
+    assert!(
+        listed.contains(&id) && !listed.contains(&secret),
+        "{listed}"
+    );
+    let public: serde_json::Value = serde_json::from_str(&run(&[
+        "client",
+        "create",
+        "--name",
+        "SPA",
+        "--public",
+        "--redirect-uri",
+        "http://127.0.0.1:5173/cb",
+    ]))
+    .unwrap();
+    assert!(public.get("client_secret").is_none());
+    assert_eq!(public["token_endpoint_auth_method"], "none");
+    run(&["client", "delete", "--client-id", &id]);
+    let listed = run(&["client", "list"]);
+    assert!(!listed.contains(&id), "{listed}");
+    // Bad metadata: refused with the reason, nothing stored.
+    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args([
+            "client",
+            "create",
+            "--name",
+            "bad",
+            "--redirect-uri",
+            "http://evil.example/cb",
+        ])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+    assert_eq!(
+        serde_json::from_str::<Vec<serde_json::Value>>(&run(&["client", "list"]))
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -115,7 +115,9 @@ pub struct AccessClaims {
     pub jti: String,
     #[serde(default, deserialize_with = "space_separated")]
     pub scope: Vec<String>,
-    pub auth_time: i64,
+    /// When the user authenticated; absent from a client's own token (`client_credentials`).
+    #[serde(default)]
+    pub auth_time: Option<i64>,
     /// How the user signed in: `pwd`, `otp`, `mfa`, `siwe`, `fed`, `email`.
     #[serde(default)]
     pub amr: Vec<String>,
@@ -151,9 +153,17 @@ impl AccessClaims {
         self.amr.iter().any(|m| m == method)
     }
 
-    /// Whether the user authenticated (not refreshed) within `max_age`.
+    /// Whether the user authenticated (not refreshed) within `max_age`; never for a
+    /// client's own token.
     pub fn authenticated_within(&self, max_age: Duration) -> bool {
-        now() - self.auth_time <= max_age.as_secs() as i64
+        self.auth_time
+            .is_some_and(|t| now() - t <= max_age.as_secs() as i64)
+    }
+
+    /// Whether the token is a client's own (`client_credentials`: no user, `sub` is the
+    /// client id), not a user's. A backend that serves users refuses these.
+    pub fn is_client_token(&self) -> bool {
+        self.sid.is_none() && self.auth_time.is_none() && self.sub == self.client_id
     }
 }
 

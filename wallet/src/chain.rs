@@ -60,6 +60,12 @@ enum CallError {
     Unavailable,
 }
 
+/// Gas for each `eth_call`: ample for a wallet's deployment and ERC-1271 check, and a bound
+/// on the work a signer-chosen factory call can make the node do.
+const CALL_GAS: u64 = 10_000_000;
+/// The longest signature taken (ERC-6492 wrappers carry the factory call).
+pub const MAX_SIGNATURE_BYTES: usize = 8 * 1024;
+
 /// The EIP-7702 delegation designator: an EOA whose code is `0xef0100 || address`.
 const DELEGATION_PREFIX: [u8; 3] = [0xef, 0x01, 0x00];
 
@@ -96,6 +102,9 @@ impl Chains {
         message: &SiweMessage,
         signature: &[u8],
     ) -> Result<Signer, VerifyError> {
+        if signature.len() > MAX_SIGNATURE_BYTES {
+            return Err(VerifyError::BadSignature);
+        }
         let chain_id = message.chain_id();
         let address = message.address();
         let eoa = || {
@@ -155,14 +164,10 @@ impl Chains {
         let delegated = code.len() == 23 && code[..3] == DELEGATION_PREFIX;
         let data = erc1271::is_valid_signature(hash, signature);
         match self.call(provider, Some(signer), data).await {
-            Ok(out) if erc1271::is_magic(&out) => Ok(if delegated {
-                Signer {
-                    kind: WalletKind::Eoa,
-                    address,
-                }
-            } else {
-                contract
-            }),
+            // A delegated EOA whose delegate vouched: an EOA (every chain) only if its own key
+            // signed; anyone else the delegate accepts proves a wallet of this chain only.
+            Ok(out) if erc1271::is_magic(&out) && delegated => Ok(eoa().unwrap_or(contract)),
+            Ok(out) if erc1271::is_magic(&out) => Ok(contract),
             // EIP-7702: a delegated EOA's own key still signs for it, whatever the delegate
             // says; it stays an EOA, valid on every chain.
             Ok(_) | Err(CallError::Reverted) if delegated => eoa(),
@@ -188,7 +193,7 @@ impl Chains {
         to: Option<EthAddress>,
         data: Bytes,
     ) -> Result<Bytes, CallError> {
-        let mut tx = TransactionRequest::new().data(data);
+        let mut tx = TransactionRequest::new().data(data).gas(CALL_GAS);
         if let Some(to) = to {
             tx = tx.to(to);
         }

@@ -2,6 +2,7 @@
 //! input, does the slow work (argon2) outside any transaction, then hands the store one
 //! transactional change with its audit row and mail.
 
+mod clients;
 mod profile;
 mod recovery;
 mod sessions;

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
+use crate::clients::ClientRecord;
 use crate::policy::PoolConfig;
 use crate::{AccountId, AccountStatus, Error, PoolId, SessionId};
 
@@ -429,9 +430,28 @@ pub trait OutboxStore: Send + Sync {
     ) -> Result<(), Error>;
 }
 
+/// App clients (OAuth 2.0 clients) of a pool.
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Inserts the client and its audit row in one transaction.
+    async fn insert_client(&self, client: &ClientRecord, audit: &AuditEvent) -> Result<(), Error>;
+    async fn list_clients(&self, pool: PoolId) -> Result<Vec<ClientRecord>, Error>;
+    async fn find_client(&self, pool: PoolId, id: &str) -> Result<Option<ClientRecord>, Error>;
+    /// Deletes the client, its sessions' refresh tokens stay until they expire unless
+    /// revoked; false when there was no such client.
+    async fn delete_client(
+        &self,
+        pool: PoolId,
+        id: &str,
+        audit: &AuditEvent,
+    ) -> Result<bool, Error>;
+}
+
 /// The whole store, as the gateway holds it.
 #[async_trait]
-pub trait Store: PoolStore + KeyStore + AccountStore + SessionStore + OutboxStore {
+pub trait Store:
+    PoolStore + KeyStore + AccountStore + SessionStore + OutboxStore + ClientStore
+{
     async fn ping(&self) -> Result<(), Error>;
     fn backend(&self) -> &'static str;
 }

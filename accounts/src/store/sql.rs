@@ -15,6 +15,7 @@ use super::*;
 use crate::{AccountStatus, Email};
 
 mod account_impls;
+mod client_impls;
 mod infra_impls;
 mod session_impls;
 
@@ -75,6 +76,34 @@ impl PoolRow {
             id: id(&self.id, PoolId::parse, "pool")?,
             name: self.name,
             config: serde_json::from_str(&self.config).map_err(|_| corrupt("pool config"))?,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    id: String,
+    pool_id: String,
+    name: String,
+    public: bool,
+    secret_hash: Option<String>,
+    redirect_uris: String,
+    config: String,
+    created_at: i64,
+}
+
+impl ClientRow {
+    fn into_record(self) -> Result<ClientRecord, Error> {
+        Ok(ClientRecord {
+            pool_id: id(&self.pool_id, PoolId::parse, "client pool")?,
+            id: self.id,
+            name: self.name,
+            public: self.public,
+            secret_hash: self.secret_hash,
+            redirect_uris: serde_json::from_str(&self.redirect_uris)
+                .map_err(|_| corrupt("client redirect URIs"))?,
+            config: serde_json::from_str(&self.config).map_err(|_| corrupt("client config"))?,
             created_at: self.created_at,
         })
     }
@@ -438,6 +467,7 @@ macro_rules! sql_store {
 
         infra_impls::infra_store!($store);
         account_impls::account_store!($store);
+        client_impls::client_store!($store);
         session_impls::session_store!($store);
 
         #[async_trait]

@@ -129,6 +129,8 @@ fn domain(e: &accounts::Error) -> (StatusCode, &'static str, String) {
         E::WalletNotFound => (StatusCode::NOT_FOUND, "wallet_not_found", msg),
         E::LastCredential => (StatusCode::CONFLICT, "last_credential", msg),
         E::InvalidPoolConfig(_) => (StatusCode::BAD_REQUEST, "invalid_pool_config", msg),
+        E::InvalidClient(_) => (StatusCode::BAD_REQUEST, "invalid_client_metadata", msg),
+        E::ClientNotFound => (StatusCode::NOT_FOUND, "client_not_found", msg),
         E::Store(_) | E::Ephemeral(_) | E::Crypto => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",

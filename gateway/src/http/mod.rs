@@ -1,10 +1,12 @@
 //! The HTTP API. The router reads as a table of contents: one `router()` per resource, all
 //! pool-scoped ones under the pool's issuer path `/pools/{pool}`.
 
+mod admin;
 pub mod error;
 pub mod extract;
 mod health;
 mod me;
+mod oauth;
 mod recovery;
 mod sessions;
 mod signup;
@@ -40,7 +42,8 @@ pub fn app(state: AppState) -> Router {
         .merge(recovery::router())
         .merge(me::router())
         .merge(wallets::router())
-        .merge(storage::router());
+        .merge(storage::router())
+        .merge(oauth::router());
     let hsts = state.config.is_https().then(|| {
         SetResponseHeaderLayer::overriding(
             header::STRICT_TRANSPORT_SECURITY,
@@ -49,6 +52,7 @@ pub fn app(state: AppState) -> Router {
     });
     Router::new()
         .merge(health::router())
+        .merge(admin::router())
         .nest("/pools/{pool}", pool_api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

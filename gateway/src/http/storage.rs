@@ -88,6 +88,9 @@ async fn grant(
         .find_account(pool.id, auth.claims.sub)
         .await?
         .ok_or(AppError::Unauthorized)?;
+    if account.account.status != accounts::AccountStatus::Active {
+        return Err(AppError::Domain(accounts::Error::AccountDisabled));
+    }
     let groups = auth.claims.claims["groups"]
         .as_array()
         .map(|g| {
@@ -160,13 +163,24 @@ async fn grant(
     let expires_at = now_dt + time::Duration::seconds(ttl);
     let post = if role.allows(StorageAction::Put) {
         let content_type = if role.content_types.is_empty() {
-            req.content_type.clone()
+            req.content_type
+                .as_deref()
+                .map(storage::check_media_type)
+                .transpose()?
         } else {
             Some(storage::allowed_type(role, req.content_type.as_deref())?)
+        };
+        let exact = match &req.upload_key {
+            Some(k) => {
+                storage::check_key(&prefix, k)?;
+                Some(format!("{prefix}{k}"))
+            }
+            None => None,
         };
         let min = u64::from(role.max_size.is_some());
         let fields = s3.post_policy(
             &prefix,
+            exact.as_deref(),
             (min, role.max_size),
             content_type.as_deref(),
             &stamp,

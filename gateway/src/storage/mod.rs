@@ -27,6 +27,10 @@ pub struct GrantRequest {
     /// content types.
     #[serde(default)]
     pub content_type: Option<String>,
+    /// The one key (relative to the prefix) the POST policy allows; without it, any key
+    /// under the prefix (stores that take keys literally: AWS S3, MinIO, R2).
+    #[serde(default)]
+    pub upload_key: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -172,9 +176,30 @@ pub fn put_headers(
             allowed_type(role, o.content_type.as_deref())?,
         ));
     } else if let Some(t) = &o.content_type {
-        headers.push(("content-type", t.clone()));
+        headers.push(("content-type", check_media_type(t)?));
     }
     Ok(headers)
+}
+
+/// A media type of printable ASCII, `type/subtype[;params]`, at most 255 bytes: nothing that
+/// could break a signed header.
+pub fn check_media_type(t: &str) -> Result<String, Refusal> {
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&c))
+    };
+    let ok = t.len() <= 255
+        && t.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && t.split(';')
+            .next()
+            .and_then(|m| m.trim().split_once('/'))
+            .is_some_and(|(a, b)| token(a) && token(b));
+    if ok {
+        Ok(t.trim().to_string())
+    } else {
+        Err(Refusal::Limits(format!("{t:?} is not a media type")))
+    }
 }
 
 /// The content type, if the role allows it.
@@ -229,5 +254,25 @@ mod tests {
             assert!(check_key(p, bad).is_err(), "{bad:?}");
         }
         assert!(check_key(p, &"a".repeat(1024)).is_err());
+    }
+
+    #[test]
+    fn media_types() {
+        for ok in [
+            "image/png",
+            "application/octet-stream",
+            "text/plain; charset=utf-8",
+        ] {
+            assert!(check_media_type(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "png",
+            "text/plain\r\nx-amz-acl: public-read",
+            "a/",
+            "/b",
+            "caf\u{e9}/x",
+        ] {
+            assert!(check_media_type(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -177,12 +177,13 @@ impl S3Settings {
         )
     }
 
-    /// A POST policy for browser uploads under `prefix`: until `expiration`, at most
-    /// `max_size` bytes, the content type `content_type` (or any). Returns the form fields;
-    /// the browser adds `file` last (and may change `key` within the prefix).
+    /// A POST policy for browser uploads: to exactly `exact_key`, or anywhere under `prefix`;
+    /// until `expiration`, `size` bytes (min, max), the content type `content_type` (or any).
+    /// Returns the form fields; the browser adds `file` last.
     pub fn post_policy(
         &self,
         prefix: &str,
+        exact_key: Option<&str>,
         size: (u64, Option<u64>),
         content_type: Option<&str>,
         stamp: &Stamp,
@@ -194,7 +195,10 @@ impl S3Settings {
         let credential = format!("{}/{}", self.access_key_id, self.credential_scope(stamp));
         let mut conditions: Vec<Value> = vec![
             json!({ "bucket": self.bucket }),
-            json!(["starts-with", "$key", prefix]),
+            match exact_key {
+                Some(key) => json!(["eq", "$key", key]),
+                None => json!(["starts-with", "$key", prefix]),
+            },
             json!({ "x-amz-algorithm": ALGORITHM }),
             json!({ "x-amz-credential": credential }),
             json!({ "x-amz-date": stamp.amz_date }),
@@ -213,7 +217,10 @@ impl S3Settings {
         let encoded = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
         let signature = hex::encode(hmac_sha256(&self.signing_key(stamp), encoded.as_bytes()));
         let mut fields = vec![
-            ("key".to_string(), format!("{prefix}${{filename}}")),
+            (
+                "key".to_string(),
+                exact_key.map_or_else(|| format!("{prefix}${{filename}}"), str::to_string),
+            ),
             ("x-amz-algorithm".into(), ALGORITHM.into()),
             ("x-amz-credential".into(), credential),
             ("x-amz-date".into(), stamp.amz_date.clone()),

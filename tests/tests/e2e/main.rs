@@ -3,6 +3,7 @@
 //! set), each against gateways it starts itself on port 0, with its own database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod clients;
 mod contracts;
 mod me;
 mod ops;
@@ -55,6 +56,7 @@ fn main() {
             ("wallets", wallets::all()),
             ("contracts", contracts::all()),
             ("storage", storage::all()),
+            ("clients", clients::all()),
         ] {
             for (name, f) in tests {
                 let backend = backend.clone();

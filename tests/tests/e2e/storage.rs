@@ -88,10 +88,11 @@ async fn the_store_refuses_tampered_and_expired_urls(w: Arc<World>) -> TestResul
     let mut config: Value = serde_json::from_str(&config)?;
     config["storage_roles"].as_array_mut().unwrap().push(json!({
         "name": "brief", "actions": ["get", "put"], "prefix": "brief/{sub}/", "ttl_seconds": 1,
+        "max_size": 1024,
     }));
     config["storage_roles"].as_array_mut().unwrap().push(json!({
         "name": "shelf", "actions": ["put", "list", "delete"], "prefix": "{pool}/shelf/{sub}/",
-        "ttl_seconds": 600,
+        "ttl_seconds": 600, "max_size": 1024,
     }));
     sqlx::query("UPDATE pool SET config = $1 WHERE name = 'main'")
         .bind(config.to_string())
@@ -157,7 +158,7 @@ async fn the_store_refuses_tampered_and_expired_urls(w: Arc<World>) -> TestResul
         &gw,
         &token,
         json!({ "role": "shelf", "objects": [
-            { "key": "a/one.txt", "action": "put" },
+            { "key": "a/one.txt", "action": "put", "size": 1 },
             { "action": "list" },
             { "key": "a/one.txt", "action": "delete" },
         ]}),
@@ -188,7 +189,7 @@ async fn the_store_refuses_tampered_and_expired_urls(w: Arc<World>) -> TestResul
     let brief = grant(
         &gw,
         &token,
-        json!({ "role": "brief", "objects": [{ "key": "x.bin", "action": "put" }] }),
+        json!({ "role": "brief", "objects": [{ "key": "x.bin", "action": "put", "size": 4 }] }),
     )
     .await?;
     assert_eq!(brief.status, StatusCode::OK, "{brief:?}");
@@ -368,6 +369,50 @@ async fn fiat_documents_upload_within_size_and_type(w: Arc<World>) -> TestResult
         assert!(s3.object(&format!("kyc/{sub}/{key}")).is_none());
     }
     assert!(s3.object("kyc/someone-else/x.png").is_none());
+
+    // A policy for one exact key: any other key is refused by the store.
+    let exact = grant(
+        &gw,
+        &token,
+        json!({ "role": "fiat", "content_type": "application/pdf", "upload_key": "proof.pdf" }),
+    )
+    .await?;
+    assert_eq!(exact.status, StatusCode::OK, "{exact:?}");
+    let fields = &exact.body["post"]["fields"];
+    assert_eq!(fields["key"], format!("kyc/{sub}/proof.pdf"));
+    let send_exact = |key: &str| {
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in fields.as_object().unwrap() {
+            let v = if k == "key" {
+                key.to_string()
+            } else {
+                v.as_str().unwrap().to_string()
+            };
+            form = form.text(k.clone(), v);
+        }
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(b"%PDF-1.7".to_vec()),
+        );
+        http.post(exact.body["post"]["url"].as_str().unwrap())
+            .multipart(form)
+            .send()
+    };
+    refused(
+        send_exact(&format!("kyc/{sub}/other.pdf")).await?,
+        "InvalidPolicyDocument",
+    )
+    .await?;
+    assert!(
+        send_exact(&format!("kyc/{sub}/proof.pdf"))
+            .await?
+            .status()
+            .is_success()
+    );
+    assert_eq!(
+        s3.object(&format!("kyc/{sub}/proof.pdf")),
+        Some(b"%PDF-1.7".to_vec())
+    );
 
     // Write only: no reading back, not even its own documents.
     let r = grant(
