@@ -121,11 +121,7 @@ pub async fn run_admin(command: &Command, config: Config) -> anyhow::Result<()> 
                 KeysCommand::Rotate { pool, .. } | KeysCommand::List { pool } => pool,
             };
             let now = state.clock.now();
-            let pool = state
-                .store
-                .find_pool_by_name(pool_name)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no pool named {pool_name}"))?;
+            let pool = find_pool(&state, pool_name).await?;
             let ring: &KeyRing = &state.keys;
             if let KeysCommand::Rotate { activate_in, .. } = command {
                 let kids = ring.rotate(&pool, *activate_in, now).await?;
@@ -147,6 +143,14 @@ pub async fn run_admin(command: &Command, config: Config) -> anyhow::Result<()> 
     Ok(())
 }
 
+async fn find_pool(state: &AppState, name: &str) -> anyhow::Result<accounts::store::PoolRecord> {
+    state
+        .store
+        .find_pool_by_name(name)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no pool named {name}"))
+}
+
 async fn run_client(command: &ClientCommand, config: Config) -> anyhow::Result<()> {
     let state = AppState::build(config, Clock::default()).await?;
     let pool_name = match command {
@@ -155,11 +159,7 @@ async fn run_client(command: &ClientCommand, config: Config) -> anyhow::Result<(
         | ClientCommand::Delete { pool, .. } => pool,
     };
     let now = state.clock.now();
-    let pool = state
-        .store
-        .find_pool_by_name(pool_name)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no pool named {pool_name}"))?;
+    let pool = find_pool(&state, pool_name).await?;
     match command {
         ClientCommand::Create {
             name,

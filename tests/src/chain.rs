@@ -60,19 +60,7 @@ impl Anvil {
         if let (Some(obj), Some(more)) = (input.as_object_mut(), args.as_object()) {
             obj.extend(more.clone());
         }
-        let dir = clients_dir()?;
-        let out = Command::new("node")
-            .arg(dir.join("chain.mjs"))
-            .arg(input.to_string())
-            .current_dir(&dir)
-            .output()
-            .await?;
-        anyhow::ensure!(
-            out.status.success(),
-            "chain.mjs {action}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(serde_json::from_slice(&out.stdout)?)
+        crate::node_client("chain.mjs", &input).await
     }
 
     /// Deploys the account factory; its address.

@@ -431,21 +431,26 @@ impl SignedSiwe {
     }
 }
 
-/// Runs the viem wallet with `input` (see siwe.mjs for the fields).
-pub async fn siwe_sign(input: &Value) -> Result<SignedSiwe> {
+/// Runs `tests/clients/{script}` with `input` (JSON) as its argument; its JSON output.
+pub async fn node_client<T: serde::de::DeserializeOwned>(script: &str, input: &Value) -> Result<T> {
     let dir = clients_dir()?;
     let out = tokio::process::Command::new("node")
-        .arg(dir.join("siwe.mjs"))
+        .arg(dir.join(script))
         .arg(input.to_string())
         .current_dir(&dir)
         .output()
         .await?;
     anyhow::ensure!(
         out.status.success(),
-        "siwe.mjs: {}",
+        "{script} {input}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// Runs the viem wallet with `input` (see siwe.mjs for the fields).
+pub async fn siwe_sign(input: &Value) -> Result<SignedSiwe> {
+    node_client("siwe.mjs", input).await
 }
 
 impl Gateway {

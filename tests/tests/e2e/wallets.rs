@@ -3,7 +3,7 @@
 //! wallet-first account by email, and dApps' own clients (viem, the `siwe` package, ethers,
 //! jose) driving the gateway.
 
-use gatehouse_tests::{Backend, World, clients_dir, unique_email, verified_claims};
+use gatehouse_tests::{Backend, World, node_client, unique_email, verified_claims};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::Row;
@@ -437,24 +437,12 @@ async fn a_nonce_is_used_once_across_instances(w: Arc<World>) -> TestResult {
 /// the tokens validated with jose (`tests/clients/siwe-client.mjs`).
 async fn dapp_clients_sign_in_and_validate_with_jose(w: Arc<World>) -> TestResult {
     let gw = w.start().await?;
-    let dir = clients_dir()?;
     for builder in ["viem", "siwe"] {
         let input = json!({
             "api": gw.api, "issuer": gw.issuer, "domain": "gatehouse.test",
             "uri": "http://gatehouse.test/login", "chainId": 1, "builder": builder,
         });
-        let out = tokio::process::Command::new("node")
-            .arg(dir.join("siwe-client.mjs"))
-            .arg(input.to_string())
-            .current_dir(&dir)
-            .output()
-            .await?;
-        anyhow::ensure!(
-            out.status.success(),
-            "siwe-client.mjs ({builder}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let r: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let r: serde_json::Value = node_client("siwe-client.mjs", &input).await?;
         assert_eq!(r["status"], 200, "{builder}: {r}");
         let caip10 = format!("eip155:1:{}", r["address"].as_str().unwrap());
         assert_eq!(r["access"]["wallet"], caip10.as_str(), "{builder}");
