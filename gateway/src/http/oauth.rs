@@ -1,8 +1,9 @@
 //! OAuth 2.0 endpoints under the pool's issuer. Today: the token endpoint's
-//! `client_credentials` grant (RFC 6749 §4.4) with `client_secret_basic` and
-//! `client_secret_post` (§2.3.1); errors as RFC 6749 §5.2 JSON.
+//! `client_credentials` grant (RFC 6749 §4.4) and token introspection (RFC 7662), both with
+//! `client_secret_basic` and `client_secret_post` (§2.3.1); errors as RFC 6749 §5.2 JSON.
 
 use accounts::clients::{ClientRecord, GRANT_CLIENT_CREDENTIALS};
+use accounts::store::PoolRecord;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +21,9 @@ use crate::tokens;
 const USER_SCOPES: [&str; 4] = ["openid", "email", "profile", "offline_access"];
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/oauth2/token", post(token))
+    Router::new()
+        .route("/oauth2/token", post(token))
+        .route("/oauth2/introspect", post(introspect))
 }
 
 /// An RFC 6749 §5.2 error.
@@ -163,13 +166,8 @@ fn granted_scope(client: &ClientRecord, asked: Option<&String>) -> Result<String
     }
 }
 
-async fn token(
-    State(state): State<AppState>,
-    Pool(pool): Pool,
-    headers: HeaderMap,
-    Form(pairs): Form<Vec<(String, String)>>,
-) -> Result<Response, OAuthError> {
-    // RFC 6749 §3.2: parameters must not be repeated.
+/// The form's parameters, each at most once (RFC 6749 §3.2).
+fn single_params(pairs: Vec<(String, String)>) -> Result<HashMap<String, String>, OAuthError> {
     let mut params = HashMap::new();
     for (k, v) in pairs {
         if params.insert(k.clone(), v).is_some() {
@@ -179,6 +177,53 @@ async fn token(
             ));
         }
     }
+    Ok(params)
+}
+
+/// The confidential client these credentials belong to (RFC 6749 §2.3.1).
+async fn authenticate(
+    state: &AppState,
+    pool: &PoolRecord,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Result<ClientRecord, OAuthError> {
+    let (client_id, secret, basic) = credentials(headers, params)?;
+    if let Some(body_id) = params.get("client_id")
+        && basic
+        && *body_id != client_id
+    {
+        return Err(oauth_error("invalid_request", "client_id does not match"));
+    }
+    match state
+        .users
+        .authenticate_client(pool, &client_id, &secret)
+        .await
+    {
+        Ok(c) => Ok(c),
+        Err(accounts::Error::ClientNotFound) => Err(OAuthError {
+            status: StatusCode::UNAUTHORIZED,
+            error: "invalid_client",
+            description: "unknown client or wrong secret".into(),
+            // A 401 always carries a challenge (RFC 7235 §3.1).
+            basic_challenge: true,
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn no_store_json(body: serde_json::Value) -> Response {
+    let mut res = Json(body).into_response();
+    no_store(res.headers_mut());
+    res
+}
+
+async fn token(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, OAuthError> {
+    let params = single_params(pairs)?;
     let Some(grant) = params.get("grant_type") else {
         return Err(oauth_error("invalid_request", "grant_type is required"));
     };
@@ -188,30 +233,7 @@ async fn token(
             "this pool's token endpoint supports client_credentials",
         ));
     }
-    let (client_id, secret, basic) = credentials(&headers, &params)?;
-    if let Some(body_id) = params.get("client_id")
-        && basic
-        && *body_id != client_id
-    {
-        return Err(oauth_error("invalid_request", "client_id does not match"));
-    }
-    let client = match state
-        .users
-        .authenticate_client(&pool, &client_id, &secret)
-        .await
-    {
-        Ok(c) => c,
-        Err(accounts::Error::ClientNotFound) => {
-            return Err(OAuthError {
-                status: StatusCode::UNAUTHORIZED,
-                error: "invalid_client",
-                description: "unknown client or wrong secret".into(),
-                // A 401 always carries a challenge (RFC 7235 §3.1).
-                basic_challenge: true,
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let client = authenticate(&state, &pool, &headers, &params).await?;
     if !client.allows_grant(GRANT_CLIENT_CREDENTIALS) {
         return Err(oauth_error(
             "unauthorized_client",
@@ -228,13 +250,62 @@ async fn token(
     let keys = state.keys.keys(pool.id, now).await?;
     let issuer = state.config.issuer(&pool.name);
     let access = tokens::issue_client_token(&keys, &issuer, &client.id, &scope, ttl, now)?;
-    let mut res = Json(json!({
+    Ok(no_store_json(json!({
         "access_token": access,
         "token_type": "Bearer",
         "expires_in": ttl,
         "scope": scope,
-    }))
-    .into_response();
-    no_store(res.headers_mut());
-    Ok(res)
+    })))
+}
+
+/// RFC 7662 token introspection, for confidential clients (resource servers): an access
+/// token of this pool is active while its signature, issuer, audience and lifetime hold and,
+/// for a user's token, while its session is live (so a revoked session shows at once).
+/// Refresh tokens are opaque to everyone but the gateway: never active here.
+async fn introspect(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, OAuthError> {
+    let params = single_params(pairs)?;
+    authenticate(&state, &pool, &headers, &params).await?;
+    let Some(token) = params.get("token") else {
+        return Err(oauth_error("invalid_request", "token is required"));
+    };
+    let inactive = || Ok(no_store_json(json!({ "active": false })));
+    let now = state.clock.now();
+    let keys = state.keys.keys(pool.id, now).await?;
+    let issuer = state.config.issuer(&pool.name);
+    let Some((header, mut claims)) = keys.verify(token) else {
+        return inactive();
+    };
+    let str_claim = |k: &str| claims.get(k).and_then(serde_json::Value::as_str);
+    let fresh = claims
+        .get("exp")
+        .and_then(serde_json::Value::as_i64)
+        .is_some_and(|e| e > now);
+    if header.get("typ").and_then(|t| t.as_str()) != Some("at+jwt")
+        || str_claim("iss") != Some(issuer.as_str())
+        || str_claim("aud") != Some(issuer.as_str())
+        || !fresh
+    {
+        return inactive();
+    }
+    if let Some(sid) = str_claim("sid") {
+        let live = match accounts::SessionId::parse(sid) {
+            Some(sid) => state.users.live_session(sid, now).await?.is_some_and(|s| {
+                s.pool_id == pool.id && Some(s.account_id.to_string().as_str()) == str_claim("sub")
+            }),
+            None => false,
+        };
+        if !live {
+            return inactive();
+        }
+    }
+    if let Some(obj) = claims.as_object_mut() {
+        obj.insert("active".into(), json!(true));
+        obj.insert("token_type".into(), json!("Bearer"));
+    }
+    Ok(no_store_json(claims))
 }

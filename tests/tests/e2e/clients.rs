@@ -335,6 +335,89 @@ async fn client_credentials_tokens(w: Arc<World>) -> TestResult {
         d["token_endpoint_auth_methods_supported"],
         json!(["client_secret_basic", "client_secret_post"])
     );
+    // Introspection (RFC 7662) for the confidential client.
+    let introspect = |token: String, auth: Option<String>| {
+        let mut req = gw
+            .http
+            .post(format!("{}/oauth2/introspect", gw.api))
+            .form(&[("token", token)]);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        req.send()
+    };
+    let own = gw
+        .http
+        .post(&token_url)
+        .header("authorization", basic(&id, &secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await?
+        .json::<Value>()
+        .await?["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = introspect(own.clone(), Some(basic(&id, &secret))).await?;
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let info: Value = r.json().await?;
+    assert_eq!(
+        (info["active"].clone(), info["sub"].clone()),
+        (json!(true), json!(id))
+    );
+    let user = gw
+        .signed_in(
+            &w.mail,
+            &gatehouse_tests::unique_email("introspect"),
+            "correct horse battery",
+        )
+        .await?;
+    let user_token = user["access_token"].as_str().unwrap().to_string();
+    let info: Value = introspect(user_token.clone(), Some(basic(&id, &secret)))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(info["active"], true);
+    assert_eq!(info["amr"], json!(["pwd"]));
+    gw.post_auth("/v1/me/sessions/revoke-all", json!({}), &user_token)
+        .await?;
+    let info: Value = introspect(user_token.clone(), Some(basic(&id, &secret)))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(info, json!({ "active": false }), "its session is over");
+    for garbage in [
+        "nope".to_string(),
+        format!("{own}x"),
+        user["refresh_token"].as_str().unwrap().to_string(),
+    ] {
+        let info: Value = introspect(garbage, Some(basic(&id, &secret)))
+            .await?
+            .json()
+            .await?;
+        assert_eq!(info, json!({ "active": false }));
+    }
+    assert_eq!(
+        introspect(own.clone(), None).await?.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let spa = admin(
+        &gw,
+        Method::POST,
+        "/clients",
+        Some(
+            json!({ "name": "SPA", "public": true, "redirect_uris": ["http://127.0.0.1:3000/cb"] }),
+        ),
+        ADMIN,
+    )
+    .await?;
+    let r = introspect(own, Some(basic(&spa.str("client_id"), ""))).await?;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "public clients cannot introspect"
+    );
+
     // A deleted client's secret stops working.
     admin(&gw, Method::DELETE, &format!("/clients/{id}"), None, ADMIN).await?;
     let r = gw
