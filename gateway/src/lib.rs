@@ -12,6 +12,7 @@ pub mod config;
 pub mod http;
 pub mod keys;
 pub mod mailer;
+pub mod oauth;
 pub mod ratelimit;
 pub mod siwe;
 pub mod state;
