@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {Ecdsa} from "./Ecdsa.sol";
+
 /// @title OwnedAccount: a minimal smart-contract wallet for Gatehouse's tests.
 /// @notice One ECDSA owner, changeable by the owner. Signatures are valid for the account
 /// when the owner signed the hash (ERC-1271). Not meant to hold funds.
@@ -8,8 +10,6 @@ contract OwnedAccount {
     /// ERC-1271: `bytes4(keccak256("isValidSignature(bytes32,bytes)"))`.
     bytes4 internal constant ERC1271_MAGIC = 0x1626ba7e;
     bytes4 internal constant ERC1271_INVALID = 0xffffffff;
-    /// secp256k1n / 2: larger `s` values are malleable (EIP-2).
-    uint256 internal constant HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
 
     address public owner;
 
@@ -35,13 +35,7 @@ contract OwnedAccount {
     /// @notice ERC-1271: the magic value when `signature` (65 bytes, r || s || v) is the
     /// owner's signature of `hash`, 0xffffffff otherwise. Never reverts on a bad signature.
     function isValidSignature(bytes32 hash, bytes calldata signature) external view returns (bytes4) {
-        if (signature.length != 65) return ERC1271_INVALID;
-        bytes32 r = bytes32(signature[0:32]);
-        bytes32 s = bytes32(signature[32:64]);
-        uint8 v = uint8(signature[64]);
-        if (v < 27) v += 27;
-        if (uint256(s) > HALF_ORDER || (v != 27 && v != 28)) return ERC1271_INVALID;
-        address signer = ecrecover(hash, v, r, s);
+        address signer = Ecdsa.recover(hash, signature);
         if (signer == address(0) || signer != owner) return ERC1271_INVALID;
         return ERC1271_MAGIC;
     }

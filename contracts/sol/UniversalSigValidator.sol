@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {Ecdsa} from "./Ecdsa.sol";
+
 /// ERC-1271's one function.
 interface IERC1271 {
     function isValidSignature(bytes32 hash, bytes calldata signature) external view returns (bytes4);
@@ -19,7 +21,6 @@ interface IERC1271 {
 contract UniversalSigValidator {
     bytes32 internal constant ERC6492_SUFFIX = 0x6492649264926492649264926492649264926492649264926492649264926492;
     bytes4 internal constant ERC1271_MAGIC = 0x1626ba7e;
-    uint256 internal constant HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
 
     /// The factory call of a wrapped signature failed: the account could not be deployed.
     error DeploymentFailed(bytes reason);
@@ -53,13 +54,7 @@ contract UniversalSigValidator {
     }
 
     function isValidEcdsa(address signer, bytes32 hash, bytes calldata signature) internal pure returns (bool) {
-        if (signature.length != 65) return false;
-        bytes32 r = bytes32(signature[0:32]);
-        bytes32 s = bytes32(signature[32:64]);
-        uint8 v = uint8(signature[64]);
-        if (v < 27) v += 27;
-        if (uint256(s) > HALF_ORDER || (v != 27 && v != 28)) return false;
-        address recovered = ecrecover(hash, v, r, s);
+        address recovered = Ecdsa.recover(hash, signature);
         return recovered != address(0) && recovered == signer;
     }
 }

@@ -6,8 +6,8 @@
 //!   `to`; it deploys a counterfactual wallet inside the call, then asks ERC-1271, and uses
 //!   ecrecover only for signers without code.
 //! - [`erc1271`]: `isValidSignature(bytes32,bytes)` and its magic value `0x1626ba7e`.
-//! - [`account`] and [`factory`]: a minimal ERC-1271 account (one ECDSA owner, changeable)
-//!   and its CREATE2 factory, deployed by the tests to a local chain.
+//! - [`factory`]: the CREATE2 factory of a minimal ERC-1271 account (one ECDSA owner,
+//!   changeable), deployed by the tests to a local chain.
 //!
 //! Only `wallet` and the tests use this crate; ethers stays behind it and `wallet`.
 
@@ -160,21 +160,6 @@ pub mod validator {
     }
 }
 
-/// The test account: one ECDSA owner, changeable by the owner.
-pub mod account {
-    use super::*;
-
-    /// Call data for `setOwner(new_owner)`.
-    pub fn set_owner(new_owner: Address) -> Bytes {
-        OWNED_ACCOUNT.call("setOwner", &[Token::Address(new_owner)])
-    }
-
-    /// Call data for `owner()`.
-    pub fn owner() -> Bytes {
-        OWNED_ACCOUNT.call("owner", &[])
-    }
-}
-
 /// The CREATE2 factory of test accounts.
 pub mod factory {
     use super::*;
@@ -206,8 +191,6 @@ mod tests {
             assert!(!a.bytecode.is_empty(), "{}", a.name);
         }
         OWNED_ACCOUNT.function("isValidSignature");
-        OWNED_ACCOUNT.function("setOwner");
-        OWNED_ACCOUNT.function("owner");
         ACCOUNT_FACTORY.function("deploy");
         ACCOUNT_FACTORY.function("accountAddress");
         assert!(VALIDATE_SIG_OFFCHAIN.abi.constructor.is_some());

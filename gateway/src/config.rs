@@ -188,19 +188,16 @@ fn parse_s3(
     secret: Option<String>,
     path_style: bool,
 ) -> Result<Option<S3Settings>, ConfigError> {
-    let (Some(endpoint), Some(bucket), Some(access_key_id), Some(secret)) = (
-        endpoint.clone(),
-        bucket.clone(),
-        access_key_id.clone(),
-        secret.clone(),
-    ) else {
-        if endpoint.is_some() || bucket.is_some() || access_key_id.is_some() || secret.is_some() {
+    let (endpoint, bucket, access_key_id, secret) = match (endpoint, bucket, access_key_id, secret)
+    {
+        (Some(e), Some(b), Some(a), Some(s)) => (e, b, a, s),
+        (None, None, None, None) => return Ok(None),
+        _ => {
             return Err(ConfigError::Invalid(
                 "GATEHOUSE_S3_*",
                 "set all of GATEHOUSE_S3_ENDPOINT, _BUCKET, _ACCESS_KEY_ID and _SECRET_ACCESS_KEY, or none".into(),
             ));
         }
-        return Ok(None);
     };
     let endpoint = Url::parse(&endpoint)
         .ok()

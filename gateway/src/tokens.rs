@@ -118,8 +118,9 @@ pub struct AccessClaims {
 }
 
 /// Checks an access token from this pool: signature by a published key, `typ: at+jwt`
-/// (RFC 9068 §4; an ID token is refused), issuer, audience and lifetime.
-pub fn verify_access(keys: &PoolKeys, issuer: &str, token: &str, now: i64) -> Option<AccessClaims> {
+/// (RFC 9068 §4; an ID token is refused), issuer, audience and lifetime. Its claims, a
+/// user's or a client's own (`client_credentials`).
+pub fn verify_access_jwt(keys: &PoolKeys, issuer: &str, token: &str, now: i64) -> Option<Value> {
     let (header, claims) = keys.verify(token)?;
     if header.get("typ")?.as_str()? != "at+jwt" {
         return None;
@@ -132,16 +133,30 @@ pub fn verify_access(keys: &PoolKeys, issuer: &str, token: &str, now: i64) -> Op
     if int_claim("exp")? + LEEWAY <= now || int_claim("iat")? - LEEWAY > now {
         return None;
     }
-    Some(AccessClaims {
-        sub: AccountId::parse(str_claim("sub")?)?,
-        sid: SessionId::parse(str_claim("sid")?)?,
-        amr: claims
-            .get("amr")?
-            .as_array()?
-            .iter()
-            .filter_map(|v| v.as_str().map(String::from))
-            .collect(),
-        auth_time: int_claim("auth_time")?,
-        claims,
-    })
+    Some(claims)
+}
+
+impl AccessClaims {
+    /// A user's access token: `sub`, `sid`, `amr` and `auth_time` present. None for a
+    /// client's own token.
+    pub fn of_user(claims: Value) -> Option<AccessClaims> {
+        let str_claim = |k: &str| claims.get(k).and_then(Value::as_str);
+        Some(AccessClaims {
+            sub: AccountId::parse(str_claim("sub")?)?,
+            sid: SessionId::parse(str_claim("sid")?)?,
+            amr: claims
+                .get("amr")?
+                .as_array()?
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
+            auth_time: claims.get("auth_time").and_then(Value::as_i64)?,
+            claims,
+        })
+    }
+}
+
+/// A user's access token from this pool (see [`verify_access_jwt`]).
+pub fn verify_access(keys: &PoolKeys, issuer: &str, token: &str, now: i64) -> Option<AccessClaims> {
+    AccessClaims::of_user(verify_access_jwt(keys, issuer, token, now)?)
 }

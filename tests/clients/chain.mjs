@@ -1,16 +1,15 @@
 // Drives the local chain (anvil) the way a wallet's deployer would, with viem: deploys the
-// contracts of contracts/artifacts, deploys counterfactual accounts through the factory,
-// changes an account's owner, and encodes the factory call ERC-6492 signatures carry.
+// contracts of contracts/artifacts, deploys counterfactual accounts through the factory and
+// changes an account's owner.
 // Usage: node chain.mjs '{"action", "rpc", ...}'; prints a JSON object.
 //   deployFactory {}                                  -> {factory}
 //   accountAddress {factory, owner, salt}             -> {account} (the factory's own answer)
 //   deployAccount {factory, owner, salt}              -> {account}
 //   setOwner {account, ownerKey, newOwner}            -> {owner}
-//   factoryCalldata {owner, salt}                     -> {data}
 //   code {address}                                    -> {code}
 import { readFileSync } from 'node:fs';
 import {
-  createPublicClient, createTestClient, createWalletClient, encodeFunctionData, http,
+  createPublicClient, createTestClient, createWalletClient, http,
 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
@@ -68,11 +67,6 @@ const actions = {
       owner: await publicClient.readContract({
         address: account, abi: accountArt.abi, functionName: 'owner',
       }),
-    };
-  },
-  async factoryCalldata({ owner, salt }) {
-    return {
-      data: encodeFunctionData({ abi: factoryArt.abi, functionName: 'deploy', args: [owner, salt] }),
     };
   },
   async code({ address }) {

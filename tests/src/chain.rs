@@ -89,15 +89,6 @@ impl Anvil {
             .to_string())
     }
 
-    /// The factory call that deploys the account of (`owner`, `salt`), for ERC-6492.
-    pub async fn factory_calldata(&self, owner: &str, salt: u8) -> Result<String> {
-        let args = json!({ "owner": owner, "salt": salt32(salt) });
-        Ok(self.run("factoryCalldata", args).await?["data"]
-            .as_str()
-            .context("data")?
-            .to_string())
-    }
-
     /// The code at `address` (`0x` when none).
     pub async fn code(&self, address: &str) -> Result<String> {
         Ok(
@@ -126,7 +117,21 @@ fn anvil_binary() -> Result<std::path::PathBuf> {
 }
 
 fn salt32(salt: u8) -> String {
-    format!("0x{:064x}", salt)
+    format!("0x{}", hex::encode(salt_bytes(salt)))
+}
+
+/// The 32-byte CREATE2 salt `salt` stands for.
+pub fn salt_bytes(salt: u8) -> [u8; 32] {
+    let mut s = [0u8; 32];
+    s[31] = salt;
+    s
+}
+
+/// The factory call that deploys the account of (`owner`, `salt`), as an ERC-6492 signature
+/// carries it (the contracts crate's binding).
+pub fn factory_calldata(owner: &str, salt: u8) -> Result<String> {
+    let data = contracts::factory::deploy(owner.parse()?, salt_bytes(salt));
+    Ok(format!("0x{}", hex::encode(data)))
 }
 
 /// An "RPC endpoint" that accepts connections and never answers; dropped with the task.

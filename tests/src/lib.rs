@@ -336,6 +336,18 @@ impl Gateway {
     }
 
     /// A confirmed account, signed in: its token set.
+    /// Recovery by email: asks for a code, reads it from the mail, confirms it (no new
+    /// password); the answer of the confirmation.
+    pub async fn recovered(&self, mail: &MailSink, email: &str) -> Result<Answer> {
+        self.post("/v1/recovery", json!({ "email": email })).await?;
+        let code = mail.wait_code(email, "recovery code").await?;
+        self.post(
+            "/v1/recovery/confirm",
+            json!({ "email": email, "code": code }),
+        )
+        .await
+    }
+
     pub async fn signed_in(&self, mail: &MailSink, email: &str, password: &str) -> Result<Value> {
         self.signup_confirmed(mail, email, password).await?;
         let r = self
@@ -458,6 +470,12 @@ impl Gateway {
         let r = self.post("/v1/siwe/nonce", json!({})).await?;
         anyhow::ensure!(r.status == StatusCode::OK, "nonce: {r:?}");
         Ok(r.str("nonce"))
+    }
+
+    /// Signs in with a message signed as [`Gateway::siwe_signed`] makes it; the answer.
+    pub async fn siwe_sign_in(&self, key: Option<&str>, extra: Value) -> Result<Answer> {
+        let signed = self.siwe_signed(key, extra).await?;
+        self.post("/v1/sessions/siwe", signed.body()).await
     }
 
     /// A fresh nonce and a message for this gateway (domain and URI of [`PUBLIC_URL`],

@@ -84,18 +84,6 @@ impl Chains {
         Ok(Self { providers, timeout })
     }
 
-    /// No endpoints: EOAs only.
-    pub fn none() -> Self {
-        Self {
-            providers: HashMap::new(),
-            timeout: Duration::from_secs(5),
-        }
-    }
-
-    pub fn chain_ids(&self) -> impl Iterator<Item = u64> + '_ {
-        self.providers.keys().copied()
-    }
-
     /// Verifies `signature` of `message` by the message's address, whatever the wallet.
     pub async fn verify(
         &self,
@@ -245,7 +233,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_rpc_eoas_work_and_contract_wallets_are_named() {
-        let chains = Chains::none();
+        let chains = Chains::new([], Duration::from_secs(5)).unwrap();
         let (key, address) = key();
         let (msg, sig) = signed(address, &key);
         assert_eq!(

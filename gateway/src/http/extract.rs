@@ -1,6 +1,7 @@
 //! Extractors: JSON bodies whose rejections are problem details, the pool named in the path,
 //! the authenticated account behind a bearer access token, and the client's address.
 
+use accounts::PoolId;
 use accounts::store::{PoolRecord, SessionRecord};
 use axum::Json;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
@@ -90,11 +91,8 @@ impl FromRequestParts<AppState> for Authenticated {
         let issuer = state.config.issuer(&pool.name);
         let claims =
             tokens::verify_access(&keys, &issuer, token, now).ok_or(AppError::Unauthorized)?;
-        let session = state
-            .users
-            .live_session(claims.sid, now)
+        let session = live_session(state, pool.id, &claims, now)
             .await?
-            .filter(|s| s.account_id == claims.sub && s.pool_id == pool.id)
             .ok_or(AppError::Unauthorized)?;
         Ok(Authenticated {
             pool,
@@ -102,6 +100,21 @@ impl FromRequestParts<AppState> for Authenticated {
             session,
         })
     }
+}
+
+/// The session of a user's access token, while it is live and belongs to that account in
+/// that pool.
+pub async fn live_session(
+    state: &AppState,
+    pool: PoolId,
+    claims: &AccessClaims,
+    now: i64,
+) -> Result<Option<SessionRecord>, accounts::Error> {
+    Ok(state
+        .users
+        .live_session(claims.sid, now)
+        .await?
+        .filter(|s| s.account_id == claims.sub && s.pool_id == pool))
 }
 
 /// The client's address: the socket peer, or, when the operator says a trusted proxy sits in

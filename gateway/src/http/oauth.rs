@@ -13,9 +13,9 @@ use base64::Engine;
 use serde_json::json;
 use std::collections::HashMap;
 
-use super::extract::Pool;
+use super::extract::{Pool, live_session};
 use crate::state::AppState;
-use crate::tokens;
+use crate::tokens::{self, AccessClaims};
 
 /// Scopes that only mean something for a signed-in user.
 const USER_SCOPES: [&str; 4] = ["openid", "email", "profile", "offline_access"];
@@ -277,26 +277,13 @@ async fn introspect(
     let now = state.clock.now();
     let keys = state.keys.keys(pool.id, now).await?;
     let issuer = state.config.issuer(&pool.name);
-    let Some((header, mut claims)) = keys.verify(token) else {
+    let Some(mut claims) = tokens::verify_access_jwt(&keys, &issuer, token, now) else {
         return inactive();
     };
-    let str_claim = |k: &str| claims.get(k).and_then(serde_json::Value::as_str);
-    let fresh = claims
-        .get("exp")
-        .and_then(serde_json::Value::as_i64)
-        .is_some_and(|e| e > now);
-    if header.get("typ").and_then(|t| t.as_str()) != Some("at+jwt")
-        || str_claim("iss") != Some(issuer.as_str())
-        || str_claim("aud") != Some(issuer.as_str())
-        || !fresh
-    {
-        return inactive();
-    }
-    if let Some(sid) = str_claim("sid") {
-        let live = match accounts::SessionId::parse(sid) {
-            Some(sid) => state.users.live_session(sid, now).await?.is_some_and(|s| {
-                s.pool_id == pool.id && Some(s.account_id.to_string().as_str()) == str_claim("sub")
-            }),
+    // A user's token is active only while its session is; a client's own has none.
+    if claims.get("sid").is_some() {
+        let live = match AccessClaims::of_user(claims.clone()) {
+            Some(user) => live_session(&state, pool.id, &user, now).await?.is_some(),
             None => false,
         };
         if !live {

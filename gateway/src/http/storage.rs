@@ -147,13 +147,12 @@ async fn grant(
                 (format!("{prefix}{}", o.key), Vec::new(), Vec::new())
             }
         };
-        let signed: Vec<(&str, String)> = headers.clone();
         let method = storage::method(o.action);
         urls.push(GrantUrl {
             key: o.key.clone(),
             action: o.action,
             method,
-            url: s3.presign(method, &key, &query, &signed, &stamp, ttl),
+            url: s3.presign(method, &key, &query, &headers, &stamp, ttl),
             headers: headers
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), Value::String(v)))

@@ -39,6 +39,10 @@ async fn admin(
     .await
 }
 
+async fn create_client(gw: &Gateway, body: Value) -> anyhow::Result<gatehouse_tests::Answer> {
+    admin(gw, Method::POST, "/clients", Some(body), ADMIN).await
+}
+
 async fn count(w: &World, sql: &str) -> anyhow::Result<i64> {
     Ok(sqlx::query(sql).fetch_one(&w.db().await?).await?.get(0))
 }
@@ -56,16 +60,13 @@ async fn admin_api_manages_clients(w: Arc<World>) -> TestResult {
     let gw = with_admin(&w).await?;
     let r = admin(&gw, Method::GET, "/clients", None, "wrong").await?;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let created = admin(
+    let created = create_client(
         &gw,
-        Method::POST,
-        "/clients",
-        Some(json!({
+        json!({
             "name": "Web app", "redirect_uris": ["https://app.example/callback"], "public": false,
             "post_logout_redirect_uris": ["https://app.example/"],
             "id_token_signed_response_alg": "RS256",
-        })),
-        ADMIN,
+        }),
     )
     .await?;
     assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
@@ -99,14 +100,9 @@ async fn admin_api_manages_clients(w: Arc<World>) -> TestResult {
     let one = admin(&gw, Method::GET, &format!("/clients/{id}"), None, ADMIN).await?;
     assert_eq!(one.body["name"], "Web app");
     assert!(one.body.get("client_secret").is_none());
-    let public = admin(
+    let public = create_client(
         &gw,
-        Method::POST,
-        "/clients",
-        Some(
-            json!({ "name": "SPA", "public": true, "redirect_uris": ["http://localhost:5173/cb"] }),
-        ),
-        ADMIN,
+        json!({ "name": "SPA", "public": true, "redirect_uris": ["http://localhost:5173/cb"] }),
     )
     .await?;
     assert_eq!(public.status, StatusCode::CREATED);
@@ -155,15 +151,12 @@ async fn admin_api_manages_clients(w: Arc<World>) -> TestResult {
 
 async fn client_credentials_tokens(w: Arc<World>) -> TestResult {
     let gw = with_admin(&w).await?;
-    let created = admin(
+    let created = create_client(
         &gw,
-        Method::POST,
-        "/clients",
-        Some(json!({
+        json!({
             "name": "Billing service", "grant_types": ["client_credentials"],
             "scopes": ["api:read", "api:write", "openid"],
-        })),
-        ADMIN,
+        }),
     )
     .await?;
     assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
@@ -300,12 +293,9 @@ async fn client_credentials_tokens(w: Arc<World>) -> TestResult {
         assert_eq!(body["error"], error, "{form:?}");
     }
     // A client without the grant may not use it.
-    let web = admin(
+    let web = create_client(
         &gw,
-        Method::POST,
-        "/clients",
-        Some(json!({ "name": "Web", "redirect_uris": ["https://app.example/cb"] })),
-        ADMIN,
+        json!({ "name": "Web", "redirect_uris": ["https://app.example/cb"] }),
     )
     .await?;
     let r = gw
@@ -401,14 +391,9 @@ async fn client_credentials_tokens(w: Arc<World>) -> TestResult {
         introspect(own.clone(), None).await?.status(),
         StatusCode::UNAUTHORIZED
     );
-    let spa = admin(
+    let spa = create_client(
         &gw,
-        Method::POST,
-        "/clients",
-        Some(
-            json!({ "name": "SPA", "public": true, "redirect_uris": ["http://127.0.0.1:3000/cb"] }),
-        ),
-        ADMIN,
+        json!({ "name": "SPA", "public": true, "redirect_uris": ["http://127.0.0.1:3000/cb"] }),
     )
     .await?;
     let r = introspect(own, Some(basic(&spa.str("client_id"), ""))).await?;

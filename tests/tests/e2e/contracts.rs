@@ -4,7 +4,9 @@
 //! configured. Messages are signed with viem; the contracts are `contracts/`.
 
 use accounts::secret::Secret;
-use gatehouse_tests::chain::{Anvil, CHAIN_ID, closed_rpc, hanging_rpc, new_key};
+use gatehouse_tests::chain::{
+    Anvil, CHAIN_ID, closed_rpc, factory_calldata, hanging_rpc, new_key, salt_bytes,
+};
 use gatehouse_tests::{Gateway, World, verified_claims};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -120,14 +122,11 @@ async fn counterfactual_account_signs_in_with_erc6492(w: Arc<World>) -> TestResu
     let (owner_key, owner) = new_key();
     let account = chain.account_address(&factory, &owner, 7).await?;
     // The factory's answer and the crate's own CREATE2 computation agree.
-    let computed = contracts::factory::account_address(factory.parse()?, owner.parse()?, {
-        let mut s = [0u8; 32];
-        s[31] = 7;
-        s
-    });
+    let computed =
+        contracts::factory::account_address(factory.parse()?, owner.parse()?, salt_bytes(7));
     assert_eq!(format!("{computed:#x}"), account.to_lowercase());
     assert_eq!(chain.code(&account).await?, "0x", "not deployed");
-    let factory_data = chain.factory_calldata(&owner, 7).await?;
+    let factory_data = factory_calldata(&owner, 7)?;
     let wrap = json!({ "factory": factory, "factoryData": factory_data });
 
     let mut input = on_chain(&account);
@@ -183,14 +182,7 @@ async fn old_owner_is_refused_after_an_owner_change(w: Arc<World>) -> TestResult
     let (old_key, old) = new_key();
     let (new_key_hex, new) = new_key();
     let account = chain.deploy_account(&factory, &old, 3).await?;
-    let r = gw
-        .post(
-            "/v1/sessions/siwe",
-            gw.siwe_signed(Some(&old_key), on_chain(&account))
-                .await?
-                .body(),
-        )
-        .await?;
+    let r = gw.siwe_sign_in(Some(&old_key), on_chain(&account)).await?;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     let sub = verified_claims(&gw, &r.str("access_token"), &gw.issuer).await?["sub"].clone();
 
@@ -202,26 +194,14 @@ async fn old_owner_is_refused_after_an_owner_change(w: Arc<World>) -> TestResult
         .await?;
     assert_eq!(changed["owner"], new.as_str());
 
-    let r = gw
-        .post(
-            "/v1/sessions/siwe",
-            gw.siwe_signed(Some(&old_key), on_chain(&account))
-                .await?
-                .body(),
-        )
-        .await?;
+    let r = gw.siwe_sign_in(Some(&old_key), on_chain(&account)).await?;
     assert_eq!(
         (r.status, r.code()),
         (StatusCode::UNAUTHORIZED, "signature_invalid"),
         "the old owner no longer signs for the account"
     );
     let r = gw
-        .post(
-            "/v1/sessions/siwe",
-            gw.siwe_signed(Some(&new_key_hex), on_chain(&account))
-                .await?
-                .body(),
-        )
+        .siwe_sign_in(Some(&new_key_hex), on_chain(&account))
         .await?;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     let at = verified_claims(&gw, &r.str("access_token"), &gw.issuer).await?;

@@ -223,14 +223,7 @@ async fn recovery_without_new_password_keeps_it(w: Arc<World>) -> TestResult {
     let gw = w.start().await?;
     let email = unique_email("keep");
     gw.signup_confirmed(&w.mail, &email, PW).await?;
-    gw.post("/v1/recovery", json!({ "email": email })).await?;
-    let code = w.mail.wait_code(&email, "recovery code").await?;
-    let r = gw
-        .post(
-            "/v1/recovery/confirm",
-            json!({ "email": email, "code": code }),
-        )
-        .await?;
+    let r = gw.recovered(&w.mail, &email).await?;
     assert_eq!(r.status, StatusCode::OK);
     let s = gw
         .post(

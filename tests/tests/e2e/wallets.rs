@@ -356,14 +356,7 @@ async fn recovery_relinks_a_lost_wallet(w: Arc<World>) -> TestResult {
     );
 
     // The wallet is lost: recovery by email gives a recovery session.
-    gw.post("/v1/recovery", json!({ "email": email })).await?;
-    let code = w.mail.wait_code(&email, "recovery code").await?;
-    let rec = gw
-        .post(
-            "/v1/recovery/confirm",
-            json!({ "email": email, "code": code }),
-        )
-        .await?;
+    let rec = gw.recovered(&w.mail, &email).await?;
     assert_eq!(rec.status, StatusCode::OK, "{rec:?}");
     let rec_token = rec.str("access_token");
     assert_eq!(
