@@ -16,6 +16,8 @@ pub trait Ephemeral: Send + Sync {
     async fn put_new(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, Error>;
     /// Removes and returns the value, atomically: two callers never both get it.
     async fn take(&self, key: &str) -> Result<Option<String>, Error>;
+    /// Reads the value and leaves it (pending authorization requests, read on each try).
+    async fn get(&self, key: &str) -> Result<Option<String>, Error>;
     /// Counts one hit in a fixed window starting at the first hit; returns the count.
     async fn hit(&self, key: &str, window: Duration) -> Result<u64, Error>;
     /// The current count of a window without adding to it.
@@ -82,6 +84,15 @@ impl Ephemeral for MemoryEphemeral {
     async fn take(&self, key: &str) -> Result<Option<String>, Error> {
         let now = Instant::now();
         Ok(self.with(|m| m.remove(key).filter(|(_, exp)| *exp > now).map(|(v, _)| v)))
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<String>, Error> {
+        let now = Instant::now();
+        Ok(self.with(|m| {
+            m.get(key)
+                .filter(|(_, exp)| *exp > now)
+                .map(|(v, _)| v.clone())
+        }))
     }
 
     async fn hit(&self, key: &str, window: Duration) -> Result<u64, Error> {
@@ -172,6 +183,14 @@ impl Ephemeral for RedisEphemeral {
     async fn take(&self, key: &str) -> Result<Option<String>, Error> {
         let mut c = self.conn.clone();
         Ok(redis::cmd("GETDEL")
+            .arg(self.key(key))
+            .query_async(&mut c)
+            .await?)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<String>, Error> {
+        let mut c = self.conn.clone();
+        Ok(redis::cmd("GET")
             .arg(self.key(key))
             .query_async(&mut c)
             .await?)

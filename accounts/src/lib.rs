@@ -20,8 +20,8 @@ mod types;
 
 pub use error::Error;
 pub use service::{
-    AccountView, CredentialsView, EmailView, Issued, NewSessionRequest, PasswordChange,
-    ProvenWallet, UserPool, WalletView,
+    AccountView, ClientGrant, CredentialsView, EmailView, Issued, NewSessionRequest,
+    PasswordChange, ProvenWallet, UserPool, WalletView,
 };
 pub use types::{AccountId, AccountStatus, Email, PoolId, SessionId};
 

@@ -46,6 +46,59 @@ pub struct PoolConfig {
     pub siwe_nonce_ttl: i64,
     /// What accounts may do in the S3-compatible store (default: `recovery` and `fiat`).
     pub storage_roles: Vec<StorageRole>,
+    /// How the hosted pages look.
+    pub branding: Branding,
+}
+
+/// The hosted pages' look: a logo and two colours (`#rgb` or `#rrggbb`). The colours reach
+/// the pages through a stylesheet, never inline, so the pages keep a strict CSP.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Branding {
+    /// An https image URL (http only on loopback).
+    pub logo_url: Option<String>,
+    /// Buttons and links.
+    pub primary_color: String,
+    /// The page behind the card.
+    pub background_color: String,
+}
+
+impl Default for Branding {
+    fn default() -> Self {
+        Self {
+            logo_url: None,
+            primary_color: "#1f4fd1".into(),
+            background_color: "#f3f4f6".into(),
+        }
+    }
+}
+
+/// `#rgb` or `#rrggbb`: the only colour syntax the stylesheet takes, so a colour can never
+/// close the CSS rule it sits in.
+pub fn is_color(c: &str) -> bool {
+    let hex = c.strip_prefix('#').unwrap_or("");
+    matches!(hex.len(), 3 | 6) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl Branding {
+    fn problem(&self) -> Option<&'static str> {
+        if !is_color(&self.primary_color) || !is_color(&self.background_color) {
+            return Some("branding colours must be #rgb or #rrggbb");
+        }
+        if let Some(logo) = &self.logo_url {
+            let ok = url::Url::parse(logo)
+                .ok()
+                .is_some_and(|u| match u.scheme() {
+                    "https" => u.host_str().is_some(),
+                    "http" => matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")),
+                    _ => false,
+                });
+            if !ok || logo.contains(['"', '\'', ' ', ';']) {
+                return Some("branding.logo_url must be an https URL");
+            }
+        }
+        None
+    }
 }
 
 impl Default for PoolConfig {
@@ -65,6 +118,7 @@ impl Default for PoolConfig {
             siwe_chain_ids: Vec::new(),
             siwe_nonce_ttl: 300,
             storage_roles: default_roles(),
+            branding: Branding::default(),
         }
     }
 }
@@ -85,6 +139,12 @@ impl PoolConfig {
         }
         if !(60..=86_400).contains(&self.code_ttl) || !(1..=10).contains(&self.code_max_attempts) {
             return bad("code_ttl must be 60..=86400 seconds and code_max_attempts 1..=10");
+        }
+        if let Some(problem) = self.branding.problem() {
+            return bad(problem);
+        }
+        if self.display_name.trim().is_empty() || self.display_name.len() > 100 {
+            return bad("display_name must be 1 to 100 characters");
         }
         let mut names = HashSet::new();
         for role in &self.storage_roles {

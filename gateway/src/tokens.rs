@@ -15,14 +15,20 @@ pub const DIRECT_CLIENT: &str = "direct";
 /// Clock skew tolerated when checking `exp` and `iat` of presented tokens.
 const LEEWAY: i64 = 60;
 
-/// A token set, as every sign-in answers it.
+/// A token set, as every sign-in answers it. The OAuth token endpoint leaves out what the
+/// grant does not give (no `id_token` without `openid`, no `refresh_token` for a client
+/// that may not refresh) and adds the granted `scope` (RFC 6749 §5.1).
 #[derive(Serialize)]
 pub struct TokenSet {
     pub access_token: String,
-    pub id_token: String,
-    pub refresh_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     pub token_type: &'static str,
     pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 impl std::fmt::Debug for TokenSet {
@@ -31,7 +37,40 @@ impl std::fmt::Debug for TokenSet {
     }
 }
 
-/// Builds and signs the token set for a sign-in or refresh.
+/// How a token set is cut: the direct API's defaults, or an OAuth client's settings.
+#[derive(Clone, Debug)]
+pub struct IssueOptions<'a> {
+    /// Space-separated granted scope.
+    pub scope: &'a str,
+    /// The authorization request's `nonce`, echoed in the ID token (OIDC Core §3.1.3.6).
+    pub nonce: Option<&'a str>,
+    pub id_alg: Alg,
+    pub access_ttl: i64,
+    pub id_ttl: i64,
+    /// Whether the answer carries the refresh token.
+    pub refresh: bool,
+    /// Whether `scope` goes into the answer (the token endpoint's).
+    pub echo_scope: bool,
+}
+
+/// The direct `/v1` API's scope: everything about the account.
+const DIRECT_SCOPE: &str = "openid email profile";
+
+impl IssueOptions<'static> {
+    pub fn direct(pool: &PoolRecord) -> Self {
+        IssueOptions {
+            scope: DIRECT_SCOPE,
+            nonce: None,
+            id_alg: Alg::Es256,
+            access_ttl: pool.config.access_token_ttl,
+            id_ttl: pool.config.id_token_ttl,
+            refresh: true,
+            echo_scope: false,
+        }
+    }
+}
+
+/// Builds and signs the direct API's token set for a sign-in or refresh.
 pub fn issue(
     keys: &PoolKeys,
     issuer: &str,
@@ -39,10 +78,23 @@ pub fn issue(
     issued: &Issued,
     now: i64,
 ) -> Result<TokenSet, Error> {
+    issue_with(keys, issuer, issued, &IssueOptions::direct(pool), now)
+}
+
+/// Builds and signs a token set. The ID token exists only with `openid` in scope and says
+/// `email` only with `email` (OIDC Core §5.4); the access token's claims are the same
+/// whichever credential was used.
+pub fn issue_with(
+    keys: &PoolKeys,
+    issuer: &str,
+    issued: &Issued,
+    opt: &IssueOptions<'_>,
+    now: i64,
+) -> Result<TokenSet, Error> {
     let s: &SessionRecord = &issued.session;
     let a = &issued.account;
     let client_id = s.client_id.as_deref().unwrap_or(DIRECT_CLIENT);
-    let access_ttl = pool.config.access_token_ttl;
+    let has = |scope: &str| opt.scope.split(' ').any(|x| x == scope);
     let jti = uuid::Uuid::new_v4().to_string();
     let mut access = json!({
         "iss": issuer,
@@ -50,9 +102,9 @@ pub fn issue(
         "aud": issuer,
         "client_id": client_id,
         "iat": now,
-        "exp": now + access_ttl,
+        "exp": now + opt.access_ttl,
         "jti": jti,
-        "scope": "openid email profile",
+        "scope": opt.scope,
         "auth_time": s.auth_time,
         "amr": s.amr,
         "sid": s.id,
@@ -62,25 +114,38 @@ pub fn issue(
     if let Some(w) = &s.wallet {
         access["wallet"] = json!(w);
     }
-    let id = json!({
-        "iss": issuer,
-        "sub": a.sub,
-        "aud": client_id,
-        "iat": now,
-        "exp": now + pool.config.id_token_ttl,
-        "auth_time": s.auth_time,
-        "amr": s.amr,
-        "sid": s.id,
-        "email": a.email,
-        "email_verified": a.email_verified,
-        "wallets": a.wallets,
-    });
+    let id_token = if has("openid") {
+        let mut id = json!({
+            "iss": issuer,
+            "sub": a.sub,
+            "aud": client_id,
+            "iat": now,
+            "exp": now + opt.id_ttl,
+            "auth_time": s.auth_time,
+            "amr": s.amr,
+            "sid": s.id,
+            "wallets": a.wallets,
+        });
+        if has("email") {
+            id["email"] = json!(a.email);
+            id["email_verified"] = json!(a.email_verified);
+        }
+        if let Some(n) = opt.nonce {
+            id["nonce"] = json!(n);
+        }
+        Some(keys.sign(opt.id_alg, "JWT", &id)?)
+    } else {
+        None
+    };
     Ok(TokenSet {
         access_token: keys.sign(Alg::Es256, "at+jwt", &access)?,
-        id_token: keys.sign(Alg::Es256, "JWT", &id)?,
-        refresh_token: issued.refresh_token.expose().to_string(),
+        id_token,
+        refresh_token: opt
+            .refresh
+            .then(|| issued.refresh_token.expose().to_string()),
         token_type: "Bearer",
-        expires_in: access_ttl,
+        expires_in: opt.access_ttl,
+        scope: opt.echo_scope.then(|| opt.scope.to_string()),
     })
 }
 

@@ -177,7 +177,7 @@ impl World {
         }));
         let base = format!("http://127.0.0.1:{port}");
         Ok(Gateway {
-            issuer: format!("{PUBLIC_URL}/pools/main"),
+            issuer: state.config.issuer("main"),
             api: format!("{base}/pools/main"),
             base,
             http: reqwest::Client::builder()

@@ -2,6 +2,7 @@
 //! input, does the slow work (argon2) outside any transaction, then hands the store one
 //! transactional change with its audit row and mail.
 
+mod authorizations;
 mod clients;
 mod profile;
 mod recovery;
@@ -23,6 +24,7 @@ use crate::store::{
 };
 use crate::{AccountId, AccountStatus, Email, Error, PoolId, SessionId};
 
+pub use authorizations::ClientGrant;
 pub use profile::PasswordChange;
 pub use wallets::ProvenWallet;
 
@@ -202,6 +204,13 @@ impl UserPool {
     }
 
     /// Opens a sealed outbox body (for the delivery worker).
+    /// A keyed hash (HMAC with the master key, hex) for the gateway's own tokens: browser
+    /// session cookies, CSRF tokens, look-up keys of authorization codes. `purpose`
+    /// separates the uses.
+    pub fn mac(&self, purpose: &str, value: &str) -> String {
+        self.master.hash(purpose, value)
+    }
+
     pub fn open_mail(&self, sealed: &[u8]) -> Result<crate::mail::MailBody, Error> {
         let plain = self.master.open("mail", sealed)?;
         serde_json::from_slice(&plain).map_err(|_| Error::Crypto)
@@ -277,6 +286,8 @@ impl UserPool {
             expires_at: now + pool.config.refresh_token_ttl,
             last_used_at: now,
             revoked_at: None,
+            scope: None,
+            parent_id: None,
         };
         let new = NewSession {
             refresh_hash: self.refresh_hash(token.expose()),

@@ -70,9 +70,17 @@ impl UserPool {
         })
     }
 
-    /// `POST /v1/sessions/refresh`: rotates the token. A repeat within the grace period gets
-    /// the same successor; a later repeat revokes the whole family.
-    pub async fn refresh(&self, pool: &PoolRecord, token: &str, now: i64) -> Result<Issued, Error> {
+    /// `POST /v1/sessions/refresh` (`client` none) and the OAuth `refresh_token` grant:
+    /// rotates the token. A repeat within the grace period gets the same successor; a later
+    /// repeat revokes the whole family. A token issued to another client, or to the direct
+    /// API when `client` is some (and the reverse), is invalid and left untouched.
+    pub async fn refresh(
+        &self,
+        pool: &PoolRecord,
+        token: &str,
+        client: Option<&str>,
+        now: i64,
+    ) -> Result<Issued, Error> {
         if token.is_empty() || token.len() > 128 {
             return Err(Error::InvalidRefreshToken);
         }
@@ -83,6 +91,7 @@ impl UserPool {
                 pool.id,
                 &self.refresh_hash(token),
                 &self.refresh_hash(successor.expose()),
+                client,
                 now,
                 REFRESH_GRACE_SECONDS,
             )
@@ -107,21 +116,56 @@ impl UserPool {
         })
     }
 
-    /// `POST /v1/sessions/revoke`: ends the token's session. Unknown tokens are not an error
-    /// (RFC 7009 §2.2), so the answer tells nothing.
+    /// `POST /v1/sessions/revoke` (`client` none) and `POST /oauth2/revoke`: ends the
+    /// token's session. Unknown tokens, and another client's, are not an error (RFC 7009
+    /// §2.2), so the answer tells nothing.
     pub async fn revoke_refresh_token(
         &self,
         pool: &PoolRecord,
         token: &str,
+        client: Option<&str>,
         now: i64,
     ) -> Result<(), Error> {
         if token.is_empty() || token.len() > 128 {
             return Ok(());
         }
         self.store
-            .revoke_session_by_token(pool.id, &self.refresh_hash(token), now, "signed_out")
+            .revoke_session_by_token(
+                pool.id,
+                &self.refresh_hash(token),
+                client,
+                now,
+                "signed_out",
+            )
             .await?;
         Ok(())
+    }
+
+    /// Ends a session and every session authorized from it (logout of a browser session;
+    /// a replayed authorization code). Nothing to do for an unknown or ended session.
+    pub async fn end_session_tree(
+        &self,
+        pool: &PoolRecord,
+        session: crate::SessionId,
+        reason: &'static str,
+        now: i64,
+    ) -> Result<u64, Error> {
+        let Some(s) = self.store.find_session(session).await? else {
+            return Ok(0);
+        };
+        if s.pool_id != pool.id {
+            return Ok(0);
+        }
+        let audit = AuditEvent {
+            pool_id: pool.id,
+            account_id: Some(s.account_id),
+            kind: "sessions_revoked",
+            detail: json!({ "scope": "tree", "session": session, "reason": reason }),
+            created_at: now,
+        };
+        self.store
+            .revoke_sessions(s.account_id, RevokeScope::Tree(session), now, &audit)
+            .await
     }
 
     /// `POST /v1/me/sessions/revoke-all`: ends every session of the account.

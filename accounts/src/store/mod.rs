@@ -177,6 +177,10 @@ pub struct SessionRecord {
     pub expires_at: i64,
     pub last_used_at: i64,
     pub revoked_at: Option<i64>,
+    /// The scope an OAuth client was granted (space-separated); none for the direct API.
+    pub scope: Option<String>,
+    /// The browser session an OAuth client session was authorized from.
+    pub parent_id: Option<SessionId>,
 }
 
 /// A new session and the hash of its first refresh token.
@@ -191,6 +195,8 @@ pub struct NewSession {
 pub enum RevokeScope {
     All,
     AllBut(SessionId),
+    /// This session and every session whose parent it is.
+    Tree(SessionId),
 }
 
 /// What presenting a refresh token led to.
@@ -380,21 +386,25 @@ pub trait SessionStore: Send + Sync {
         audit: &AuditEvent,
     ) -> Result<(), Error>;
     /// Rotates a refresh token: marks it used and stores its successor, or recognises a
-    /// repeat within `grace` seconds, or revokes the family on reuse. One transaction.
+    /// repeat within `grace` seconds, or revokes the family on reuse. One transaction. A
+    /// token of another client (`None`: the direct API) is `Invalid` and left untouched.
     async fn rotate_refresh_token(
         &self,
         pool: PoolId,
         hash: &str,
         successor_hash: &str,
+        client: Option<&str>,
         now: i64,
         grace: i64,
     ) -> Result<Rotation, Error>;
     async fn find_session(&self, id: SessionId) -> Result<Option<SessionRecord>, Error>;
-    /// Ends the session a refresh token belongs to; false when the token is unknown.
+    /// Ends the session a refresh token belongs to; false when the token is unknown or was
+    /// issued to another client (`None`: the direct API).
     async fn revoke_session_by_token(
         &self,
         pool: PoolId,
         hash: &str,
+        client: Option<&str>,
         now: i64,
         reason: &str,
     ) -> Result<bool, Error>;

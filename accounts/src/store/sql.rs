@@ -205,10 +205,12 @@ struct SessionRow {
     expires_at: i64,
     last_used_at: i64,
     revoked_at: Option<i64>,
+    scope: Option<String>,
+    parent_id: Option<String>,
 }
 
 const SESSION_COLS: &str = "s.id, s.pool_id, s.account_id, s.client_id, s.amr, s.wallet, \
-     s.auth_time, s.created_at, s.expires_at, s.last_used_at, s.revoked_at";
+     s.auth_time, s.created_at, s.expires_at, s.last_used_at, s.revoked_at, s.scope, s.parent_id";
 
 impl SessionRow {
     fn into_record(self) -> Result<SessionRecord, Error> {
@@ -224,6 +226,11 @@ impl SessionRow {
             expires_at: self.expires_at,
             last_used_at: self.last_used_at,
             revoked_at: self.revoked_at,
+            scope: self.scope,
+            parent_id: self
+                .parent_id
+                .map(|p| id(&p, SessionId::parse, "session"))
+                .transpose()?,
         })
     }
 }
@@ -410,9 +417,23 @@ macro_rules! sql_store {
             }
 
             async fn revoke(c: &mut Conn, account: AccountId, scope: RevokeScope, now: i64, reason: &str) -> Result<u64, Error> {
+                if let RevokeScope::Tree(root) = scope {
+                    // A browser session and the client sessions authorized from it.
+                    let r = sqlx::query(
+                        "UPDATE session SET revoked_at = $2, revoked_reason = $3 \
+                         WHERE account_id = $1 AND revoked_at IS NULL AND (id = $4 OR parent_id = $4)",
+                    )
+                    .bind(account.to_string())
+                    .bind(now)
+                    .bind(reason)
+                    .bind(root.to_string())
+                    .execute(&mut *c)
+                    .await?;
+                    return Ok(r.rows_affected());
+                }
                 let keep = match scope {
-                    RevokeScope::All => String::new(),
                     RevokeScope::AllBut(s) => s.to_string(),
+                    _ => String::new(),
                 };
                 let r = sqlx::query(
                     "UPDATE session SET revoked_at = $2, revoked_reason = $3 \
@@ -439,7 +460,8 @@ macro_rules! sql_store {
                 let s = &new.session;
                 sqlx::query(
                     "INSERT INTO session (id, pool_id, account_id, client_id, amr, wallet, auth_time, \
-                     created_at, expires_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8)",
+                     created_at, expires_at, last_used_at, scope, parent_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11)",
                 )
                 .bind(s.id.to_string())
                 .bind(s.pool_id.to_string())
@@ -450,6 +472,8 @@ macro_rules! sql_store {
                 .bind(s.auth_time)
                 .bind(s.created_at)
                 .bind(s.expires_at)
+                .bind(&s.scope)
+                .bind(s.parent_id.map(|p| p.to_string()))
                 .execute(&mut *c)
                 .await?;
                 sqlx::query(

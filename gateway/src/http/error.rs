@@ -65,6 +65,36 @@ fn siwe(e: &wallet::VerifyError) -> (StatusCode, &'static str) {
     }
 }
 
+impl AppError {
+    /// The stable code this error answers with (the hosted pages turn it into words).
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Domain(e) => domain(e).1,
+            AppError::Siwe(e) => siwe(e).1,
+            AppError::BadRequest { code, .. }
+            | AppError::NotFound { code, .. }
+            | AppError::Refused { code, .. } => code,
+            AppError::Unauthorized => "invalid_token",
+            AppError::MethodNotAllowed => "method_not_allowed",
+            AppError::PayloadTooLarge => "payload_too_large",
+            AppError::UnsupportedMediaType => "unsupported_media_type",
+            AppError::RateLimited { .. } => "rate_limited",
+            AppError::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// Whether this is the gateway's fault or a backing service's (logged, never shown).
+    pub fn is_server_error(&self) -> bool {
+        match self {
+            AppError::Domain(e) => domain(e).0.is_server_error(),
+            AppError::Siwe(e) => siwe(e).0.is_server_error(),
+            AppError::Refused { status, .. } => status.is_server_error(),
+            AppError::Unavailable(_) => true,
+            _ => false,
+        }
+    }
+}
+
 impl From<accounts::Error> for AppError {
     fn from(e: accounts::Error) -> Self {
         AppError::Domain(e)

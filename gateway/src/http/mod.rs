@@ -2,11 +2,13 @@
 //! pool-scoped ones under the pool's issuer path `/pools/{pool}`.
 
 mod admin;
+pub mod browser;
 pub mod error;
 pub mod extract;
 mod health;
 mod me;
 mod oauth;
+pub mod pages;
 mod recovery;
 mod sessions;
 mod signup;
@@ -43,7 +45,8 @@ pub fn app(state: AppState) -> Router {
         .merge(me::router())
         .merge(wallets::router())
         .merge(storage::router())
-        .merge(oauth::router());
+        .merge(oauth::router())
+        .merge(pages::router());
     let hsts = state.config.is_https().then(|| {
         SetResponseHeaderLayer::overriding(
             header::STRICT_TRANSPORT_SECURITY,
@@ -71,7 +74,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
                 .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
                 .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-                .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+                .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
                 .layer(SetResponseHeaderLayer::if_not_present(
                     header::CONTENT_SECURITY_POLICY,
                     HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),

@@ -1,6 +1,7 @@
 //! Recovery by email (DESIGN rule 6): `POST /v1/recovery`, `POST /v1/recovery/confirm`.
 
-use accounts::NewSessionRequest;
+use accounts::store::PoolRecord;
+use accounts::{Issued, NewSessionRequest};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -35,26 +36,38 @@ struct ConfirmRecovery {
     new_password: Option<String>,
 }
 
-/// Mails a recovery code to a verified email. Always 202, whatever the address.
+/// Mails a recovery code to the address if it belongs to an account; the same answer
+/// either way (DESIGN rule 5).
 async fn start_recovery(
     State(state): State<AppState>,
     Pool(pool): Pool,
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<RecoveryRequest>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    let budget = ratelimit::mail_budget(&state, pool.id, &ip, &req.email).await?;
-    state
-        .users
-        .start_recovery(&pool, &req.email, state.clock.now())
-        .await?;
-    budget.spend(&state).await?;
-    state.mail.wake();
+    send_recovery_code(&state, &pool, &ip, &req.email).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(
             json!({ "status": "code_sent", "detail": "if the address belongs to an account, a code was sent to it" }),
         ),
     ))
+}
+
+/// A recovery code with its mail budget, for the API and the hosted page alike.
+pub(super) async fn send_recovery_code(
+    state: &AppState,
+    pool: &PoolRecord,
+    ip: &str,
+    email: &str,
+) -> Result<(), AppError> {
+    let budget = ratelimit::mail_budget(state, pool.id, ip, email).await?;
+    state
+        .users
+        .start_recovery(pool, email, state.clock.now())
+        .await?;
+    budget.spend(state).await?;
+    state.mail.wake();
+    Ok(())
 }
 
 /// Proves the email with its code: optionally sets a new password, ends every session, and
@@ -65,19 +78,35 @@ async fn confirm_recovery(
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<ConfirmRecovery>,
 ) -> Result<Json<TokenSet>, AppError> {
-    ratelimit::hit(&state, pool.id, ATTEMPTS_PER_IP, &ip).await?;
-    let request = NewSessionRequest::default();
-    let confirm = state.users.confirm_recovery(
+    let issued = recover(
+        &state,
         &pool,
+        &ip,
         &req.email,
         &req.code,
         req.new_password.as_deref(),
-        &request,
-        state.clock.now(),
-    );
-    let issued =
-        ratelimit::code_attempt(&state, pool.id, &format!("recovery:{}", req.email), confirm)
-            .await?;
-    state.mail.wake();
+    )
+    .await?;
     token_set(&state, &pool, &issued).await
+}
+
+/// A recovery with its attempt limits, for the API and the hosted page alike.
+pub(super) async fn recover(
+    state: &AppState,
+    pool: &PoolRecord,
+    ip: &str,
+    email: &str,
+    code: &str,
+    new_password: Option<&str>,
+) -> Result<Issued, AppError> {
+    ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
+    let request = NewSessionRequest::default();
+    let confirm =
+        state
+            .users
+            .confirm_recovery(pool, email, code, new_password, &request, state.clock.now());
+    let issued =
+        ratelimit::code_attempt(state, pool.id, &format!("recovery:{email}"), confirm).await?;
+    state.mail.wake();
+    Ok(issued)
 }

@@ -60,29 +60,42 @@ async fn sign_in_password(
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<PasswordSignIn>,
 ) -> Result<Json<TokenSet>, AppError> {
-    ratelimit::hit(&state, pool.id, ATTEMPTS_PER_IP, &ip).await?;
-    let failed_before = ratelimit::check_sign_in(&state, &pool, &req.email, &ip).await?;
+    let issued = password_sign_in(&state, &pool, &ip, &req.email, &req.password).await?;
+    token_set(&state, &pool, &issued).await
+}
+
+/// A password sign-in with its rate limits (per address, per email and address), for the
+/// API and the hosted login page alike.
+pub(super) async fn password_sign_in(
+    state: &AppState,
+    pool: &PoolRecord,
+    ip: &str,
+    email: &str,
+    password: &str,
+) -> Result<Issued, AppError> {
+    ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
+    let failed_before = ratelimit::check_sign_in(state, pool, email, ip).await?;
     let outcome = state
         .users
         .sign_in_password(
-            &pool,
-            &req.email,
-            &req.password,
+            pool,
+            email,
+            password,
             &NewSessionRequest::default(),
             state.clock.now(),
         )
         .await;
     let issued = match outcome {
         Err(accounts::Error::InvalidCredentials) => {
-            ratelimit::sign_in_failed(&state, &pool, &req.email, &ip).await?;
+            ratelimit::sign_in_failed(state, pool, email, ip).await?;
             return Err(accounts::Error::InvalidCredentials.into());
         }
         other => other?,
     };
     if failed_before {
-        ratelimit::sign_in_succeeded(&state, &pool, &req.email, &ip).await?;
+        ratelimit::sign_in_succeeded(state, pool, email, ip).await?;
     }
-    token_set(&state, &pool, &issued).await
+    Ok(issued)
 }
 
 /// Rotates the refresh token (a repeat within 10 s gets the same successor; a later repeat
@@ -94,7 +107,7 @@ async fn refresh_session(
 ) -> Result<Json<TokenSet>, AppError> {
     let issued = state
         .users
-        .refresh(&pool, &req.refresh_token, state.clock.now())
+        .refresh(&pool, &req.refresh_token, None, state.clock.now())
         .await?;
     token_set(&state, &pool, &issued).await
 }
@@ -107,7 +120,7 @@ async fn revoke_session(
 ) -> Result<StatusCode, AppError> {
     state
         .users
-        .revoke_refresh_token(&pool, &req.refresh_token, state.clock.now())
+        .revoke_refresh_token(&pool, &req.refresh_token, None, state.clock.now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

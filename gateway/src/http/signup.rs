@@ -1,5 +1,6 @@
 //! Sign-up by email: `POST /v1/signup`, `/v1/signup/resend`, `/v1/signup/confirm`.
 
+use accounts::store::PoolRecord;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -58,20 +59,35 @@ async fn signup(
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<SignupRequest>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    let budget = ratelimit::mail_budget(&state, pool.id, &ip, &req.email).await?;
+    start_signup(
+        &state,
+        &pool,
+        &ip,
+        &req.email,
+        &req.password,
+        req.attributes,
+    )
+    .await?;
+    Ok(accepted())
+}
+
+/// A sign-up with its mail budget, for the API and the hosted page alike.
+pub(super) async fn start_signup(
+    state: &AppState,
+    pool: &PoolRecord,
+    ip: &str,
+    email: &str,
+    password: &str,
+    attributes: Option<Map<String, Value>>,
+) -> Result<(), AppError> {
+    let budget = ratelimit::mail_budget(state, pool.id, ip, email).await?;
     state
         .users
-        .signup(
-            &pool,
-            &req.email,
-            &req.password,
-            req.attributes,
-            state.clock.now(),
-        )
+        .signup(pool, email, password, attributes, state.clock.now())
         .await?;
-    budget.spend(&state).await?;
+    budget.spend(state).await?;
     state.mail.wake();
-    Ok(accepted())
+    Ok(())
 }
 
 /// Sends a new code to an unconfirmed account; answers the same for any address.
@@ -98,10 +114,22 @@ async fn confirm_signup(
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<ConfirmRequest>,
 ) -> Result<Json<Value>, AppError> {
-    ratelimit::hit(&state, pool.id, ATTEMPTS_PER_IP, &ip).await?;
+    confirm_email(&state, &pool, &ip, &req.email, &req.code).await?;
+    Ok(Json(json!({ "status": "confirmed" })))
+}
+
+/// A sign-up confirmation with its attempt limits, for the API and the hosted page alike.
+pub(super) async fn confirm_email(
+    state: &AppState,
+    pool: &PoolRecord,
+    ip: &str,
+    email: &str,
+    code: &str,
+) -> Result<(), AppError> {
+    ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
     let confirm = state
         .users
-        .confirm_signup(&pool, &req.email, &req.code, state.clock.now());
-    ratelimit::code_attempt(&state, pool.id, &format!("signup:{}", req.email), confirm).await?;
-    Ok(Json(json!({ "status": "confirmed" })))
+        .confirm_signup(pool, email, code, state.clock.now());
+    ratelimit::code_attempt(state, pool.id, &format!("signup:{email}"), confirm).await?;
+    Ok(())
 }

@@ -1,7 +1,8 @@
 //! Wallets: SIWE nonces, sign-in with a wallet, linking and unlinking (EIP-4361; DESIGN
 //! rules 1-4).
 
-use accounts::{AccountView, NewSessionRequest};
+use accounts::store::PoolRecord;
+use accounts::{AccountView, Issued, NewSessionRequest};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, post};
@@ -18,7 +19,7 @@ use crate::state::AppState;
 use crate::tokens::TokenSet;
 
 /// Nonces per client address.
-const NONCES_PER_IP: Limit = Limit {
+pub(super) const NONCES_PER_IP: Limit = Limit {
     name: "siwe-nonce-ip",
     max: 60,
     window: 60,
@@ -65,18 +66,29 @@ async fn sign_in_siwe(
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<SignedMessage>,
 ) -> Result<Json<TokenSet>, AppError> {
-    ratelimit::hit(&state, pool.id, ATTEMPTS_PER_IP, &ip).await?;
-    let wallet = siwe::prove(&state, &pool, &req.message, &req.signature).await?;
-    let issued = state
+    let issued = wallet_sign_in(&state, &pool, &ip, &req.message, &req.signature).await?;
+    token_set(&state, &pool, &issued).await
+}
+
+/// A wallet sign-in with its rate limit, for the API and the hosted login page alike.
+pub(super) async fn wallet_sign_in(
+    state: &AppState,
+    pool: &PoolRecord,
+    ip: &str,
+    message: &str,
+    signature: &str,
+) -> Result<Issued, AppError> {
+    ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
+    let wallet = siwe::prove(state, pool, message, signature).await?;
+    Ok(state
         .users
         .sign_in_wallet(
-            &pool,
+            pool,
             &wallet,
             &NewSessionRequest::default(),
             state.clock.now(),
         )
-        .await?;
-    token_set(&state, &pool, &issued).await
+        .await?)
 }
 
 /// Links the wallet that signed the message to the signed-in account.

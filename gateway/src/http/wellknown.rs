@@ -31,20 +31,33 @@ fn cacheable(body: serde_json::Value) -> Response {
 /// The discovery document lists what this pool implements.
 async fn discovery(State(state): State<AppState>, Pool(pool): Pool) -> Result<Response, AppError> {
     let issuer = state.config.issuer(&pool.name);
+    let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
     Ok(cacheable(json!({
         "issuer": issuer,
-        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
         "token_endpoint": format!("{issuer}/oauth2/token"),
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
+        "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "end_session_endpoint": format!("{issuer}/oauth2/logout"),
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "prompt_values_supported": ["none", "login"],
+        "authorization_response_iss_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "claims_parameter_supported": false,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256", "RS256"],
-        "scopes_supported": ["openid", "email", "profile"],
+        "scopes_supported": ["openid", "email", "profile", "offline_access"],
         "claims_supported": [
-            "iss", "sub", "aud", "exp", "iat", "auth_time", "amr", "sid",
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid",
             "email", "email_verified", "wallets", "wallet", "groups"
         ],
     })))

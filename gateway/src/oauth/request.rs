@@ -5,13 +5,14 @@
 //! (RFC 9207).
 
 use accounts::clients::{ClientRecord, GRANT_AUTHORIZATION_CODE};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use url::Url;
 
 use super::pkce;
 
 /// `prompt` (OIDC Core §3.1.2.1), as far as supported.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Prompt {
     /// Reuse a browser session if there is one.
     Default,
@@ -22,7 +23,7 @@ pub enum Prompt {
 }
 
 /// A checked authorization request.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthRequest {
     pub client_id: String,
     pub redirect_uri: String,

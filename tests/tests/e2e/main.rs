@@ -6,6 +6,7 @@
 mod clients;
 mod contracts;
 mod me;
+mod oauth;
 mod ops;
 mod recovery;
 mod sessions;
@@ -57,6 +58,7 @@ fn main() {
             ("contracts", contracts::all()),
             ("storage", storage::all()),
             ("clients", clients::all()),
+            ("oauth", oauth::all()),
         ] {
             for (name, f) in tests {
                 let backend = backend.clone();

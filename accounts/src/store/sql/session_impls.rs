@@ -47,26 +47,30 @@ macro_rules! session_store {
                 Ok(())
             }
 
-            async fn rotate_refresh_token(&self, pool: PoolId, hash: &str, successor_hash: &str, now: i64, grace: i64) -> Result<Rotation, Error> {
+            async fn rotate_refresh_token(&self, pool: PoolId, hash: &str, successor_hash: &str, client: Option<&str>, now: i64, grace: i64) -> Result<Rotation, Error> {
                 let mut tx = self.begin().await?;
                 // Mark first, then read: of two concurrent presentations exactly one marks it.
+                // A refresh token is bound to its client (RFC 6749 §6): another's is unknown.
                 let marked = sqlx::query(
                     "UPDATE refresh_token SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
-                     AND session_id IN (SELECT id FROM session WHERE pool_id = $3)",
+                     AND session_id IN (SELECT id FROM session WHERE pool_id = $3 AND client_id IS NOT DISTINCT FROM $4)",
                 )
                 .bind(hash)
                 .bind(now)
                 .bind(pool.to_string())
+                .bind(client)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected()
                     == 1;
                 let row: Option<RotationRow> = sqlx::query_as(&format!(
                     "SELECT rt.used_at, rt.generation, {SESSION_COLS} FROM refresh_token rt \
-                     JOIN session s ON s.id = rt.session_id WHERE rt.token_hash = $1 AND s.pool_id = $2"
+                     JOIN session s ON s.id = rt.session_id WHERE rt.token_hash = $1 AND s.pool_id = $2 \
+                     AND s.client_id IS NOT DISTINCT FROM $3"
                 ))
                 .bind(hash)
                 .bind(pool.to_string())
+                .bind(client)
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(row) = row else { return Ok(Rotation::Invalid) };
@@ -134,14 +138,16 @@ macro_rules! session_store {
                     .transpose()
             }
 
-            async fn revoke_session_by_token(&self, pool: PoolId, hash: &str, now: i64, reason: &str) -> Result<bool, Error> {
+            async fn revoke_session_by_token(&self, pool: PoolId, hash: &str, client: Option<&str>, now: i64, reason: &str) -> Result<bool, Error> {
                 let mut tx = self.begin().await?;
                 let row: Option<SessionRow> = sqlx::query_as(&format!(
                     "SELECT {SESSION_COLS} FROM refresh_token rt JOIN session s ON s.id = rt.session_id \
-                     WHERE rt.token_hash = $1 AND s.pool_id = $2 AND s.revoked_at IS NULL"
+                     WHERE rt.token_hash = $1 AND s.pool_id = $2 AND s.revoked_at IS NULL \
+                     AND s.client_id IS NOT DISTINCT FROM $3"
                 ))
                 .bind(hash)
                 .bind(pool.to_string())
+                .bind(client)
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(row) = row else { return Ok(false) };

@@ -1,38 +1,65 @@
-//! OAuth 2.0 endpoints under the pool's issuer. Today: the token endpoint's
-//! `client_credentials` grant (RFC 6749 §4.4) and token introspection (RFC 7662), both with
-//! `client_secret_basic` and `client_secret_post` (§2.3.1); errors as RFC 6749 §5.2 JSON.
+//! OAuth 2.0 / OpenID Connect endpoints under the pool's issuer: authorization with the
+//! code flow and PKCE (`authorize`), the token endpoint's grants (`token`), userinfo,
+//! revocation, introspection, RP-initiated logout. Confidential clients authenticate with
+//! `client_secret_basic` or `client_secret_post` (RFC 6749 §2.3.1); public ones name
+//! themselves and prove PKCE. Errors are RFC 6749 §5.2 JSON.
 
-use accounts::clients::{ClientRecord, GRANT_CLIENT_CREDENTIALS};
+mod authorize;
+mod token;
+mod userinfo;
+
+pub(crate) use authorize::complete;
+
+use accounts::clients::ClientRecord;
 use accounts::store::PoolRecord;
-use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Form, Json, Router};
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use base64::Engine;
 use serde_json::json;
 use std::collections::HashMap;
 
-use super::extract::{Pool, live_session};
 use crate::state::AppState;
-use crate::tokens::{self, AccessClaims};
 
 /// Scopes that only mean something for a signed-in user.
 const USER_SCOPES: [&str; 4] = ["openid", "email", "profile", "offline_access"];
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/oauth2/token", post(token))
-        .route("/oauth2/introspect", post(introspect))
+        .route("/oauth2/authorize", get(authorize::authorize))
+        .route("/oauth2/token", post(token::token))
+        .route(
+            "/oauth2/userinfo",
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
+        .route("/oauth2/revoke", post(userinfo::revoke))
+        .route("/oauth2/introspect", post(userinfo::introspect))
+        .route(
+            "/oauth2/logout",
+            get(authorize::logout).post(authorize::logout_confirmed),
+        )
 }
 
 /// An RFC 6749 §5.2 error.
-struct OAuthError {
+pub(crate) struct OAuthError {
     status: StatusCode,
     error: &'static str,
     description: String,
     /// Basic was used: answer with a Basic challenge (§5.2, invalid_client).
     basic_challenge: bool,
+}
+
+impl From<crate::http::error::AppError> for OAuthError {
+    fn from(e: crate::http::error::AppError) -> Self {
+        tracing::error!(error = ?e, "oauth endpoint");
+        OAuthError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: "temporarily_unavailable",
+            description: "try again later".into(),
+            basic_challenge: false,
+        }
+    }
 }
 
 fn oauth_error(error: &'static str, description: impl Into<String>) -> OAuthError {
@@ -180,6 +207,32 @@ fn single_params(pairs: Vec<(String, String)>) -> Result<HashMap<String, String>
     Ok(params)
 }
 
+/// The client of a token-endpoint request: a confidential one by its credentials, a public
+/// one by `client_id` alone (it proves itself with PKCE, RFC 7636; RFC 6749 §2.1).
+async fn identify(
+    state: &AppState,
+    pool: &PoolRecord,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Result<ClientRecord, OAuthError> {
+    let has_basic = headers.contains_key(header::AUTHORIZATION);
+    if has_basic || params.contains_key("client_secret") {
+        return authenticate(state, pool, headers, params).await;
+    }
+    let unknown = || OAuthError {
+        status: StatusCode::UNAUTHORIZED,
+        error: "invalid_client",
+        description: "client authentication is required".into(),
+        basic_challenge: true,
+    };
+    let id = params.get("client_id").ok_or_else(unknown)?;
+    match state.users.find_client(pool, id).await {
+        Ok(c) if c.public => Ok(c),
+        Ok(_) | Err(accounts::Error::ClientNotFound) => Err(unknown()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The confidential client these credentials belong to (RFC 6749 §2.3.1).
 async fn authenticate(
     state: &AppState,
@@ -215,84 +268,4 @@ fn no_store_json(body: serde_json::Value) -> Response {
     let mut res = Json(body).into_response();
     no_store(res.headers_mut());
     res
-}
-
-async fn token(
-    State(state): State<AppState>,
-    Pool(pool): Pool,
-    headers: HeaderMap,
-    Form(pairs): Form<Vec<(String, String)>>,
-) -> Result<Response, OAuthError> {
-    let params = single_params(pairs)?;
-    let Some(grant) = params.get("grant_type") else {
-        return Err(oauth_error("invalid_request", "grant_type is required"));
-    };
-    if grant != GRANT_CLIENT_CREDENTIALS {
-        return Err(oauth_error(
-            "unsupported_grant_type",
-            "this pool's token endpoint supports client_credentials",
-        ));
-    }
-    let client = authenticate(&state, &pool, &headers, &params).await?;
-    if !client.allows_grant(GRANT_CLIENT_CREDENTIALS) {
-        return Err(oauth_error(
-            "unauthorized_client",
-            "this client may not use client_credentials",
-        ));
-    }
-    let asked = params.get("scope").filter(|s| !s.trim().is_empty());
-    let scope = granted_scope(&client, asked)?;
-    let now = state.clock.now();
-    let ttl = client
-        .config
-        .access_token_ttl
-        .unwrap_or(pool.config.access_token_ttl);
-    let keys = state.keys.keys(pool.id, now).await?;
-    let issuer = state.config.issuer(&pool.name);
-    let access = tokens::issue_client_token(&keys, &issuer, &client.id, &scope, ttl, now)?;
-    Ok(no_store_json(json!({
-        "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": ttl,
-        "scope": scope,
-    })))
-}
-
-/// RFC 7662 token introspection, for confidential clients (resource servers): an access
-/// token of this pool is active while its signature, issuer, audience and lifetime hold and,
-/// for a user's token, while its session is live (so a revoked session shows at once).
-/// Refresh tokens are opaque to everyone but the gateway: never active here.
-async fn introspect(
-    State(state): State<AppState>,
-    Pool(pool): Pool,
-    headers: HeaderMap,
-    Form(pairs): Form<Vec<(String, String)>>,
-) -> Result<Response, OAuthError> {
-    let params = single_params(pairs)?;
-    authenticate(&state, &pool, &headers, &params).await?;
-    let Some(token) = params.get("token") else {
-        return Err(oauth_error("invalid_request", "token is required"));
-    };
-    let inactive = || Ok(no_store_json(json!({ "active": false })));
-    let now = state.clock.now();
-    let keys = state.keys.keys(pool.id, now).await?;
-    let issuer = state.config.issuer(&pool.name);
-    let Some(mut claims) = tokens::verify_access_jwt(&keys, &issuer, token, now) else {
-        return inactive();
-    };
-    // A user's token is active only while its session is; a client's own has none.
-    if claims.get("sid").is_some() {
-        let live = match AccessClaims::of_user(claims.clone()) {
-            Some(user) => live_session(&state, pool.id, &user, now).await?.is_some(),
-            None => false,
-        };
-        if !live {
-            return inactive();
-        }
-    }
-    if let Some(obj) = claims.as_object_mut() {
-        obj.insert("active".into(), json!(true));
-        obj.insert("token_type".into(), json!("Bearer"));
-    }
-    Ok(no_store_json(claims))
 }

@@ -1,0 +1,342 @@
+//! `GET /oauth2/authorize` (the code flow, OIDC Core §3.1.2) and RP-initiated logout
+//! (`GET`/`POST /oauth2/logout`, OpenID Connect RP-Initiated Logout 1.0).
+//!
+//! An unknown client or an unregistered redirect URI is shown on a page and never
+//! redirected; a live browser session answers at once with a code (single sign-on across the
+//! pool's clients) unless `prompt=login` or `max_age` asks for a fresh sign-in; otherwise the
+//! checked request waits in the ephemeral store while the person signs in on `/login`.
+
+use accounts::SessionId;
+use accounts::clients::ClientRecord;
+use accounts::store::{PoolRecord, SessionRecord};
+use axum::Form;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use std::collections::HashMap;
+use url::Url;
+
+use crate::http::browser;
+use crate::http::error::AppError;
+use crate::http::extract::Pool;
+use crate::http::pages::{self, Page};
+use crate::oauth::flow::{self, CodeGrant};
+use crate::oauth::request::{self, AuthRequest, Prompt, Refused};
+use crate::state::AppState;
+
+fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// `303 See Other` to `location`, setting `cookies`.
+pub(crate) fn see_other(location: &str, cookies: &[HeaderValue]) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    for c in cookies {
+        res.headers_mut().append(header::SET_COOKIE, c.clone());
+    }
+    res
+}
+
+async fn client(
+    state: &AppState,
+    pool: &PoolRecord,
+    id: Option<&str>,
+) -> Result<Option<ClientRecord>, AppError> {
+    let Some(id) = id.filter(|i| !i.is_empty() && i.len() <= 128) else {
+        return Ok(None);
+    };
+    match state.users.find_client(pool, id).await {
+        Ok(c) => Ok(Some(c)),
+        Err(accounts::Error::ClientNotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) async fn authorize(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
+    let params = query_pairs(raw.as_deref());
+    let client_id = params
+        .iter()
+        .find(|(k, _)| k == "client_id")
+        .map(|(_, v)| v.as_str());
+    let client = client(&state, &pool, client_id).await?;
+    let issuer = state.config.issuer(&pool.name);
+    let req = match request::check(&params, client.as_ref()) {
+        Ok(r) => r,
+        Err(Refused::Shown(e)) => {
+            return Ok(pages::error_page(
+                &state,
+                &pool,
+                StatusCode::BAD_REQUEST,
+                "This sign-in link is not valid",
+                &e.0,
+            ));
+        }
+        Err(Refused::Redirected(e)) => return Ok(see_other(&e.location(&issuer), &[])),
+    };
+    let now = state.clock.now();
+    if req.prompt != Prompt::Login
+        && let Some(session) = browser::session(&state, &pool, &headers).await?
+        && req.max_age.is_none_or(|age| now - session.auth_time <= age)
+    {
+        return complete(&state, &pool, &req, &session, &[]).await;
+    }
+    if req.prompt == Prompt::None {
+        let e = request::RedirectedError {
+            redirect_uri: req.redirect_uri,
+            error: "login_required",
+            description: "the person is not signed in".into(),
+            state: req.state,
+        };
+        return Ok(see_other(&e.location(&issuer), &[]));
+    }
+    let id = flow::save_request(&state, &pool, &req).await?;
+    let mut login = Url::parse(&format!("{issuer}/login"))
+        .map_err(|_| AppError::Unavailable("issuer URL".into()))?;
+    login.query_pairs_mut().append_pair("authz", &id);
+    Ok(see_other(login.as_str(), &[]))
+}
+
+/// Ends an authorization for a signed-in person: a fresh code, sent to the client's
+/// redirect URI with `state` and `iss` (RFC 9207).
+pub(crate) async fn complete(
+    state: &AppState,
+    pool: &PoolRecord,
+    req: &AuthRequest,
+    session: &SessionRecord,
+    cookies: &[HeaderValue],
+) -> Result<Response, AppError> {
+    let grant = CodeGrant {
+        client_id: req.client_id.clone(),
+        redirect_uri: req.redirect_uri.clone(),
+        scope: req.scope.join(" "),
+        nonce: req.nonce.clone(),
+        code_challenge: req.code_challenge.clone(),
+        browser_session: session.id,
+        session: SessionId::new(),
+    };
+    let code = flow::issue_code(state, pool, &grant).await?;
+    let mut url = Url::parse(&req.redirect_uri)
+        .map_err(|_| AppError::Unavailable("stored redirect URI".into()))?;
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("code", &code);
+        if let Some(s) = &req.state {
+            q.append_pair("state", s);
+        }
+        q.append_pair("iss", &state.config.issuer(&pool.name));
+    }
+    Ok(see_other(url.as_str(), cookies))
+}
+
+/// The client an ID token hint names, if the hint is an ID token this pool signed (expired
+/// ones too: a hint only identifies, §2). None for anything else.
+async fn hinted_client(
+    state: &AppState,
+    pool: &PoolRecord,
+    hint: &str,
+) -> Result<Option<(String, String)>, AppError> {
+    let keys = state.keys.keys(pool.id, state.clock.now()).await?;
+    let Some((header, claims)) = keys.verify(hint) else {
+        return Ok(None);
+    };
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    if s(&header, "typ").as_deref() != Some("JWT")
+        || s(&claims, "iss") != Some(state.config.issuer(&pool.name))
+    {
+        return Ok(None);
+    }
+    Ok(s(&claims, "aud").zip(s(&claims, "sub")))
+}
+
+/// What a logout request asks, checked: where to go afterwards (registered for the client,
+/// exactly) and whether the ID token hint proves the request came from the person's app.
+struct Logout {
+    redirect: Option<String>,
+    state: Option<String>,
+    client_id: Option<String>,
+    /// The hint named the signed-in account: no confirmation needed.
+    confirmed: bool,
+}
+
+async fn check_logout(
+    state: &AppState,
+    pool: &PoolRecord,
+    params: &HashMap<String, String>,
+    session: Option<&SessionRecord>,
+) -> Result<Result<Logout, String>, AppError> {
+    let hinted = match params.get("id_token_hint") {
+        Some(h) => match hinted_client(state, pool, h).await? {
+            Some(x) => Some(x),
+            None => {
+                return Ok(Err(
+                    "The sign-out link carries a token this service did not issue.".into(),
+                ));
+            }
+        },
+        None => None,
+    };
+    let client_id = match (params.get("client_id"), &hinted) {
+        (Some(c), Some((aud, _))) if c != aud => {
+            return Ok(Err(
+                "The sign-out link names two different applications.".into()
+            ));
+        }
+        (Some(c), _) => Some(c.clone()),
+        (None, Some((aud, _))) => Some(aud.clone()),
+        (None, None) => None,
+    };
+    let redirect = match params.get("post_logout_redirect_uri") {
+        None => None,
+        Some(uri) => {
+            let client = client(state, pool, client_id.as_deref()).await?;
+            // Never an open redirect: only a URI registered for the named client, exactly.
+            match client {
+                Some(c) if c.config.post_logout_redirect_uris.iter().any(|u| u == uri) => {
+                    Some(uri.clone())
+                }
+                _ => {
+                    return Ok(Err(
+                        "The address this application asked to return to after signing out is not registered."
+                            .into(),
+                    ));
+                }
+            }
+        }
+    };
+    let confirmed = match (session, &hinted) {
+        (Some(s), Some((_, sub))) => s.account_id.to_string() == *sub,
+        (None, _) => true,
+        (Some(_), None) => false,
+    };
+    Ok(Ok(Logout {
+        redirect,
+        state: params.get("state").cloned(),
+        client_id,
+        confirmed,
+    }))
+}
+
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
+    let mut params = HashMap::new();
+    for (k, v) in query_pairs(raw.as_deref()) {
+        if params.insert(k, v).is_some() {
+            return Ok(pages::error_page(
+                &state,
+                &pool,
+                StatusCode::BAD_REQUEST,
+                "This sign-out link is not valid",
+                "A parameter is repeated.",
+            ));
+        }
+    }
+    let session = browser::session(&state, &pool, &headers).await?;
+    let logout = match check_logout(&state, &pool, &params, session.as_ref()).await? {
+        Ok(l) => l,
+        Err(why) => {
+            return Ok(pages::error_page(
+                &state,
+                &pool,
+                StatusCode::BAD_REQUEST,
+                "This sign-out link is not valid",
+                &why,
+            ));
+        }
+    };
+    if !logout.confirmed {
+        // Without proof that the person's own app asked, ask the person (§2: the OP
+        // SHOULD ask when the hint is missing or names someone else).
+        return Ok(pages::logout_confirm(
+            &state,
+            &pool,
+            &headers,
+            logout.client_id.as_deref(),
+            logout.redirect.as_deref(),
+            logout.state.as_deref(),
+        ));
+    }
+    finish_logout(&state, &pool, session.as_ref(), &logout).await
+}
+
+/// `POST /oauth2/logout`: the person confirmed on the page.
+pub(super) async fn logout_confirmed(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, AppError> {
+    if !browser::csrf_ok(
+        &state,
+        &headers,
+        form.get("csrf").map_or("", String::as_str),
+    ) {
+        return Ok(pages::csrf_failed(&state, &pool));
+    }
+    let mut params = form.clone();
+    params.remove("csrf");
+    params.retain(|_, v| !v.is_empty());
+    let session = browser::session(&state, &pool, &headers).await?;
+    let logout = match check_logout(&state, &pool, &params, None).await? {
+        Ok(l) => l,
+        Err(why) => {
+            return Ok(pages::error_page(
+                &state,
+                &pool,
+                StatusCode::BAD_REQUEST,
+                "This sign-out link is not valid",
+                &why,
+            ));
+        }
+    };
+    finish_logout(&state, &pool, session.as_ref(), &logout).await
+}
+
+async fn finish_logout(
+    state: &AppState,
+    pool: &PoolRecord,
+    session: Option<&SessionRecord>,
+    logout: &Logout,
+) -> Result<Response, AppError> {
+    if let Some(s) = session {
+        state
+            .users
+            .end_session_tree(pool, s.id, "signed_out", state.clock.now())
+            .await?;
+    }
+    let clear = browser::end_session(state, pool);
+    match &logout.redirect {
+        Some(uri) => {
+            let mut url =
+                Url::parse(uri).map_err(|_| AppError::Unavailable("stored URI".into()))?;
+            if let Some(s) = &logout.state {
+                url.query_pairs_mut().append_pair("state", s);
+            }
+            Ok(see_other(url.as_str(), &[clear]))
+        }
+        None => Ok(pages::render(
+            state,
+            pool,
+            Page {
+                title: "You are signed out".into(),
+                notice: Some("You can close this window.".into()),
+                ..Page::default()
+            },
+            &[clear],
+        )),
+    }
+}

@@ -1,0 +1,228 @@
+//! `POST /oauth2/token`: the `authorization_code` grant (single-use code bound to client,
+//! redirect URI and PKCE; a replay revokes what the first redemption issued), the
+//! `refresh_token` grant (bound to its client; scope may only narrow), and
+//! `client_credentials` (RFC 6749 §4.1.3, §6, §4.4; RFC 7636 §4.6).
+
+use accounts::ClientGrant;
+use accounts::clients::{
+    ClientRecord, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN,
+};
+use accounts::store::PoolRecord;
+use axum::Form;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::json;
+use std::collections::HashMap;
+
+use super::{OAuthError, granted_scope, identify, no_store_json, oauth_error, single_params};
+use crate::http::extract::Pool;
+use crate::keys::Alg;
+use crate::oauth::flow::{self, Redeemed};
+use crate::oauth::pkce;
+use crate::state::AppState;
+use crate::tokens::{self, IssueOptions};
+
+pub(super) async fn token(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, OAuthError> {
+    let params = single_params(pairs)?;
+    let Some(grant) = params.get("grant_type").cloned() else {
+        return Err(oauth_error("invalid_request", "grant_type is required"));
+    };
+    if ![
+        GRANT_AUTHORIZATION_CODE,
+        GRANT_REFRESH_TOKEN,
+        GRANT_CLIENT_CREDENTIALS,
+    ]
+    .contains(&grant.as_str())
+    {
+        return Err(oauth_error(
+            "unsupported_grant_type",
+            "supported: authorization_code, refresh_token, client_credentials",
+        ));
+    }
+    let client = identify(&state, &pool, &headers, &params).await?;
+    if !client.allows_grant(&grant) {
+        return Err(oauth_error(
+            "unauthorized_client",
+            format!("this client may not use {grant}"),
+        ));
+    }
+    match grant.as_str() {
+        GRANT_AUTHORIZATION_CODE => authorization_code(&state, &pool, &client, &params).await,
+        GRANT_REFRESH_TOKEN => refresh_token(&state, &pool, &client, &params).await,
+        _ => client_credentials(&state, &pool, &client, &params).await,
+    }
+}
+
+fn invalid_grant(why: &str) -> OAuthError {
+    oauth_error("invalid_grant", why)
+}
+
+/// The token set for a client session, cut to the client's settings.
+async fn client_token_set(
+    state: &AppState,
+    pool: &PoolRecord,
+    client: &ClientRecord,
+    issued: &accounts::Issued,
+    nonce: Option<&str>,
+) -> Result<Response, OAuthError> {
+    let now = state.clock.now();
+    let keys = state.keys.keys(pool.id, now).await?;
+    let issuer = state.config.issuer(&pool.name);
+    let scope = issued.session.scope.clone().unwrap_or_default();
+    let c = &client.config;
+    let opt = IssueOptions {
+        scope: &scope,
+        nonce,
+        id_alg: Alg::parse(&c.id_token_signed_response_alg).unwrap_or(Alg::Es256),
+        access_ttl: c.access_token_ttl.unwrap_or(pool.config.access_token_ttl),
+        id_ttl: c.id_token_ttl.unwrap_or(pool.config.id_token_ttl),
+        refresh: client.allows_grant(GRANT_REFRESH_TOKEN),
+        echo_scope: true,
+    };
+    let set = tokens::issue_with(&keys, &issuer, issued, &opt, now)?;
+    Ok(no_store_json(json!(set)))
+}
+
+/// Redeems an authorization code: once, by the client it was issued to, with the same
+/// redirect URI and the PKCE verifier of its challenge.
+async fn authorization_code(
+    state: &AppState,
+    pool: &PoolRecord,
+    client: &ClientRecord,
+    params: &HashMap<String, String>,
+) -> Result<Response, OAuthError> {
+    let code = params.get("code").map(String::as_str).unwrap_or_default();
+    let now = state.clock.now();
+    let grant = match flow::redeem_code(state, pool, code).await? {
+        Redeemed::Fresh(g) => g,
+        Redeemed::Replayed(session) => {
+            // RFC 6749 §4.1.2: a code used twice revokes what it was used for.
+            tracing::warn!(client = %client.id, "authorization code replayed; its session is revoked");
+            state
+                .users
+                .end_session_tree(pool, session, "code_replayed", now)
+                .await?;
+            return Err(invalid_grant("the authorization code was already used"));
+        }
+        Redeemed::Unknown => return Err(invalid_grant("unknown or expired authorization code")),
+    };
+    if grant.client_id != client.id {
+        return Err(invalid_grant("the code was issued to another client"));
+    }
+    if params.get("redirect_uri") != Some(&grant.redirect_uri) {
+        return Err(invalid_grant(
+            "redirect_uri must be the one of the authorization request",
+        ));
+    }
+    match (&grant.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) if pkce::verifies(verifier, challenge) => {}
+        (Some(_), _) => return Err(invalid_grant("the code_verifier does not match")),
+        // RFC 9700 §2.1.1: a verifier without a challenge is a downgrade attempt.
+        (None, Some(_)) => {
+            return Err(invalid_grant(
+                "code_verifier given but the authorization request had no code_challenge",
+            ));
+        }
+        (None, None) => {}
+    }
+    let Some(parent) = state.users.live_session(grant.browser_session, now).await? else {
+        return Err(invalid_grant("the sign-in this code came from has ended"));
+    };
+    let client_grant = ClientGrant {
+        client_id: client.id.clone(),
+        scope: grant.scope.clone(),
+        session: grant.session,
+        refresh_ttl: client.config.refresh_token_ttl,
+    };
+    let issued = match state
+        .users
+        .open_client_session(pool, &parent, &client_grant, now)
+        .await
+    {
+        Ok(i) => i,
+        Err(accounts::Error::InvalidRefreshToken) => {
+            return Err(invalid_grant("the account can no longer sign in"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    client_token_set(state, pool, client, &issued, grant.nonce.as_deref()).await
+}
+
+/// Rotates a client's refresh token. A narrower `scope` may be asked for, never a wider one
+/// (RFC 6749 §6); another client's token is unknown here and left untouched.
+async fn refresh_token(
+    state: &AppState,
+    pool: &PoolRecord,
+    client: &ClientRecord,
+    params: &HashMap<String, String>,
+) -> Result<Response, OAuthError> {
+    let token = params
+        .get("refresh_token")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let now = state.clock.now();
+    // Checked before rotating, against the session the token belongs to once rotated.
+    let asked: Option<Vec<&str>> = params
+        .get("scope")
+        .map(|s| s.split(' ').filter(|x| !x.is_empty()).collect());
+    let mut issued = match state
+        .users
+        .refresh(pool, token, Some(&client.id), now)
+        .await
+    {
+        Ok(i) => i,
+        Err(accounts::Error::InvalidRefreshToken) => {
+            return Err(invalid_grant("unknown, used or revoked refresh token"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(asked) = asked {
+        let granted = issued.session.scope.clone().unwrap_or_default();
+        let granted: Vec<&str> = granted.split(' ').collect();
+        if let Some(bad) = asked.iter().find(|s| !granted.contains(s)) {
+            return Err(oauth_error(
+                "invalid_scope",
+                format!("the scope {bad:?} was not granted"),
+            ));
+        }
+        issued.session.scope = Some(asked.join(" "));
+    }
+    client_token_set(state, pool, client, &issued, None).await
+}
+
+/// A client acting on its own behalf: an access token with `sub` = `client_id`.
+async fn client_credentials(
+    state: &AppState,
+    pool: &PoolRecord,
+    client: &ClientRecord,
+    params: &HashMap<String, String>,
+) -> Result<Response, OAuthError> {
+    if client.public {
+        return Err(oauth_error(
+            "unauthorized_client",
+            "a public client may not use client_credentials",
+        ));
+    }
+    let asked = params.get("scope").filter(|s| !s.trim().is_empty());
+    let scope = granted_scope(client, asked)?;
+    let now = state.clock.now();
+    let ttl = client
+        .config
+        .access_token_ttl
+        .unwrap_or(pool.config.access_token_ttl);
+    let keys = state.keys.keys(pool.id, now).await?;
+    let issuer = state.config.issuer(&pool.name);
+    let access = tokens::issue_client_token(&keys, &issuer, &client.id, &scope, ttl, now)?;
+    Ok(no_store_json(json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+        "scope": scope,
+    })))
+}

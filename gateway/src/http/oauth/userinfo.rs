@@ -1,0 +1,154 @@
+//! `GET`/`POST /oauth2/userinfo` (OIDC Core §5.3), `POST /oauth2/revoke` (RFC 7009) and
+//! `POST /oauth2/introspect` (RFC 7662).
+
+use axum::Form;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{OAuthError, authenticate, identify, no_store_json, oauth_error, single_params};
+use crate::http::extract::{Pool, live_session};
+use crate::state::AppState;
+use crate::tokens::{self, AccessClaims};
+
+/// RFC 6750 §3: a 401 with the Bearer challenge.
+fn invalid_token() -> Response {
+    let mut res = (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(json!({ "error": "invalid_token", "error_description": "a valid access token is required" })),
+    )
+        .into_response();
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer error=\"invalid_token\""),
+    );
+    res
+}
+
+/// The signed-in person's claims, as the access token's scope allows: `sub` always,
+/// `email` and `email_verified` with `email`, `wallets` with `openid`.
+pub(super) async fn userinfo(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    headers: HeaderMap,
+) -> Result<Response, OAuthError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_string());
+    let Some(token) = token else {
+        return Ok(invalid_token());
+    };
+    let now = state.clock.now();
+    let keys = state.keys.keys(pool.id, now).await?;
+    let issuer = state.config.issuer(&pool.name);
+    let Some(claims) = tokens::verify_access(&keys, &issuer, &token, now) else {
+        return Ok(invalid_token());
+    };
+    if live_session(&state, pool.id, &claims, now).await?.is_none() {
+        return Ok(invalid_token());
+    }
+    let scope = claims
+        .claims
+        .get("scope")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let has = |s: &str| scope.split(' ').any(|x| x == s);
+    if !has("openid") {
+        return Err(OAuthError {
+            status: StatusCode::FORBIDDEN,
+            error: "insufficient_scope",
+            description: "userinfo needs the openid scope".into(),
+            basic_challenge: false,
+        });
+    }
+    let account = match state.users.account(&pool, claims.sub).await {
+        Ok(a) => a,
+        Err(accounts::Error::AccountNotFound) => return Ok(invalid_token()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut body = json!({ "sub": account.sub, "wallets": account.wallets });
+    if has("email") {
+        body["email"] = json!(account.email);
+        body["email_verified"] = json!(account.email_verified);
+    }
+    Ok(no_store_json(body))
+}
+
+/// RFC 7009: a client ends one of its refresh tokens (and so its session), or the session
+/// behind one of its access tokens. Unknown tokens and other clients' answer 200 alike.
+pub(super) async fn revoke(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, OAuthError> {
+    let params = single_params(pairs)?;
+    let client = identify(&state, &pool, &headers, &params).await?;
+    let Some(token) = params.get("token") else {
+        return Err(oauth_error("invalid_request", "token is required"));
+    };
+    let now = state.clock.now();
+    let hint = params.get("token_type_hint").map(String::as_str);
+    if hint != Some("refresh_token") && token.contains('.') {
+        let keys = state.keys.keys(pool.id, now).await?;
+        let issuer = state.config.issuer(&pool.name);
+        if let Some(claims) = tokens::verify_access(&keys, &issuer, token, now)
+            && claims.claims.get("client_id").and_then(Value::as_str) == Some(client.id.as_str())
+        {
+            state
+                .users
+                .end_session_tree(&pool, claims.sid, "revoked_by_client", now)
+                .await?;
+        }
+        return Ok(no_store_json(json!({})));
+    }
+    state
+        .users
+        .revoke_refresh_token(&pool, token, Some(&client.id), now)
+        .await?;
+    Ok(no_store_json(json!({})))
+}
+
+/// RFC 7662 token introspection, for confidential clients (resource servers): an access
+/// token of this pool is active while its signature, issuer, audience and lifetime hold and,
+/// for a user's token, while its session is live (so a revoked session shows at once).
+/// Refresh tokens are opaque to everyone but the gateway: never active here.
+pub(super) async fn introspect(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, OAuthError> {
+    let params = single_params(pairs)?;
+    authenticate(&state, &pool, &headers, &params).await?;
+    let Some(token) = params.get("token") else {
+        return Err(oauth_error("invalid_request", "token is required"));
+    };
+    let inactive = || Ok(no_store_json(json!({ "active": false })));
+    let now = state.clock.now();
+    let keys = state.keys.keys(pool.id, now).await?;
+    let issuer = state.config.issuer(&pool.name);
+    let Some(mut claims) = tokens::verify_access_jwt(&keys, &issuer, token, now) else {
+        return inactive();
+    };
+    // A user's token is active only while its session is; a client's own has none.
+    if claims.get("sid").is_some() {
+        let live = match AccessClaims::of_user(claims.clone()) {
+            Some(user) => live_session(&state, pool.id, &user, now).await?.is_some(),
+            None => false,
+        };
+        if !live {
+            return inactive();
+        }
+    }
+    if let Some(obj) = claims.as_object_mut() {
+        obj.insert("active".into(), json!(true));
+        obj.insert("token_type".into(), json!("Bearer"));
+    }
+    Ok(no_store_json(claims))
+}

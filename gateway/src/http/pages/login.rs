@@ -1,0 +1,288 @@
+//! `/login`: email and password, or "Sign in with Ethereum" through the browser's wallet.
+//! A successful sign-in starts the browser session and, when an application sent the person
+//! here (`authz`), ends its authorization with a code.
+
+use accounts::store::{PoolRecord, SessionRecord};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::{Form, Json};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::str::FromStr;
+
+use super::{Page, base, csrf_failed, esc, hidden, render, words};
+use crate::http::browser;
+use crate::http::error::AppError;
+use crate::http::extract::{ClientIp, Pool};
+use crate::http::oauth::complete;
+use crate::http::sessions::password_sign_in;
+use crate::http::wallets::{NONCES_PER_IP, wallet_sign_in};
+use crate::oauth::flow;
+use crate::ratelimit;
+use crate::siwe;
+use crate::state::AppState;
+
+#[derive(Deserialize, Default)]
+pub(super) struct Authz {
+    #[serde(default)]
+    pub authz: String,
+    #[serde(default)]
+    pub email: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    authz: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct WalletForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    authz: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    signature: String,
+}
+
+/// The client redirect URI a pending authorization will end at (for the page's CSP).
+async fn form_target(state: &AppState, pool: &PoolRecord, authz: &str) -> Option<String> {
+    flow::load_request(state, pool, authz)
+        .await
+        .ok()
+        .flatten()
+        .map(|r| r.redirect_uri)
+}
+
+/// The login page, with `error` shown and `email` kept.
+pub(super) async fn login_page(
+    state: &AppState,
+    pool: &PoolRecord,
+    headers: &HeaderMap,
+    authz: &str,
+    email: &str,
+    error: Option<(StatusCode, String)>,
+    notice: Option<String>,
+) -> Response {
+    let (csrf, set) = browser::csrf_token(state, headers);
+    let b = base(pool);
+    let q = if authz.is_empty() {
+        String::new()
+    } else {
+        format!("?authz={}", esc(&urlencode(authz)))
+    };
+    let body = format!(
+        r#"<form id="login-form" method="post" action="{b}/login" novalidate>
+{csrf_field}{authz_field}
+<label for="email">Email</label>
+<input id="email" name="email" type="email" autocomplete="username" required value="{email}">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button>
+</form>
+<p class="or"><span>or</span></p>
+<form id="siwe-form" method="post" action="{b}/login/siwe" data-message-url="{b}/login/siwe/message">
+{csrf_field}{authz_field}<input type="hidden" name="message" value=""><input type="hidden" name="signature" value="">
+<button id="siwe" type="button" class="secondary">Sign in with Ethereum</button>
+<p id="siwe-status" class="status" role="status" aria-live="polite"></p>
+</form>
+<noscript><p>Signing in with a wallet needs JavaScript.</p></noscript>
+<nav><a href="{b}/signup{q}">Create an account</a> <a href="{b}/recover{q}">Forgot your password?</a></nav>"#,
+        csrf_field = hidden("csrf", &csrf),
+        authz_field = hidden("authz", authz),
+        email = esc(email),
+    );
+    let (status, error) = match error {
+        Some((s, e)) => (Some(s), Some(e)),
+        None => (None, None),
+    };
+    render(
+        state,
+        pool,
+        Page {
+            title: "Sign in".into(),
+            notice,
+            error,
+            body,
+            status,
+            form_target: form_target(state, pool, authz).await,
+            script: true,
+        },
+        set.as_slice(),
+    )
+}
+
+pub(super) fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// `GET /login`.
+pub(super) async fn page(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    headers: HeaderMap,
+    Query(q): Query<Authz>,
+) -> Response {
+    login_page(&state, &pool, &headers, &q.authz, &q.email, None, None).await
+}
+
+/// After any successful sign-in on a page: the browser session starts, and a pending
+/// authorization gets its code; without one, the person is told they are signed in.
+pub async fn signed_in(
+    state: &AppState,
+    pool: &PoolRecord,
+    session: &SessionRecord,
+    authz: &str,
+) -> Result<Response, AppError> {
+    let cookie = browser::start_session(state, pool, session);
+    if !authz.is_empty() {
+        let Some(req) = flow::load_request(state, pool, authz).await? else {
+            return Ok(render(
+                state,
+                pool,
+                Page {
+                    title: "You are signed in".into(),
+                    error: Some(words("request_expired").into()),
+                    status: Some(StatusCode::BAD_REQUEST),
+                    ..Page::default()
+                },
+                &[cookie],
+            ));
+        };
+        flow::drop_request(state, pool, authz).await?;
+        return complete(state, pool, &req, session, &[cookie]).await;
+    }
+    Ok(render(
+        state,
+        pool,
+        Page {
+            title: "You are signed in".into(),
+            notice: Some("You can close this window and go back to the application.".into()),
+            ..Page::default()
+        },
+        &[cookie],
+    ))
+}
+
+/// The status a refused sign-in is shown with.
+fn shown(e: &AppError) -> (StatusCode, String) {
+    if e.is_server_error() {
+        tracing::error!(error = ?e, "hosted page");
+    }
+    let status = match e.code() {
+        "invalid_credentials" | "signature_invalid" => StatusCode::UNAUTHORIZED,
+        "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
+        "account_disabled" => StatusCode::FORBIDDEN,
+        _ if e.is_server_error() => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    (status, words(e.code()).to_string())
+}
+
+/// `POST /login`: email and password.
+pub(super) async fn password(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, AppError> {
+    if !browser::csrf_ok(&state, &headers, &form.csrf) {
+        return Ok(csrf_failed(&state, &pool));
+    }
+    match password_sign_in(&state, &pool, &ip, &form.email, &form.password).await {
+        Ok(issued) => signed_in(&state, &pool, &issued.session, &form.authz).await,
+        Err(e) => Ok(login_page(
+            &state,
+            &pool,
+            &headers,
+            &form.authz,
+            &form.email,
+            Some(shown(&e)),
+            None,
+        )
+        .await),
+    }
+}
+
+/// `POST /login/siwe`: the message the wallet signed, and its signature.
+pub(super) async fn wallet(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Form(form): Form<WalletForm>,
+) -> Result<Response, AppError> {
+    if !browser::csrf_ok(&state, &headers, &form.csrf) {
+        return Ok(csrf_failed(&state, &pool));
+    }
+    // A form field's line breaks arrive as CRLF (HTML form encoding); the wallet signed
+    // the message with LF, as EIP-4361 writes it.
+    let message = form.message.replace("\r\n", "\n");
+    match wallet_sign_in(&state, &pool, &ip, &message, &form.signature).await {
+        Ok(issued) => signed_in(&state, &pool, &issued.session, &form.authz).await,
+        Err(e) => Ok(login_page(
+            &state,
+            &pool,
+            &headers,
+            &form.authz,
+            "",
+            Some(shown(&e)),
+            None,
+        )
+        .await),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MessageRequest {
+    address: String,
+    chain_id: u64,
+}
+
+/// `POST /login/siwe/message {address, chain_id}`: the EIP-4361 message for the wallet to
+/// sign, with a fresh nonce and this pool's domain and URI. The server writes it so the
+/// address is in EIP-55 form (wallets often report lowercase) and the page needs no
+/// Keccak code.
+pub(super) async fn siwe_message(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    ClientIp(ip): ClientIp,
+    Json(req): Json<MessageRequest>,
+) -> Result<Json<Value>, AppError> {
+    ratelimit::hit(&state, pool.id, NONCES_PER_IP, &ip).await?;
+    let address = wallet::Address::from_str(&req.address.to_ascii_lowercase())?;
+    let policy = siwe::policy(&state, &pool);
+    if !policy.chain_ids.contains(&req.chain_id) {
+        return Err(AppError::Refused {
+            status: StatusCode::BAD_REQUEST,
+            code: "siwe_chain_not_allowed",
+            detail: words("siwe_chain_not_allowed").into(),
+        });
+    }
+    let (nonce, _) = siwe::issue_nonce(&state, &pool).await?;
+    let now = time::OffsetDateTime::from_unix_timestamp(state.clock.now())
+        .map_err(|_| AppError::Unavailable("clock".into()))?;
+    let issued_at = now
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(|_| AppError::Unavailable("clock".into()))?;
+    let domain = policy.domains.first().cloned().unwrap_or_default();
+    let uri = policy.uri_origins.first().cloned().unwrap_or_default();
+    let message = format!(
+        "{domain} wants you to sign in with your Ethereum account:\n{address}\n\nSign in to {name}.\n\nURI: {uri}\nVersion: 1\nChain ID: {chain}\nNonce: {nonce}\nIssued At: {issued_at}",
+        name = pool.config.display_name.replace(['\n', '\r'], " "),
+        chain = req.chain_id,
+    );
+    Ok(Json(json!({ "message": message })))
+}
