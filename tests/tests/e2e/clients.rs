@@ -311,7 +311,7 @@ async fn client_credentials_tokens(w: Arc<World>) -> TestResult {
     let body: Value = r.json().await?;
     assert_eq!(body["error"], "unauthorized_client");
 
-    // Discovery lists the grant and the two methods, nothing more.
+    // Discovery lists the grants and methods that are implemented, nothing more.
     let d = gw
         .http
         .get(format!("{}/.well-known/openid-configuration", gw.api))
@@ -320,11 +320,25 @@ async fn client_credentials_tokens(w: Arc<World>) -> TestResult {
         .json::<Value>()
         .await?;
     assert_eq!(d["token_endpoint"], format!("{}/oauth2/token", gw.issuer));
-    assert_eq!(d["grant_types_supported"], json!(["client_credentials"]));
+    assert_eq!(
+        d["grant_types_supported"],
+        json!(["authorization_code", "refresh_token", "client_credentials"])
+    );
+    assert_eq!(d["response_types_supported"], json!(["code"]));
+    assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(
         d["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post"])
+        json!(["client_secret_basic", "client_secret_post", "none"])
     );
+    for endpoint in ["authorize", "userinfo", "revoke", "introspect", "logout"] {
+        assert!(
+            d.as_object()
+                .unwrap()
+                .values()
+                .any(|v| v == &json!(format!("{}/oauth2/{endpoint}", gw.issuer))),
+            "{endpoint}"
+        );
+    }
     // Introspection (RFC 7662) for the confidential client.
     let introspect = |token: String, auth: Option<String>| {
         let mut req = gw
