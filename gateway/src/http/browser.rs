@@ -145,3 +145,30 @@ pub fn csrf_ok(state: &AppState, headers: &HeaderMap, token: &str) -> bool {
         None => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(cookies: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for c in cookies {
+            h.append(
+                header::COOKIE,
+                HeaderValue::from_str(c).unwrap_or(HeaderValue::from_static("")),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn a_cookie_sent_once_is_read_and_a_repeated_one_is_not() {
+        let h = headers(&["a=1; gh_csrf=xyz", "b=2"]);
+        assert_eq!(cookie(&h, "gh_csrf").as_deref(), Some("xyz"));
+        assert_eq!(cookie(&h, "b").as_deref(), Some("2"));
+        assert_eq!(cookie(&h, "gh"), None);
+        // Two values (one planted by a sibling site, say): neither is trusted.
+        let h = headers(&["gh_csrf=one", "gh_csrf=two"]);
+        assert_eq!(cookie(&h, "gh_csrf"), None);
+    }
+}

@@ -14,7 +14,7 @@ use std::str::FromStr;
 use super::{Page, base, csrf_failed, esc, hidden, render, words};
 use crate::http::browser;
 use crate::http::error::AppError;
-use crate::http::extract::{ClientIp, Pool};
+use crate::http::extract::{AppJson, ClientIp, Pool};
 use crate::http::oauth::complete;
 use crate::http::sessions::password_sign_in;
 use crate::http::wallets::{NONCES_PER_IP, wallet_sign_in};
@@ -259,7 +259,7 @@ pub(super) async fn siwe_message(
     State(state): State<AppState>,
     Pool(pool): Pool,
     ClientIp(ip): ClientIp,
-    Json(req): Json<MessageRequest>,
+    AppJson(req): AppJson<MessageRequest>,
 ) -> Result<Json<Value>, AppError> {
     ratelimit::hit(&state, pool.id, NONCES_PER_IP, &ip).await?;
     let address = wallet::Address::from_str(&req.address.to_ascii_lowercase())?;

@@ -340,3 +340,41 @@ async fn script(State(_): State<AppState>) -> Response {
         include_str!("../../../assets/login.js").to_string(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(
+            esc(r#"<a href="x" onclick='y'>&</a>"#),
+            "&lt;a href=&quot;x&quot; onclick=&#x27;y&#x27;&gt;&amp;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn csp_sources_are_origins_only() {
+        assert_eq!(
+            csp_source("https://app.example:8443/cb?x=1").as_deref(),
+            Some("https://app.example:8443")
+        );
+        assert_eq!(
+            csp_source("com.example.app:/callback").as_deref(),
+            Some("com.example.app:")
+        );
+        assert_eq!(csp_source("not a url"), None);
+    }
+
+    #[test]
+    fn every_shown_code_has_words() {
+        for code in [
+            "invalid_credentials",
+            "rate_limited",
+            "csrf_invalid",
+            "nonce_invalid",
+        ] {
+            assert_ne!(words(code), words("something_else"), "{code}");
+        }
+    }
+}
