@@ -52,6 +52,8 @@ impl UserPool {
         if let Some(ttl) = grant.refresh_ttl {
             s.expires_at = now + ttl;
         }
+        // Never longer than the browser session it came from: logout ends both anyway.
+        s.expires_at = s.expires_at.min(parent.expires_at);
         let audit = Self::audit(
             pool.id,
             Some(parent.account_id),

@@ -203,7 +203,6 @@ impl UserPool {
         })
     }
 
-    /// Opens a sealed outbox body (for the delivery worker).
     /// A keyed hash (HMAC with the master key, hex) for the gateway's own tokens: browser
     /// session cookies, CSRF tokens, look-up keys of authorization codes. `purpose`
     /// separates the uses.
@@ -211,6 +210,7 @@ impl UserPool {
         self.master.hash(purpose, value)
     }
 
+    /// Opens a sealed outbox body (for the delivery worker).
     pub fn open_mail(&self, sealed: &[u8]) -> Result<crate::mail::MailBody, Error> {
         let plain = self.master.open("mail", sealed)?;
         serde_json::from_slice(&plain).map_err(|_| Error::Crypto)

@@ -116,6 +116,26 @@ impl UserPool {
         })
     }
 
+    /// The scope granted to the session of a refresh token of `client`, read without
+    /// rotating it (so a refused request leaves the token as it was). None: not that
+    /// client's token, or unknown.
+    pub async fn refresh_token_scope(
+        &self,
+        pool: &PoolRecord,
+        token: &str,
+        client: &str,
+    ) -> Result<Option<String>, Error> {
+        if token.is_empty() || token.len() > 128 {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .find_session_by_token(pool.id, &self.refresh_hash(token))
+            .await?
+            .filter(|s| s.client_id.as_deref() == Some(client))
+            .map(|s| s.scope.unwrap_or_default()))
+    }
+
     /// `POST /v1/sessions/revoke` (`client` none) and `POST /oauth2/revoke`: ends the
     /// token's session. Unknown tokens, and another client's, are not an error (RFC 7009
     /// §2.2), so the answer tells nothing.

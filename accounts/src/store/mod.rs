@@ -398,6 +398,12 @@ pub trait SessionStore: Send + Sync {
         grace: i64,
     ) -> Result<Rotation, Error>;
     async fn find_session(&self, id: SessionId) -> Result<Option<SessionRecord>, Error>;
+    /// The session a refresh token (by hash) belongs to, used or not; read only.
+    async fn find_session_by_token(
+        &self,
+        pool: PoolId,
+        hash: &str,
+    ) -> Result<Option<SessionRecord>, Error>;
     /// Ends the session a refresh token belongs to; false when the token is unknown or was
     /// issued to another client (`None`: the direct API).
     async fn revoke_session_by_token(

@@ -91,8 +91,11 @@ impl FromRequestParts<AppState> for Authenticated {
         let issuer = state.config.issuer(&pool.name);
         let claims =
             tokens::verify_access(&keys, &issuer, token, now).ok_or(AppError::Unauthorized)?;
+        // The account API is the account's own: a token issued to an OAuth client (whose
+        // session names that client) reaches userinfo, never `/v1/me` and what hangs off it.
         let session = live_session(state, pool.id, &claims, now)
             .await?
+            .filter(|s| s.client_id.is_none())
             .ok_or(AppError::Unauthorized)?;
         Ok(Authenticated {
             pool,

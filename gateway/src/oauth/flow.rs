@@ -1,8 +1,8 @@
 //! An authorization between its steps, in the ephemeral store (so every gateway instance
-//! sees it): the pending request while the person signs in (10 minutes, read on each try),
-//! then the authorization code (60 seconds, single use, RFC 6749 §4.1.2), then, once
-//! redeemed, a marker that turns a second redemption into the revocation of what the
-//! first one issued (RFC 6749 §4.1.2, RFC 9700 §4.5).
+//! sees it): the pending request while the person signs in (10 minutes, read on each try,
+//! taken once by the sign-in that ends it), then the authorization code (60 seconds, single
+//! use, RFC 6749 §4.1.2), then, once redeemed, a claim that turns a second redemption into
+//! the revocation of what the first one issued (RFC 6749 §4.1.2, RFC 9700 §4.5).
 
 use accounts::SessionId;
 use accounts::store::PoolRecord;
@@ -23,6 +23,7 @@ const REDEEMED_TTL: Duration = Duration::from_secs(3600);
 pub struct CodeGrant {
     pub client_id: String,
     pub redirect_uri: String,
+    pub redirect_uri_given: bool,
     pub scope: String,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
@@ -44,12 +45,11 @@ fn request_key(pool: &PoolRecord, id: &str) -> String {
     format!("oauth-request:{}:{id}", pool.id)
 }
 
-fn code_keys(state: &AppState, pool: &PoolRecord, code: &str) -> (String, String) {
+/// The keys of a code: its grant, the claim of its first redemption, the mark of a replay.
+fn code_keys(state: &AppState, pool: &PoolRecord, code: &str) -> [String; 3] {
     let h = state.users.mac("oauth-code", code);
-    (
-        format!("oauth-code:{}:{h}", pool.id),
-        format!("oauth-code-redeemed:{}:{h}", pool.id),
-    )
+    ["oauth-code", "oauth-code-claimed", "oauth-code-replayed"]
+        .map(|kind| format!("{kind}:{}:{h}", pool.id))
 }
 
 /// Keeps a checked request while the person signs in; its id goes into the login page.
@@ -84,9 +84,18 @@ pub async fn load_request(
     Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
 }
 
-/// Ends a pending request (it led to a code or an error).
-pub async fn drop_request(state: &AppState, pool: &PoolRecord, id: &str) -> Result<(), AppError> {
-    Ok(state.ephemeral.delete(&request_key(pool, id)).await?)
+/// Takes the pending request `id` for the sign-in that ends it: of two concurrent
+/// sign-ins on one request, one gets it.
+pub async fn take_request(
+    state: &AppState,
+    pool: &PoolRecord,
+    id: &str,
+) -> Result<Option<AuthRequest>, AppError> {
+    if id.is_empty() || id.len() > 64 {
+        return Ok(None);
+    }
+    let value = state.ephemeral.take(&request_key(pool, id)).await?;
+    Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
 }
 
 /// A fresh code for `grant`.
@@ -98,15 +107,16 @@ pub async fn issue_code(
     let value = serde_json::to_string(grant).map_err(|_| AppError::Unavailable("json".into()))?;
     loop {
         let code = accounts::secret::random_token().expose().to_string();
-        let (key, _) = code_keys(state, pool, &code);
+        let [key, _, _] = code_keys(state, pool, &code);
         if state.ephemeral.put_new(&key, &value, CODE_TTL).await? {
             return Ok(code);
         }
     }
 }
 
-/// Takes a code: the first presentation gets its grant (atomically, once in all
-/// instances); later ones learn which session the first one opened.
+/// Presents a code. Exactly one presentation, in all instances, claims it (an atomic
+/// put-if-absent of the claim, which names the session the redemption will open); every
+/// other one marks the code replayed and learns that session, to revoke it.
 pub async fn redeem_code(
     state: &AppState,
     pool: &PoolRecord,
@@ -115,18 +125,38 @@ pub async fn redeem_code(
     if code.is_empty() || code.len() > 128 {
         return Ok(Redeemed::Unknown);
     }
-    let (key, redeemed_key) = code_keys(state, pool, code);
-    if let Some(value) = state.ephemeral.take(&key).await? {
+    let [key, claimed, replayed] = code_keys(state, pool, code);
+    if let Some(value) = state.ephemeral.get(&key).await? {
         let grant: CodeGrant =
             serde_json::from_str(&value).map_err(|_| AppError::Unavailable("json".into()))?;
-        state
+        let session = grant.session.to_string();
+        if state
             .ephemeral
-            .put_new(&redeemed_key, &grant.session.to_string(), REDEEMED_TTL)
-            .await?;
-        return Ok(Redeemed::Fresh(grant));
+            .put_new(&claimed, &session, REDEEMED_TTL)
+            .await?
+        {
+            state.ephemeral.delete(&key).await?;
+            return Ok(Redeemed::Fresh(grant));
+        }
     }
-    Ok(match state.ephemeral.get(&redeemed_key).await? {
-        Some(sid) => SessionId::parse(&sid).map_or(Redeemed::Unknown, Redeemed::Replayed),
-        None => Redeemed::Unknown,
-    })
+    let Some(sid) = state.ephemeral.get(&claimed).await? else {
+        return Ok(Redeemed::Unknown);
+    };
+    state
+        .ephemeral
+        .put_new(&replayed, "1", REDEEMED_TTL)
+        .await?;
+    Ok(SessionId::parse(&sid).map_or(Redeemed::Unknown, Redeemed::Replayed))
+}
+
+/// Whether the code was presented again while its first redemption ran. The replay marks
+/// the code before it revokes; the redemption opens its session before it asks: so either
+/// the replay's revocation finds the session, or the redemption sees the mark.
+pub async fn was_replayed(
+    state: &AppState,
+    pool: &PoolRecord,
+    code: &str,
+) -> Result<bool, AppError> {
+    let [_, _, replayed] = code_keys(state, pool, code);
+    Ok(state.ephemeral.get(&replayed).await?.is_some())
 }

@@ -27,6 +27,10 @@ pub enum Prompt {
 pub struct AuthRequest {
     pub client_id: String,
     pub redirect_uri: String,
+    /// Whether the request named the redirect URI (then the token request must too,
+    /// RFC 6749 §4.1.3).
+    #[serde(default)]
+    pub redirect_uri_given: bool,
     pub scope: Vec<String>,
     pub state: Option<String>,
     pub nonce: Option<String>,
@@ -176,6 +180,14 @@ pub fn check(
         },
     };
     let nonce = map.get("nonce").map(|s| s.to_string());
+    // RFC 9700 §2.1.1: a client must prevent code injection, with PKCE or, for OpenID
+    // Connect, with a nonce; a confidential client that skips PKCE must send one.
+    if code_challenge.is_none() && scope.iter().any(|s| s == "openid") && nonce.is_none() {
+        return fail(
+            "invalid_request",
+            "without PKCE, an OpenID Connect request needs a nonce",
+        );
+    }
     if nonce.as_ref().is_some_and(|n| n.len() > 512)
         || state.as_ref().is_some_and(|s| s.len() > 2048)
     {
@@ -184,6 +196,7 @@ pub fn check(
     Ok(AuthRequest {
         client_id: client.id.clone(),
         redirect_uri,
+        redirect_uri_given: map.contains_key("redirect_uri"),
         scope,
         state,
         nonce,
@@ -302,14 +315,22 @@ mod tests {
                 "{extra:?}"
             );
         }
-        // A confidential client may leave PKCE out; never a public one.
+        // A confidential client may leave PKCE out (never a public one), but then an
+        // OpenID request needs a nonce against code injection (RFC 9700 §2.1.1).
+        let no_pkce = [("code_challenge", ""), ("code_challenge_method", "")];
         assert_eq!(
-            error_of(check(
-                &params(&[("code_challenge", ""), ("code_challenge_method", "")]),
-                Some(&confidential)
-            )),
+            error_of(check(&params(&no_pkce), Some(&confidential))),
+            "invalid_request"
+        );
+        let with_nonce = [no_pkce[0], no_pkce[1], ("nonce", "n-1")];
+        assert_eq!(
+            error_of(check(&params(&with_nonce), Some(&confidential))),
             "ok"
         );
+        let r = check(&params(&with_nonce), Some(&confidential))
+            .ok()
+            .unwrap();
+        assert!(r.redirect_uri_given);
         let mut twice = params(&[]);
         twice.push(("state".into(), "again".into()));
         assert_eq!(error_of(check(&twice, Some(&public))), "invalid_request");

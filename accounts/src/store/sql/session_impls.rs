@@ -138,6 +138,19 @@ macro_rules! session_store {
                     .transpose()
             }
 
+            async fn find_session_by_token(&self, pool: PoolId, hash: &str) -> Result<Option<SessionRecord>, Error> {
+                sqlx::query_as::<_, SessionRow>(&format!(
+                    "SELECT {SESSION_COLS} FROM refresh_token rt JOIN session s ON s.id = rt.session_id \
+                     WHERE rt.token_hash = $1 AND s.pool_id = $2"
+                ))
+                .bind(hash)
+                .bind(pool.to_string())
+                .fetch_optional(&self.pool)
+                .await?
+                .map(SessionRow::into_record)
+                .transpose()
+            }
+
             async fn revoke_session_by_token(&self, pool: PoolId, hash: &str, client: Option<&str>, now: i64, reason: &str) -> Result<bool, Error> {
                 let mut tx = self.begin().await?;
                 let row: Option<SessionRow> = sqlx::query_as(&format!(

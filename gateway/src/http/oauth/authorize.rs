@@ -9,7 +9,6 @@
 use accounts::SessionId;
 use accounts::clients::ClientRecord;
 use accounts::store::{PoolRecord, SessionRecord};
-use axum::Form;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +19,7 @@ use url::Url;
 use crate::http::browser;
 use crate::http::error::AppError;
 use crate::http::extract::Pool;
-use crate::http::pages::{self, Page};
+use crate::http::pages::{self, Page, PageForm};
 use crate::oauth::flow::{self, CodeGrant};
 use crate::oauth::request::{self, AuthRequest, Prompt, Refused};
 use crate::state::AppState;
@@ -119,6 +118,7 @@ pub(crate) async fn complete(
     let grant = CodeGrant {
         client_id: req.client_id.clone(),
         redirect_uri: req.redirect_uri.clone(),
+        redirect_uri_given: req.redirect_uri_given,
         scope: req.scope.join(" "),
         nonce: req.nonce.clone(),
         code_challenge: req.code_challenge.clone(),
@@ -227,6 +227,16 @@ async fn check_logout(
     }))
 }
 
+fn invalid_logout(state: &AppState, pool: &PoolRecord, why: &str) -> Response {
+    pages::error_page(
+        state,
+        pool,
+        StatusCode::BAD_REQUEST,
+        "This sign-out link is not valid",
+        why,
+    )
+}
+
 pub(super) async fn logout(
     State(state): State<AppState>,
     Pool(pool): Pool,
@@ -236,26 +246,14 @@ pub(super) async fn logout(
     let mut params = HashMap::new();
     for (k, v) in query_pairs(raw.as_deref()) {
         if params.insert(k, v).is_some() {
-            return Ok(pages::error_page(
-                &state,
-                &pool,
-                StatusCode::BAD_REQUEST,
-                "This sign-out link is not valid",
-                "A parameter is repeated.",
-            ));
+            return Ok(invalid_logout(&state, &pool, "A parameter is repeated."));
         }
     }
     let session = browser::session(&state, &pool, &headers).await?;
     let logout = match check_logout(&state, &pool, &params, session.as_ref()).await? {
         Ok(l) => l,
         Err(why) => {
-            return Ok(pages::error_page(
-                &state,
-                &pool,
-                StatusCode::BAD_REQUEST,
-                "This sign-out link is not valid",
-                &why,
-            ));
+            return Ok(invalid_logout(&state, &pool, &why));
         }
     };
     if !logout.confirmed {
@@ -278,15 +276,8 @@ pub(super) async fn logout_confirmed(
     State(state): State<AppState>,
     Pool(pool): Pool,
     headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
+    PageForm(form): PageForm<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    if !browser::csrf_ok(
-        &state,
-        &headers,
-        form.get("csrf").map_or("", String::as_str),
-    ) {
-        return Ok(pages::csrf_failed(&state, &pool));
-    }
     let mut params = form.clone();
     params.remove("csrf");
     params.retain(|_, v| !v.is_empty());
@@ -294,13 +285,7 @@ pub(super) async fn logout_confirmed(
     let logout = match check_logout(&state, &pool, &params, None).await? {
         Ok(l) => l,
         Err(why) => {
-            return Ok(pages::error_page(
-                &state,
-                &pool,
-                StatusCode::BAD_REQUEST,
-                "This sign-out link is not valid",
-                &why,
-            ));
+            return Ok(invalid_logout(&state, &pool, &why));
         }
     };
     finish_logout(&state, &pool, session.as_ref(), &logout).await

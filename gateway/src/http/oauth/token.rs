@@ -115,7 +115,9 @@ async fn authorization_code(
     if grant.client_id != client.id {
         return Err(invalid_grant("the code was issued to another client"));
     }
-    if params.get("redirect_uri") != Some(&grant.redirect_uri) {
+    // RFC 6749 §4.1.3: required, and identical, when the authorization request had it.
+    let given = params.get("redirect_uri");
+    if (grant.redirect_uri_given || given.is_some()) && given != Some(&grant.redirect_uri) {
         return Err(invalid_grant(
             "redirect_uri must be the one of the authorization request",
         ));
@@ -151,6 +153,13 @@ async fn authorization_code(
         }
         Err(e) => return Err(e.into()),
     };
+    if flow::was_replayed(state, pool, code).await? {
+        state
+            .users
+            .end_session_tree(pool, grant.session, "code_replayed", now)
+            .await?;
+        return Err(invalid_grant("the authorization code was used twice"));
+    }
     client_token_set(state, pool, client, &issued, grant.nonce.as_deref()).await
 }
 
@@ -167,10 +176,30 @@ async fn refresh_token(
         .map(String::as_str)
         .unwrap_or_default();
     let now = state.clock.now();
-    // Checked before rotating, against the session the token belongs to once rotated.
+    // The scope is checked before rotating, so a refused request leaves the token usable.
     let asked: Option<Vec<&str>> = params
         .get("scope")
         .map(|s| s.split(' ').filter(|x| !x.is_empty()).collect());
+    let narrowed = match asked {
+        None => None,
+        Some(asked) => {
+            let Some(granted) = state
+                .users
+                .refresh_token_scope(pool, token, &client.id)
+                .await?
+            else {
+                return Err(invalid_grant("unknown, used or revoked refresh token"));
+            };
+            let granted: Vec<&str> = granted.split(' ').collect();
+            if let Some(bad) = asked.iter().find(|s| !granted.contains(s)) {
+                return Err(oauth_error(
+                    "invalid_scope",
+                    format!("the scope {bad:?} was not granted"),
+                ));
+            }
+            Some(asked.join(" "))
+        }
+    };
     let mut issued = match state
         .users
         .refresh(pool, token, Some(&client.id), now)
@@ -182,16 +211,8 @@ async fn refresh_token(
         }
         Err(e) => return Err(e.into()),
     };
-    if let Some(asked) = asked {
-        let granted = issued.session.scope.clone().unwrap_or_default();
-        let granted: Vec<&str> = granted.split(' ').collect();
-        if let Some(bad) = asked.iter().find(|s| !granted.contains(s)) {
-            return Err(oauth_error(
-                "invalid_scope",
-                format!("the scope {bad:?} was not granted"),
-            ));
-        }
-        issued.session.scope = Some(asked.join(" "));
+    if narrowed.is_some() {
+        issued.session.scope = narrowed;
     }
     client_token_set(state, pool, client, &issued, None).await
 }

@@ -59,12 +59,16 @@ pub(super) async fn userinfo(
         .to_string();
     let has = |s: &str| scope.split(' ').any(|x| x == s);
     if !has("openid") {
-        return Err(OAuthError {
-            status: StatusCode::FORBIDDEN,
-            error: "insufficient_scope",
-            description: "userinfo needs the openid scope".into(),
-            basic_challenge: false,
-        });
+        let mut res = (
+            StatusCode::FORBIDDEN,
+            axum::Json(json!({ "error": "insufficient_scope", "error_description": "userinfo needs the openid scope" })),
+        )
+            .into_response();
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"insufficient_scope\", scope=\"openid\""),
+        );
+        return Ok(res);
     }
     let account = match state.users.account(&pool, claims.sub).await {
         Ok(a) => a,

@@ -2,14 +2,13 @@
 //! and a new password). Answers never tell whether an address has an account (DESIGN rule 5).
 
 use accounts::store::PoolRecord;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::login::{Authz, login_page, signed_in, urlencode};
-use super::{Page, base, csrf_failed, esc, hidden, render, words};
+use super::login::{Authz, form_target, login_page, signed_in, urlencode};
+use super::{Page, PageForm, base, esc, hidden, render, words};
 use crate::http::browser;
 use crate::http::error::AppError;
 use crate::http::extract::{ClientIp, Pool};
@@ -58,7 +57,7 @@ fn back_to_login(pool: &PoolRecord, authz: &str) -> String {
 
 /// A one-form page: `fields` are the visible inputs (HTML), `keep` hidden values.
 #[allow(clippy::too_many_arguments)]
-fn form_page(
+async fn form_page(
     state: &AppState,
     pool: &PoolRecord,
     headers: &HeaderMap,
@@ -101,6 +100,8 @@ fn form_page(
             error,
             body,
             status,
+            // A form that may end the authorization redirects to the client.
+            form_target: form_target(state, pool, authz).await,
             ..Page::default()
         },
         set.as_slice(),
@@ -122,7 +123,7 @@ const NEW_PASSWORD: &str = r#"<label for="password">Password</label>
 const CODE_FIELD: &str = r#"<label for="code">Code from the email</label>
 <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required>"#;
 
-fn signup_form(
+async fn signup_form(
     state: &AppState,
     pool: &PoolRecord,
     headers: &HeaderMap,
@@ -143,9 +144,10 @@ fn signup_form(
         None,
         error,
     )
+    .await
 }
 
-fn confirm_form(
+async fn confirm_form(
     state: &AppState,
     pool: &PoolRecord,
     headers: &HeaderMap,
@@ -168,6 +170,7 @@ fn confirm_form(
         )),
         error,
     )
+    .await
 }
 
 pub(super) async fn signup_page(
@@ -176,7 +179,7 @@ pub(super) async fn signup_page(
     headers: HeaderMap,
     Query(q): Query<Authz>,
 ) -> Response {
-    signup_form(&state, &pool, &headers, &q.authz, &q.email, None)
+    signup_form(&state, &pool, &headers, &q.authz, &q.email, None).await
 }
 
 /// `POST /signup`: the same next step whether or not the address has an account.
@@ -185,15 +188,10 @@ pub(super) async fn signup(
     Pool(pool): Pool,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Form(f): Form<AccountForm>,
+    PageForm(f): PageForm<AccountForm>,
 ) -> Result<Response, AppError> {
-    if !browser::csrf_ok(&state, &headers, &f.csrf) {
-        return Ok(csrf_failed(&state, &pool));
-    }
     match start_signup(&state, &pool, &ip, &f.email, &f.password, None).await {
-        Ok(()) => Ok(confirm_form(
-            &state, &pool, &headers, &f.authz, &f.email, None,
-        )),
+        Ok(()) => Ok(confirm_form(&state, &pool, &headers, &f.authz, &f.email, None).await),
         Err(e) => Ok(signup_form(
             &state,
             &pool,
@@ -201,7 +199,8 @@ pub(super) async fn signup(
             &f.authz,
             &f.email,
             Some(error_of(&e)),
-        )),
+        )
+        .await),
     }
 }
 
@@ -211,11 +210,8 @@ pub(super) async fn confirm_signup(
     Pool(pool): Pool,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Form(f): Form<AccountForm>,
+    PageForm(f): PageForm<AccountForm>,
 ) -> Result<Response, AppError> {
-    if !browser::csrf_ok(&state, &headers, &f.csrf) {
-        return Ok(csrf_failed(&state, &pool));
-    }
     match confirm_email(&state, &pool, &ip, &f.email, f.code.trim()).await {
         Ok(()) => Ok(login_page(
             &state,
@@ -234,11 +230,12 @@ pub(super) async fn confirm_signup(
             &f.authz,
             &f.email,
             Some(error_of(&e)),
-        )),
+        )
+        .await),
     }
 }
 
-fn recover_form(
+async fn recover_form(
     state: &AppState,
     pool: &PoolRecord,
     headers: &HeaderMap,
@@ -259,9 +256,10 @@ fn recover_form(
         None,
         error,
     )
+    .await
 }
 
-fn reset_form(
+async fn reset_form(
     state: &AppState,
     pool: &PoolRecord,
     headers: &HeaderMap,
@@ -284,6 +282,7 @@ fn reset_form(
         )),
         error,
     )
+    .await
 }
 
 pub(super) async fn recover_page(
@@ -292,7 +291,7 @@ pub(super) async fn recover_page(
     headers: HeaderMap,
     Query(q): Query<Authz>,
 ) -> Response {
-    recover_form(&state, &pool, &headers, &q.authz, &q.email, None)
+    recover_form(&state, &pool, &headers, &q.authz, &q.email, None).await
 }
 
 /// `POST /recover`: mails a code if the address has an account; the same page either way.
@@ -301,15 +300,10 @@ pub(super) async fn recover(
     Pool(pool): Pool,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Form(f): Form<AccountForm>,
+    PageForm(f): PageForm<AccountForm>,
 ) -> Result<Response, AppError> {
-    if !browser::csrf_ok(&state, &headers, &f.csrf) {
-        return Ok(csrf_failed(&state, &pool));
-    }
     match send_recovery_code(&state, &pool, &ip, &f.email).await {
-        Ok(()) => Ok(reset_form(
-            &state, &pool, &headers, &f.authz, &f.email, None,
-        )),
+        Ok(()) => Ok(reset_form(&state, &pool, &headers, &f.authz, &f.email, None).await),
         Err(e) => Ok(recover_form(
             &state,
             &pool,
@@ -317,7 +311,8 @@ pub(super) async fn recover(
             &f.authz,
             &f.email,
             Some(error_of(&e)),
-        )),
+        )
+        .await),
     }
 }
 
@@ -328,11 +323,8 @@ pub(super) async fn confirm_recovery(
     Pool(pool): Pool,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Form(f): Form<AccountForm>,
+    PageForm(f): PageForm<AccountForm>,
 ) -> Result<Response, AppError> {
-    if !browser::csrf_ok(&state, &headers, &f.csrf) {
-        return Ok(csrf_failed(&state, &pool));
-    }
     let outcome = recover_account(
         &state,
         &pool,
@@ -343,7 +335,7 @@ pub(super) async fn confirm_recovery(
     )
     .await;
     match outcome {
-        Ok(issued) => signed_in(&state, &pool, &issued.session, &f.authz).await,
+        Ok(issued) => signed_in(&state, &pool, &headers, &issued.session, &f.authz).await,
         Err(e) => Ok(reset_form(
             &state,
             &pool,
@@ -351,6 +343,13 @@ pub(super) async fn confirm_recovery(
             &f.authz,
             &f.email,
             Some(error_of(&e)),
-        )),
+        )
+        .await),
+    }
+}
+
+impl super::CsrfToken for AccountForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
     }
 }

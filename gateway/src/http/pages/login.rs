@@ -3,15 +3,15 @@
 //! here (`authz`), ends its authorization with a code.
 
 use accounts::store::{PoolRecord, SessionRecord};
+use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::{Form, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::str::FromStr;
 
-use super::{Page, base, csrf_failed, esc, hidden, render, words};
+use super::{Page, PageForm, base, esc, hidden, render, words};
 use crate::http::browser;
 use crate::http::error::AppError;
 use crate::http::extract::{AppJson, ClientIp, Pool};
@@ -56,7 +56,11 @@ pub(super) struct WalletForm {
 }
 
 /// The client redirect URI a pending authorization will end at (for the page's CSP).
-async fn form_target(state: &AppState, pool: &PoolRecord, authz: &str) -> Option<String> {
+pub(super) async fn form_target(
+    state: &AppState,
+    pool: &PoolRecord,
+    authz: &str,
+) -> Option<String> {
     flow::load_request(state, pool, authz)
         .await
         .ok()
@@ -141,12 +145,23 @@ pub(super) async fn page(
 pub async fn signed_in(
     state: &AppState,
     pool: &PoolRecord,
+    headers: &HeaderMap,
     session: &SessionRecord,
     authz: &str,
 ) -> Result<Response, AppError> {
+    // Someone else signing in on this browser (a shared computer) ends the previous
+    // person's browser session, and what their apps got from it.
+    if let Some(previous) = browser::session(state, pool, headers).await?
+        && previous.account_id != session.account_id
+    {
+        state
+            .users
+            .end_session_tree(pool, previous.id, "replaced", state.clock.now())
+            .await?;
+    }
     let cookie = browser::start_session(state, pool, session);
     if !authz.is_empty() {
-        let Some(req) = flow::load_request(state, pool, authz).await? else {
+        let Some(req) = flow::take_request(state, pool, authz).await? else {
             return Ok(render(
                 state,
                 pool,
@@ -159,7 +174,6 @@ pub async fn signed_in(
                 &[cookie],
             ));
         };
-        flow::drop_request(state, pool, authz).await?;
         return complete(state, pool, &req, session, &[cookie]).await;
     }
     Ok(render(
@@ -195,13 +209,10 @@ pub(super) async fn password(
     Pool(pool): Pool,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Form(form): Form<PasswordForm>,
+    PageForm(form): PageForm<PasswordForm>,
 ) -> Result<Response, AppError> {
-    if !browser::csrf_ok(&state, &headers, &form.csrf) {
-        return Ok(csrf_failed(&state, &pool));
-    }
     match password_sign_in(&state, &pool, &ip, &form.email, &form.password).await {
-        Ok(issued) => signed_in(&state, &pool, &issued.session, &form.authz).await,
+        Ok(issued) => signed_in(&state, &pool, &headers, &issued.session, &form.authz).await,
         Err(e) => Ok(login_page(
             &state,
             &pool,
@@ -221,16 +232,13 @@ pub(super) async fn wallet(
     Pool(pool): Pool,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Form(form): Form<WalletForm>,
+    PageForm(form): PageForm<WalletForm>,
 ) -> Result<Response, AppError> {
-    if !browser::csrf_ok(&state, &headers, &form.csrf) {
-        return Ok(csrf_failed(&state, &pool));
-    }
     // A form field's line breaks arrive as CRLF (HTML form encoding); the wallet signed
     // the message with LF, as EIP-4361 writes it.
     let message = form.message.replace("\r\n", "\n");
     match wallet_sign_in(&state, &pool, &ip, &message, &form.signature).await {
-        Ok(issued) => signed_in(&state, &pool, &issued.session, &form.authz).await,
+        Ok(issued) => signed_in(&state, &pool, &headers, &issued.session, &form.authz).await,
         Err(e) => Ok(login_page(
             &state,
             &pool,
@@ -285,4 +293,16 @@ pub(super) async fn siwe_message(
         chain = req.chain_id,
     );
     Ok(Json(json!({ "message": message })))
+}
+
+impl super::CsrfToken for PasswordForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl super::CsrfToken for WalletForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }

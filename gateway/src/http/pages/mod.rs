@@ -8,11 +8,12 @@ mod account;
 mod login;
 
 use accounts::store::PoolRecord;
-use axum::Router;
-use axum::extract::State;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::browser;
@@ -36,6 +37,43 @@ pub fn router() -> Router<AppState> {
         .route("/assets/pages.css", get(stylesheet))
         .route("/assets/brand.css", get(brand_stylesheet))
         .route("/assets/login.js", get(script))
+}
+
+/// A form one of the pages posted, whose CSRF token matched (see `browser`); otherwise the
+/// request is answered with the "please try again" page and nothing is done.
+pub struct PageForm<T>(pub T);
+
+/// Where a form keeps its CSRF token.
+pub trait CsrfToken {
+    fn csrf(&self) -> &str;
+}
+
+impl CsrfToken for std::collections::HashMap<String, String> {
+    fn csrf(&self) -> &str {
+        self.get("csrf").map_or("", String::as_str)
+    }
+}
+
+impl<T> FromRequest<AppState> for PageForm<T>
+where
+    T: DeserializeOwned + CsrfToken + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Pool(pool) = Pool::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let headers = parts.headers.clone();
+        let Form(form) = Form::<T>::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if !browser::csrf_ok(state, &headers, form.csrf()) {
+            return Err(csrf_failed(state, &pool));
+        }
+        Ok(PageForm(form))
+    }
 }
 
 /// HTML-escapes text for element content and quoted attribute values.

@@ -3,7 +3,7 @@
 //! scope escalation, forged CSRF tokens and open redirects through logout.
 
 use gatehouse_tests::{World, verified_claims};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -156,6 +156,22 @@ async fn token_requests_refused(w: Arc<World>) -> TestResult {
     );
     assert!(s(&body, "error_description").contains("code_challenge"));
 
+    // A request without redirect_uri (the client has one): the token request may leave it
+    // out too, but may not name another.
+    let bare = auth_query(&id, &[("redirect_uri", "")]);
+    let c = code(&mut b, &bare, &email, &password).await?;
+    let (st, body) = token(
+        &gw,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &c),
+            ("code_verifier", VERIFIER),
+        ],
+        Some((&id, &secret)),
+    )
+    .await?;
+    assert_eq!(st, StatusCode::OK, "{body}");
+
     // Replay: the first redemption works; the second fails and revokes the first's session.
     let c = code(&mut b, &q, &email, &password).await?;
     let (st, first) = redeem(&gw, &app, &c, VERIFIER).await?;
@@ -165,6 +181,25 @@ async fn token_requests_refused(w: Arc<World>) -> TestResult {
         .get_auth("/oauth2/userinfo", &s(&first, "access_token"))
         .await?;
     assert_eq!(r.status, StatusCode::OK);
+    // An app's token is for userinfo and the app's own backends, never the account API.
+    let app_token = s(&first, "access_token");
+    for (method, path, body) in [
+        (Method::GET, "/v1/me", None),
+        (
+            Method::PATCH,
+            "/v1/me",
+            Some(json!({ "attributes": { "name": "x" } })),
+        ),
+        (Method::POST, "/v1/me/sessions/revoke-all", Some(json!({}))),
+        (
+            Method::POST,
+            "/v1/storage/credentials",
+            Some(json!({ "role": "recovery" })),
+        ),
+    ] {
+        let r = gw.call(method, path, body, Some(&app_token)).await?;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path}");
+    }
     let (st, body) = redeem(&gw, &app, &c, VERIFIER).await?;
     assert_eq!(
         (st, s(&body, "error").as_str()),
@@ -220,8 +255,9 @@ async fn token_requests_refused(w: Arc<World>) -> TestResult {
         (st, s(&body, "error").as_str()),
         (StatusCode::BAD_REQUEST, "invalid_scope")
     );
-    // The escalation attempt rotated the token (it was presented); its successor is not
-    // known to the client, so the repeat within the grace period yields it again.
+    // The refused request left the token unused: it still rotates, after 10 minutes
+    // (well past the 10-second grace for repeats), to a narrower scope.
+    gw.clock.advance(600);
     let (st, narrowed) = token(
         &gw,
         &[
@@ -327,6 +363,24 @@ async fn hosted_pages_refuse_forged_forms(w: Arc<World>) -> TestResult {
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/")
     );
     assert_eq!(count(&w, "SELECT COUNT(*) FROM session").await?, before + 1);
+    // Someone else signing in on the same browser ends the first person's browser session.
+    let (other, other_password) = person(&w, &gw, "csrf-other").await?;
+    let again = b
+        .post(
+            &format!("{}/login", gw.api),
+            &[
+                ("csrf", &csrf),
+                ("email", &other),
+                ("password", &other_password),
+            ],
+        )
+        .await?;
+    assert_eq!(again.status, StatusCode::OK);
+    let first_live = format!(
+        "SELECT COUNT(*) FROM session WHERE revoked_at IS NULL AND account_id IN \
+         (SELECT account_id FROM email_credential WHERE email = '{email}')"
+    );
+    assert_eq!(count(&w, &first_live).await?, 0);
     // A tampered cookie is no session: the next authorization asks to sign in.
     let value = b.jar["gh_session_main"].clone();
     b.jar
