@@ -15,6 +15,7 @@ crate::tests!(
     token_requests_refused,
     hosted_pages_refuse_forged_forms,
     logout_never_redirects_elsewhere,
+    https_cookies_are_host_prefixed_and_secure,
 );
 
 async fn authorization_requests_refused(w: Arc<World>) -> TestResult {
@@ -503,6 +504,43 @@ async fn logout_never_redirects_elsewhere(w: Arc<World>) -> TestResult {
         .get_auth("/oauth2/userinfo", &s(&set, "access_token"))
         .await?;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    gw.stop().await?;
+    Ok(())
+}
+
+async fn https_cookies_are_host_prefixed_and_secure(w: Arc<World>) -> TestResult {
+    // Behind TLS (a proxy terminates it; the gateway sees the public URL's scheme).
+    let gw = w
+        .start_with(|c| c.public_url = url::Url::parse("https://id.example").expect("URL"))
+        .await?;
+    let (email, password) = person(&w, &gw, "https").await?;
+    let mut b = Browser::new(&gw);
+    let page = b.get(&format!("{}/login", gw.api)).await?;
+    let csrf_cookie = page
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-gh_csrf="))
+        .expect("a __Host- CSRF cookie");
+    assert!(csrf_cookie.contains("; Secure") && csrf_cookie.contains("Path=/"));
+    assert!(!csrf_cookie.contains("Domain="));
+    let csrf = hidden(&page.body, "csrf").unwrap_or_default();
+    let ok = b
+        .post(
+            &format!("{}/login", gw.api),
+            &[("csrf", &csrf), ("email", &email), ("password", &password)],
+        )
+        .await?;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let session = ok
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-gh_session_main="))
+        .expect("a __Host- session cookie");
+    for attr in ["; Secure", "; HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(session.contains(attr), "{attr}: {session}");
+    }
+    let res = gw.http.get(format!("{}/login", gw.api)).send().await?;
+    assert!(res.headers().get("strict-transport-security").is_some());
     gw.stop().await?;
     Ok(())
 }
