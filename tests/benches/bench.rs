@@ -346,11 +346,112 @@ async fn bench_backend(
         gateway.as_secs_f64() / floor.as_secs_f64()
     );
 
+    bench_code_flow(&gw, backend, email, es256, rtt, http).await?;
+
     if *backend == Backend::Sqlite {
         bench_validation(&gw, set["access_token"].as_str().unwrap()).await?;
     }
     gw.stop().await?;
     world.cleanup().await?;
+    Ok(())
+}
+
+/// The OAuth authorization code flow of a signed-in browser (single sign-on): the
+/// authorization request answered with a code, then the code exchanged at the token endpoint
+/// by a confidential client. The exchange is timed beside its floor.
+async fn bench_code_flow(
+    gw: &Gateway,
+    backend: &Backend,
+    email: &str,
+    es256: Duration,
+    rtt: Duration,
+    http: Duration,
+) -> anyhow::Result<()> {
+    let name = backend.name();
+    let now = gw.clock.now();
+    let pool = gw.state.pools.get("main", now).await?.unwrap();
+    let callback = "http://127.0.0.1:9/callback";
+    let new = accounts::clients::NewClient {
+        name: "bench".into(),
+        redirect_uris: vec![callback.into()],
+        ..Default::default()
+    };
+    let (client, secret) = gw.state.users.create_client(&pool, new, now).await?;
+    let secret = secret.unwrap();
+    // A browser session: the session of a password sign-in, named by the signed cookie.
+    let set = gw
+        .post(
+            "/v1/sessions/password",
+            json!({ "email": email, "password": PW }),
+        )
+        .await?
+        .body;
+    let access = set["access_token"].as_str().unwrap();
+    let payload = access.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        payload,
+    )?)?;
+    let sid = claims["sid"].as_str().unwrap();
+    let cookie = format!(
+        "gh_session_main={sid}.{}",
+        gw.state.users.mac("browser-session", sid)
+    );
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let authorize = format!(
+        "{}/oauth2/authorize?response_type=code&client_id={}&redirect_uri={callback}&scope=openid%20email&state=s&nonce=n&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        gw.api, client.id
+    );
+    let (mut auth_lat, mut token_lat) = (Vec::new(), Vec::new());
+    for _ in 0..300 {
+        let t = Instant::now();
+        let r = gw
+            .http
+            .get(&authorize)
+            .header("cookie", &cookie)
+            .send()
+            .await?;
+        auth_lat.push(t.elapsed());
+        let location = r.headers()["location"].to_str()?.to_string();
+        let code = url::Url::parse(&location)?
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        let t = Instant::now();
+        let r = gw
+            .http
+            .post(format!("{}/oauth2/token", gw.api))
+            .basic_auth(&client.id, Some(secret.expose()))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", callback),
+                ("code_verifier", verifier),
+            ])
+            .send()
+            .await?;
+        token_lat.push(t.elapsed());
+        assert_eq!(r.status(), 200, "{}", r.text().await?);
+    }
+    let a = stats(auth_lat);
+    let s = stats(token_lat);
+    // The exchange: two signatures; 9 database round trips (the client, the browser session,
+    // the account and its wallets, the session transaction of 5 statements) and, in Redis,
+    // 4 ephemeral ones (read the code, claim it, delete it, look for a replay).
+    let trips = if *backend == Backend::Sqlite { 9 } else { 13 };
+    let floor = 2 * es256 + trips * rtt;
+    let gateway = s.p50.saturating_sub(http);
+    println!(
+        "[{name}] OAuth (single sign-on): authorize p50 {} p99 {} | code exchange p50 {} p99 {} | gateway cost (p50 - HTTP) {} | floor (2 signatures + {trips} round trips) {} | gateway cost / floor = {:.2}",
+        ms(a.p50),
+        ms(a.p99),
+        ms(s.p50),
+        ms(s.p99),
+        ms(gateway),
+        ms(floor),
+        gateway.as_secs_f64() / floor.as_secs_f64()
+    );
     Ok(())
 }
 
