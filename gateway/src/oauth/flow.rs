@@ -77,11 +77,7 @@ pub async fn load_request(
     pool: &PoolRecord,
     id: &str,
 ) -> Result<Option<AuthRequest>, AppError> {
-    if id.is_empty() || id.len() > 64 {
-        return Ok(None);
-    }
-    let value = state.ephemeral.get(&request_key(pool, id)).await?;
-    Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
+    read_request(state, pool, id, false).await
 }
 
 /// Takes the pending request `id` for the sign-in that ends it: of two concurrent
@@ -91,10 +87,24 @@ pub async fn take_request(
     pool: &PoolRecord,
     id: &str,
 ) -> Result<Option<AuthRequest>, AppError> {
+    read_request(state, pool, id, true).await
+}
+
+async fn read_request(
+    state: &AppState,
+    pool: &PoolRecord,
+    id: &str,
+    take: bool,
+) -> Result<Option<AuthRequest>, AppError> {
     if id.is_empty() || id.len() > 64 {
         return Ok(None);
     }
-    let value = state.ephemeral.take(&request_key(pool, id)).await?;
+    let key = request_key(pool, id);
+    let value = if take {
+        state.ephemeral.take(&key).await?
+    } else {
+        state.ephemeral.get(&key).await?
+    };
     Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
 }
 

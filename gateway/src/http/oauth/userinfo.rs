@@ -12,18 +12,32 @@ use crate::http::extract::{Pool, live_session};
 use crate::state::AppState;
 use crate::tokens::{self, AccessClaims};
 
-/// RFC 6750 §3: a 401 with the Bearer challenge.
-fn invalid_token() -> Response {
+/// RFC 6750 §3: an error with its Bearer challenge.
+fn bearer_error(
+    status: StatusCode,
+    error: &str,
+    description: &str,
+    challenge: &'static str,
+) -> Response {
     let mut res = (
-        StatusCode::UNAUTHORIZED,
-        axum::Json(json!({ "error": "invalid_token", "error_description": "a valid access token is required" })),
+        status,
+        axum::Json(json!({ "error": error, "error_description": description })),
     )
         .into_response();
     res.headers_mut().insert(
         header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        HeaderValue::from_static(challenge),
     );
     res
+}
+
+fn invalid_token() -> Response {
+    bearer_error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "a valid access token is required",
+        "Bearer error=\"invalid_token\"",
+    )
 }
 
 /// The signed-in person's claims, as the access token's scope allows: `sub` always,
@@ -59,16 +73,12 @@ pub(super) async fn userinfo(
         .to_string();
     let has = |s: &str| scope.split(' ').any(|x| x == s);
     if !has("openid") {
-        let mut res = (
+        return Ok(bearer_error(
             StatusCode::FORBIDDEN,
-            axum::Json(json!({ "error": "insufficient_scope", "error_description": "userinfo needs the openid scope" })),
-        )
-            .into_response();
-        res.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer error=\"insufficient_scope\", scope=\"openid\""),
-        );
-        return Ok(res);
+            "insufficient_scope",
+            "userinfo needs the openid scope",
+            "Bearer error=\"insufficient_scope\", scope=\"openid\"",
+        ));
     }
     let account = match state.users.account(&pool, claims.sub).await {
         Ok(a) => a,
