@@ -161,6 +161,25 @@ impl UserPool {
         Ok(())
     }
 
+    /// The same person signed in again on the same browser: the new browser session takes
+    /// over the client sessions of the old one, which ends.
+    pub async fn replace_browser_session(
+        &self,
+        pool: &PoolRecord,
+        old: &crate::store::SessionRecord,
+        new: crate::SessionId,
+        now: i64,
+    ) -> Result<(), Error> {
+        let audit = AuditEvent {
+            pool_id: pool.id,
+            account_id: Some(old.account_id),
+            kind: "session_replaced",
+            detail: json!({ "session": old.id, "by": new }),
+            created_at: now,
+        };
+        self.store.replace_session(old.id, new, now, &audit).await
+    }
+
     /// Ends a session and every session authorized from it (logout of a browser session;
     /// a replayed authorization code). Nothing to do for an unknown or ended session.
     pub async fn end_session_tree(

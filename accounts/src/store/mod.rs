@@ -414,6 +414,15 @@ pub trait SessionStore: Send + Sync {
         now: i64,
         reason: &str,
     ) -> Result<bool, Error>;
+    /// Ends browser session `old` and hands the client sessions authorized from it to
+    /// `new`, so one logout still ends them all. One transaction with its audit row.
+    async fn replace_session(
+        &self,
+        old: SessionId,
+        new: SessionId,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<(), Error>;
     async fn revoke_sessions(
         &self,
         account: AccountId,

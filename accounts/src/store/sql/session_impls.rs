@@ -183,6 +183,23 @@ macro_rules! session_store {
                 Ok(true)
             }
 
+            async fn replace_session(&self, old: SessionId, new: SessionId, now: i64, audit: &AuditEvent) -> Result<(), Error> {
+                let mut tx = self.begin().await?;
+                sqlx::query("UPDATE session SET parent_id = $2 WHERE parent_id = $1")
+                    .bind(old.to_string())
+                    .bind(new.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE session SET revoked_at = $2, revoked_reason = 'replaced' WHERE id = $1 AND revoked_at IS NULL")
+                    .bind(old.to_string())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                Self::audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn revoke_sessions(&self, account: AccountId, scope: RevokeScope, now: i64, audit: &AuditEvent) -> Result<u64, Error> {
                 let mut tx = self.begin().await?;
                 let n = Self::revoke(&mut tx, account, scope, now, audit.kind).await?;

@@ -153,12 +153,26 @@ async fn authorization_code(
         }
         Err(e) => return Err(e.into()),
     };
+    // Both checks come after the session exists, so a replay or a logout racing this
+    // redemption either sees the new session (and ends it) or is seen here.
     if flow::was_replayed(state, pool, code).await? {
         state
             .users
             .end_session_tree(pool, grant.session, "code_replayed", now)
             .await?;
         return Err(invalid_grant("the authorization code was used twice"));
+    }
+    if state
+        .users
+        .live_session(grant.browser_session, now)
+        .await?
+        .is_none()
+    {
+        state
+            .users
+            .end_session_tree(pool, grant.session, "signed_out", now)
+            .await?;
+        return Err(invalid_grant("the sign-in this code came from has ended"));
     }
     client_token_set(state, pool, client, &issued, grant.nonce.as_deref()).await
 }

@@ -150,14 +150,23 @@ pub async fn signed_in(
     authz: &str,
 ) -> Result<Response, AppError> {
     // Someone else signing in on this browser (a shared computer) ends the previous
-    // person's browser session, and what their apps got from it.
+    // person's browser session, and what their apps got from it; the same person signing
+    // in again (prompt=login) carries their apps' sessions over to the new one.
+    let now = state.clock.now();
     if let Some(previous) = browser::session(state, pool, headers).await?
-        && previous.account_id != session.account_id
+        && previous.id != session.id
     {
-        state
-            .users
-            .end_session_tree(pool, previous.id, "replaced", state.clock.now())
-            .await?;
+        if previous.account_id == session.account_id {
+            state
+                .users
+                .replace_browser_session(pool, &previous, session.id, now)
+                .await?;
+        } else {
+            state
+                .users
+                .end_session_tree(pool, previous.id, "replaced", now)
+                .await?;
+        }
     }
     let cookie = browser::start_session(state, pool, session);
     if !authz.is_empty() {

@@ -345,6 +345,24 @@ async fn reauthentication_and_client_settings(w: Arc<World>) -> TestResult {
     let (_, set) = redeem(&gw, &app, &c, VERIFIER).await?;
     let again = verified_claims(&gw, &s(&set, "id_token"), &id).await?;
     assert!(again["auth_time"].as_i64() > first["auth_time"].as_i64());
+    // The new browser session took over the first app session, so one logout ends all.
+    let live = format!(
+        "SELECT COUNT(*) FROM session WHERE revoked_at IS NULL AND account_id = '{}'",
+        again["sub"].as_str().unwrap_or_default()
+    );
+    assert_eq!(
+        count(&w, &live).await?,
+        3,
+        "the new browser session and two app sessions"
+    );
+    let replaced = "SELECT COUNT(*) FROM session WHERE revoked_reason = 'replaced'";
+    assert_eq!(count(&w, replaced).await?, 1);
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("id_token_hint", &s(&set, "id_token"))
+        .finish();
+    let r = b.get(&format!("{}/oauth2/logout?{q}", gw.api)).await?;
+    assert_eq!(r.status, StatusCode::OK, "signed out, no redirect asked");
+    assert_eq!(count(&w, &live).await?, 0);
     // The pool's look: its colours in the generated stylesheet, its logo allowed by the CSP.
     let db = w.db().await?;
     let config: String = sqlx::query("SELECT config FROM pool WHERE name = 'main'")

@@ -476,6 +476,8 @@ async fn logout_never_redirects_elsewhere(w: Arc<World>) -> TestResult {
         2,
         "browser and client sessions still live"
     );
+    // A code issued before the logout is worthless after it.
+    let pending = code(&mut b, &auth_query(&id, &[]), &email, &password).await?;
     // Without a hint the person is asked; with the client's hint it happens at once.
     let r = b
         .get(&logout(&[
@@ -500,6 +502,16 @@ async fn logout_never_redirects_elsewhere(w: Arc<World>) -> TestResult {
             .any(|c| c.starts_with("gh_session_main=;"))
     );
     assert_eq!(count(&w, &live).await?, 0, "logout ended both sessions");
+    let (st, body) = redeem(&gw, &app, &pending, VERIFIER).await?;
+    assert_eq!(
+        (st, s(&body, "error").as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_grant")
+    );
+    assert_eq!(
+        count(&w, &live).await?,
+        0,
+        "no session opened after the logout"
+    );
     let r = gw
         .get_auth("/oauth2/userinfo", &s(&set, "access_token"))
         .await?;
