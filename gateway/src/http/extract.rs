@@ -76,26 +76,11 @@ impl FromRequestParts<AppState> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let Pool(pool) = Pool::from_request_parts(parts, state).await?;
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .ok_or(AppError::Unauthorized)?;
-        let now = state.clock.now();
-        let keys = state.keys.keys(pool.id, now).await?;
-        let issuer = state.config.issuer(&pool.name);
-        let claims =
-            tokens::verify_access(&keys, &issuer, token, now).ok_or(AppError::Unauthorized)?;
         // The account API is the account's own: a token issued to an OAuth client (whose
         // session names that client) reaches userinfo, never `/v1/me` and what hangs off it.
-        let session = live_session(state, pool.id, &claims, now)
+        let (claims, session) = bearer_user(state, &pool, &parts.headers)
             .await?
-            .filter(|s| s.client_id.is_none())
+            .filter(|(_, s)| s.client_id.is_none())
             .ok_or(AppError::Unauthorized)?;
         Ok(Authenticated {
             pool,
@@ -103,6 +88,33 @@ impl FromRequestParts<AppState> for Authenticated {
             session,
         })
     }
+}
+
+/// The user behind the request's bearer access token (RFC 6750 §2.1; the scheme is
+/// case-insensitive): a valid token of this pool whose session is live. None otherwise.
+pub async fn bearer_user(
+    state: &AppState,
+    pool: &PoolRecord,
+    headers: &axum::http::HeaderMap,
+) -> Result<Option<(AccessClaims, SessionRecord)>, accounts::Error> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    let keys = state.keys.keys(pool.id, now).await?;
+    let issuer = state.config.issuer(&pool.name);
+    let Some(claims) = tokens::verify_access(&keys, &issuer, token, now) else {
+        return Ok(None);
+    };
+    Ok(live_session(state, pool.id, &claims, now)
+        .await?
+        .map(|session| (claims, session)))
 }
 
 /// The session of a user's access token, while it is live and belongs to that account in

@@ -57,21 +57,39 @@ pub struct RedirectedError {
 impl RedirectedError {
     /// `redirect_uri?error=…&error_description=…&state=…&iss=…`.
     pub fn location(&self, issuer: &str) -> String {
-        let mut url = match Url::parse(&self.redirect_uri) {
-            Ok(u) => u,
-            Err(_) => return self.redirect_uri.clone(),
-        };
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("error", self.error);
-            q.append_pair("error_description", &self.description);
-            if let Some(s) = &self.state {
-                q.append_pair("state", s);
-            }
-            q.append_pair("iss", issuer);
-        }
-        url.to_string()
+        response_location(
+            &self.redirect_uri,
+            &[
+                ("error", self.error),
+                ("error_description", &self.description),
+            ],
+            self.state.as_deref(),
+            issuer,
+        )
     }
+}
+
+/// An authorization response (RFC 6749 §4.1.2): `redirect_uri` with `params`, `state`
+/// when the request had one, and `iss` (RFC 9207), keeping the URI's own query.
+pub fn response_location(
+    redirect_uri: &str,
+    params: &[(&str, &str)],
+    state: Option<&str>,
+    issuer: &str,
+) -> String {
+    // Redirect URIs are checked absolute URIs when registered, so this always parses.
+    let Ok(mut url) = Url::parse(redirect_uri) else {
+        return redirect_uri.to_string();
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        q.extend_pairs(params);
+        if let Some(s) = state {
+            q.append_pair("state", s);
+        }
+        q.append_pair("iss", issuer);
+    }
+    url.to_string()
 }
 
 pub enum Refused {

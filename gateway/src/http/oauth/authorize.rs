@@ -74,7 +74,6 @@ pub(super) async fn authorize(
         Ok(r) => r,
         Err(Refused::Shown(e)) => {
             return Ok(pages::error_page(
-                &state,
                 &pool,
                 StatusCode::BAD_REQUEST,
                 "This sign-in link is not valid",
@@ -126,17 +125,13 @@ pub(crate) async fn complete(
         session: SessionId::new(),
     };
     let code = flow::issue_code(state, pool, &grant).await?;
-    let mut url = Url::parse(&req.redirect_uri)
-        .map_err(|_| AppError::Unavailable("stored redirect URI".into()))?;
-    {
-        let mut q = url.query_pairs_mut();
-        q.append_pair("code", &code);
-        if let Some(s) = &req.state {
-            q.append_pair("state", s);
-        }
-        q.append_pair("iss", &state.config.issuer(&pool.name));
-    }
-    Ok(see_other(url.as_str(), cookies))
+    let location = request::response_location(
+        &req.redirect_uri,
+        &[("code", &code)],
+        req.state.as_deref(),
+        &state.config.issuer(&pool.name),
+    );
+    Ok(see_other(&location, cookies))
 }
 
 /// The client an ID token hint names, if the hint is an ID token this pool signed (expired
@@ -227,9 +222,8 @@ async fn check_logout(
     }))
 }
 
-fn invalid_logout(state: &AppState, pool: &PoolRecord, why: &str) -> Response {
+fn invalid_logout(pool: &PoolRecord, why: &str) -> Response {
     pages::error_page(
-        state,
         pool,
         StatusCode::BAD_REQUEST,
         "This sign-out link is not valid",
@@ -243,17 +237,14 @@ pub(super) async fn logout(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
-    let mut params = HashMap::new();
-    for (k, v) in query_pairs(raw.as_deref()) {
-        if params.insert(k, v).is_some() {
-            return Ok(invalid_logout(&state, &pool, "A parameter is repeated."));
-        }
-    }
+    let Ok(params) = super::single_params(query_pairs(raw.as_deref())) else {
+        return Ok(invalid_logout(&pool, "A parameter is repeated."));
+    };
     let session = browser::session(&state, &pool, &headers).await?;
     let logout = match check_logout(&state, &pool, &params, session.as_ref()).await? {
         Ok(l) => l,
         Err(why) => {
-            return Ok(invalid_logout(&state, &pool, &why));
+            return Ok(invalid_logout(&pool, &why));
         }
     };
     if !logout.confirmed {
@@ -285,7 +276,7 @@ pub(super) async fn logout_confirmed(
     let logout = match check_logout(&state, &pool, &params, None).await? {
         Ok(l) => l,
         Err(why) => {
-            return Ok(invalid_logout(&state, &pool, &why));
+            return Ok(invalid_logout(&pool, &why));
         }
     };
     finish_logout(&state, &pool, session.as_ref(), &logout).await
@@ -314,7 +305,6 @@ async fn finish_logout(
             Ok(see_other(url.as_str(), &[clear]))
         }
         None => Ok(pages::render(
-            state,
             pool,
             Page {
                 title: "You are signed out".into(),

@@ -96,13 +96,7 @@ fn no_store(h: &mut HeaderMap) {
 
 impl From<accounts::Error> for OAuthError {
     fn from(e: accounts::Error) -> Self {
-        tracing::error!(error = %e, "token endpoint");
-        OAuthError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            error: "temporarily_unavailable",
-            description: "try again later".into(),
-            basic_challenge: false,
-        }
+        crate::http::error::AppError::from(e).into()
     }
 }
 

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{OAuthError, authenticate, identify, no_store_json, oauth_error, single_params};
-use crate::http::extract::{Pool, live_session};
+use crate::http::extract::{Pool, bearer_user, live_session};
 use crate::state::AppState;
 use crate::tokens::{self, AccessClaims};
 
@@ -47,24 +47,9 @@ pub(super) async fn userinfo(
     Pool(pool): Pool,
     headers: HeaderMap,
 ) -> Result<Response, OAuthError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim().to_string());
-    let Some(token) = token else {
+    let Some((claims, _)) = bearer_user(&state, &pool, &headers).await? else {
         return Ok(invalid_token());
     };
-    let now = state.clock.now();
-    let keys = state.keys.keys(pool.id, now).await?;
-    let issuer = state.config.issuer(&pool.name);
-    let Some(claims) = tokens::verify_access(&keys, &issuer, &token, now) else {
-        return Ok(invalid_token());
-    };
-    if live_session(&state, pool.id, &claims, now).await?.is_none() {
-        return Ok(invalid_token());
-    }
     let scope = claims
         .claims
         .get("scope")

@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::login::{Authz, form_target, login_page, signed_in, urlencode};
-use super::{Page, PageForm, base, esc, hidden, render, words};
+use super::login::{Authz, form_target, login_page, signed_in};
+use super::{Page, PageForm, authz_query, base, esc, hidden, refusal, render};
 use crate::http::browser;
 use crate::http::error::AppError;
 use crate::http::extract::{ClientIp, Pool};
@@ -30,90 +30,23 @@ pub(super) struct AccountForm {
     code: String,
 }
 
-fn error_of(e: &AppError) -> (StatusCode, String) {
-    if e.is_server_error() {
-        tracing::error!(error = ?e, "hosted page");
-        return (StatusCode::SERVICE_UNAVAILABLE, words("").into());
+impl super::CsrfToken for AccountForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
     }
-    let status = if e.code() == "rate_limited" {
-        StatusCode::TOO_MANY_REQUESTS
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    (status, words(e.code()).into())
 }
 
-fn back_to_login(pool: &PoolRecord, authz: &str) -> String {
-    let q = if authz.is_empty() {
-        String::new()
-    } else {
-        format!("?authz={}", esc(&urlencode(authz)))
-    };
-    format!(
-        r#"<nav><a href="{}/login{q}">Back to sign in</a></nav>"#,
-        base(pool)
-    )
-}
-
-/// A one-form page: `fields` are the visible inputs (HTML), `keep` hidden values.
-#[allow(clippy::too_many_arguments)]
-async fn form_page(
-    state: &AppState,
-    pool: &PoolRecord,
-    headers: &HeaderMap,
-    title: &str,
-    id: &str,
-    action: &str,
-    keep: &[(&str, &str)],
-    fields: &str,
-    button: &str,
-    notice: Option<String>,
-    error: Option<(StatusCode, String)>,
-) -> Response {
-    let (csrf, set) = browser::csrf_token(state, headers);
-    let authz = keep
-        .iter()
-        .find(|(k, _)| *k == "authz")
-        .map_or("", |(_, v)| *v);
-    let kept: String = keep.iter().map(|(k, v)| hidden(k, v)).collect();
-    let body = format!(
-        r#"<form id="{id}" method="post" action="{b}{action}" novalidate>
-{csrf}{kept}
-{fields}
-<button type="submit">{button}</button>
-</form>
-{back}"#,
-        b = base(pool),
-        csrf = hidden("csrf", &csrf),
-        back = back_to_login(pool, authz),
-    );
-    let (status, error) = match error {
-        Some((s, e)) => (Some(s), Some(e)),
-        None => (None, None),
-    };
-    render(
-        state,
-        pool,
-        Page {
-            title: title.into(),
-            notice,
-            error,
-            body,
-            status,
-            // A form that may end the authorization redirects to the client.
-            form_target: form_target(state, pool, authz).await,
-            ..Page::default()
-        },
-        set.as_slice(),
-    )
-}
-
-fn email_field(value: &str) -> String {
-    format!(
-        r#"<label for="email">Email</label>
-<input id="email" name="email" type="email" autocomplete="email" required value="{}">"#,
-        esc(value)
-    )
+/// The one-form pages of sign-up and recovery.
+#[derive(Clone, Copy)]
+enum Step {
+    /// Email and password.
+    Signup,
+    /// The code mailed for a sign-up.
+    Confirm,
+    /// The email to recover.
+    Recover,
+    /// The mailed recovery code and a new password.
+    Reset,
 }
 
 const NEW_PASSWORD: &str = r#"<label for="password">Password</label>
@@ -123,54 +56,106 @@ const NEW_PASSWORD: &str = r#"<label for="password">Password</label>
 const CODE_FIELD: &str = r#"<label for="code">Code from the email</label>
 <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required>"#;
 
-async fn signup_form(
-    state: &AppState,
-    pool: &PoolRecord,
-    headers: &HeaderMap,
-    authz: &str,
-    email: &str,
-    error: Option<(StatusCode, String)>,
-) -> Response {
-    form_page(
-        state,
-        pool,
-        headers,
-        "Create an account",
-        "signup-form",
-        "/signup",
-        &[("authz", authz)],
-        &format!("{}\n{NEW_PASSWORD}", email_field(email)),
-        "Create account",
-        None,
-        error,
+fn email_field(value: &str) -> String {
+    format!(
+        r#"<label for="email">Email</label>
+<input id="email" name="email" type="email" autocomplete="email" required value="{}">"#,
+        esc(value)
     )
-    .await
 }
 
-async fn confirm_form(
+impl Step {
+    /// Title, form id, action, submit label.
+    fn labels(self) -> (&'static str, &'static str, &'static str, &'static str) {
+        match self {
+            Step::Signup => (
+                "Create an account",
+                "signup-form",
+                "/signup",
+                "Create account",
+            ),
+            Step::Confirm => (
+                "Check your email",
+                "confirm-form",
+                "/signup/confirm",
+                "Confirm",
+            ),
+            Step::Recover => (
+                "Reset your password",
+                "recover-form",
+                "/recover",
+                "Send a code",
+            ),
+            Step::Reset => (
+                "Choose a new password",
+                "reset-form",
+                "/recover/confirm",
+                "Set password and sign in",
+            ),
+        }
+    }
+
+    /// The visible fields; the steps after a mail keep the email hidden and say where the
+    /// code went (whether or not the address has an account).
+    fn fields(self, email: &str) -> (String, Option<String>) {
+        match self {
+            Step::Signup => (format!("{}\n{NEW_PASSWORD}", email_field(email)), None),
+            Step::Recover => (email_field(email), None),
+            Step::Confirm => (
+                format!("{}{CODE_FIELD}", hidden("email", email)),
+                Some(format!(
+                    "If {email} can be used, we sent a code to it. Enter it below."
+                )),
+            ),
+            Step::Reset => (
+                format!("{}{CODE_FIELD}\n{NEW_PASSWORD}", hidden("email", email)),
+                Some(format!(
+                    "If {email} belongs to an account, we sent a code to it."
+                )),
+            ),
+        }
+    }
+}
+
+/// The page of `step`, keeping the pending authorization and the email, with `refused`
+/// shown.
+async fn step_page(
     state: &AppState,
     pool: &PoolRecord,
     headers: &HeaderMap,
+    step: Step,
     authz: &str,
     email: &str,
-    error: Option<(StatusCode, String)>,
+    refused: Option<(StatusCode, String)>,
 ) -> Response {
-    form_page(
-        state,
+    let (csrf, set) = browser::csrf_token(state, headers);
+    let (title, id, action, button) = step.labels();
+    let (fields, notice) = step.fields(email);
+    let b = base(pool);
+    let body = format!(
+        r#"<form id="{id}" method="post" action="{b}{action}" novalidate>
+{csrf}{authz_field}
+{fields}
+<button type="submit">{button}</button>
+</form>
+<nav><a href="{b}/login{q}">Back to sign in</a></nav>"#,
+        csrf = hidden("csrf", &csrf),
+        authz_field = hidden("authz", authz),
+        q = authz_query(authz),
+    );
+    render(
         pool,
-        headers,
-        "Check your email",
-        "confirm-form",
-        "/signup/confirm",
-        &[("authz", authz), ("email", email)],
-        CODE_FIELD,
-        "Confirm",
-        Some(format!(
-            "If {email} can be used, we sent a code to it. Enter it below."
-        )),
-        error,
+        Page {
+            title: title.into(),
+            notice,
+            refused,
+            body,
+            // A form that may end the authorization redirects to the client.
+            form_target: form_target(state, pool, authz).await,
+            ..Page::default()
+        },
+        set.as_slice(),
     )
-    .await
 }
 
 pub(super) async fn signup_page(
@@ -179,108 +164,14 @@ pub(super) async fn signup_page(
     headers: HeaderMap,
     Query(q): Query<Authz>,
 ) -> Response {
-    signup_form(&state, &pool, &headers, &q.authz, &q.email, None).await
-}
-
-/// `POST /signup`: the same next step whether or not the address has an account.
-pub(super) async fn signup(
-    State(state): State<AppState>,
-    Pool(pool): Pool,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-    PageForm(f): PageForm<AccountForm>,
-) -> Result<Response, AppError> {
-    match start_signup(&state, &pool, &ip, &f.email, &f.password, None).await {
-        Ok(()) => Ok(confirm_form(&state, &pool, &headers, &f.authz, &f.email, None).await),
-        Err(e) => Ok(signup_form(
-            &state,
-            &pool,
-            &headers,
-            &f.authz,
-            &f.email,
-            Some(error_of(&e)),
-        )
-        .await),
-    }
-}
-
-/// `POST /signup/confirm`: the code; then the person signs in.
-pub(super) async fn confirm_signup(
-    State(state): State<AppState>,
-    Pool(pool): Pool,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-    PageForm(f): PageForm<AccountForm>,
-) -> Result<Response, AppError> {
-    match confirm_email(&state, &pool, &ip, &f.email, f.code.trim()).await {
-        Ok(()) => Ok(login_page(
-            &state,
-            &pool,
-            &headers,
-            &f.authz,
-            &f.email,
-            None,
-            Some("Your email is confirmed. Sign in to continue.".into()),
-        )
-        .await),
-        Err(e) => Ok(confirm_form(
-            &state,
-            &pool,
-            &headers,
-            &f.authz,
-            &f.email,
-            Some(error_of(&e)),
-        )
-        .await),
-    }
-}
-
-async fn recover_form(
-    state: &AppState,
-    pool: &PoolRecord,
-    headers: &HeaderMap,
-    authz: &str,
-    email: &str,
-    error: Option<(StatusCode, String)>,
-) -> Response {
-    form_page(
-        state,
-        pool,
-        headers,
-        "Reset your password",
-        "recover-form",
-        "/recover",
-        &[("authz", authz)],
-        &email_field(email),
-        "Send a code",
+    step_page(
+        &state,
+        &pool,
+        &headers,
+        Step::Signup,
+        &q.authz,
+        &q.email,
         None,
-        error,
-    )
-    .await
-}
-
-async fn reset_form(
-    state: &AppState,
-    pool: &PoolRecord,
-    headers: &HeaderMap,
-    authz: &str,
-    email: &str,
-    error: Option<(StatusCode, String)>,
-) -> Response {
-    form_page(
-        state,
-        pool,
-        headers,
-        "Choose a new password",
-        "reset-form",
-        "/recover/confirm",
-        &[("authz", authz), ("email", email)],
-        &format!("{CODE_FIELD}\n{NEW_PASSWORD}"),
-        "Set password and sign in",
-        Some(format!(
-            "If {email} belongs to an account, we sent a code to it."
-        )),
-        error,
     )
     .await
 }
@@ -291,7 +182,63 @@ pub(super) async fn recover_page(
     headers: HeaderMap,
     Query(q): Query<Authz>,
 ) -> Response {
-    recover_form(&state, &pool, &headers, &q.authz, &q.email, None).await
+    step_page(
+        &state,
+        &pool,
+        &headers,
+        Step::Recover,
+        &q.authz,
+        &q.email,
+        None,
+    )
+    .await
+}
+
+/// `POST /signup`: the same next step whether or not the address has an account.
+pub(super) async fn signup(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    PageForm(f): PageForm<AccountForm>,
+) -> Result<Response, AppError> {
+    let (next, refused) = match start_signup(&state, &pool, &ip, &f.email, &f.password, None).await
+    {
+        Ok(()) => (Step::Confirm, None),
+        Err(e) => (Step::Signup, Some(refusal(&e))),
+    };
+    Ok(step_page(&state, &pool, &headers, next, &f.authz, &f.email, refused).await)
+}
+
+/// `POST /signup/confirm`: the code; then the person signs in.
+pub(super) async fn confirm_signup(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    PageForm(f): PageForm<AccountForm>,
+) -> Result<Response, AppError> {
+    Ok(
+        match confirm_email(&state, &pool, &ip, &f.email, f.code.trim()).await {
+            Ok(()) => {
+                let notice = Some("Your email is confirmed. Sign in to continue.".into());
+                login_page(&state, &pool, &headers, &f.authz, &f.email, None, notice).await
+            }
+            Err(e) => {
+                let refused = Some(refusal(&e));
+                step_page(
+                    &state,
+                    &pool,
+                    &headers,
+                    Step::Confirm,
+                    &f.authz,
+                    &f.email,
+                    refused,
+                )
+                .await
+            }
+        },
+    )
 }
 
 /// `POST /recover`: mails a code if the address has an account; the same page either way.
@@ -302,18 +249,11 @@ pub(super) async fn recover(
     headers: HeaderMap,
     PageForm(f): PageForm<AccountForm>,
 ) -> Result<Response, AppError> {
-    match send_recovery_code(&state, &pool, &ip, &f.email).await {
-        Ok(()) => Ok(reset_form(&state, &pool, &headers, &f.authz, &f.email, None).await),
-        Err(e) => Ok(recover_form(
-            &state,
-            &pool,
-            &headers,
-            &f.authz,
-            &f.email,
-            Some(error_of(&e)),
-        )
-        .await),
-    }
+    let (next, refused) = match send_recovery_code(&state, &pool, &ip, &f.email).await {
+        Ok(()) => (Step::Reset, None),
+        Err(e) => (Step::Recover, Some(refusal(&e))),
+    };
+    Ok(step_page(&state, &pool, &headers, next, &f.authz, &f.email, refused).await)
 }
 
 /// `POST /recover/confirm`: the code and a new password; every other session ends and the
@@ -325,31 +265,21 @@ pub(super) async fn confirm_recovery(
     headers: HeaderMap,
     PageForm(f): PageForm<AccountForm>,
 ) -> Result<Response, AppError> {
-    let outcome = recover_account(
-        &state,
-        &pool,
-        &ip,
-        &f.email,
-        f.code.trim(),
-        Some(&f.password),
-    )
-    .await;
-    match outcome {
+    let code = f.code.trim();
+    match recover_account(&state, &pool, &ip, &f.email, code, Some(&f.password)).await {
         Ok(issued) => signed_in(&state, &pool, &headers, &issued.session, &f.authz).await,
-        Err(e) => Ok(reset_form(
-            &state,
-            &pool,
-            &headers,
-            &f.authz,
-            &f.email,
-            Some(error_of(&e)),
-        )
-        .await),
-    }
-}
-
-impl super::CsrfToken for AccountForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
+        Err(e) => {
+            let refused = Some(refusal(&e));
+            Ok(step_page(
+                &state,
+                &pool,
+                &headers,
+                Step::Reset,
+                &f.authz,
+                &f.email,
+                refused,
+            )
+            .await)
+        }
     }
 }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::str::FromStr;
 
-use super::{Page, PageForm, base, esc, hidden, render, words};
+use super::{Page, PageForm, authz_query, base, esc, hidden, refusal, render, words};
 use crate::http::browser;
 use crate::http::error::AppError;
 use crate::http::extract::{AppJson, ClientIp, Pool};
@@ -75,16 +75,12 @@ pub(super) async fn login_page(
     headers: &HeaderMap,
     authz: &str,
     email: &str,
-    error: Option<(StatusCode, String)>,
+    refused: Option<(StatusCode, String)>,
     notice: Option<String>,
 ) -> Response {
     let (csrf, set) = browser::csrf_token(state, headers);
     let b = base(pool);
-    let q = if authz.is_empty() {
-        String::new()
-    } else {
-        format!("?authz={}", esc(&urlencode(authz)))
-    };
+    let q = authz_query(authz);
     let body = format!(
         r#"<form id="login-form" method="post" action="{b}/login" novalidate>
 {csrf_field}{authz_field}
@@ -106,28 +102,18 @@ pub(super) async fn login_page(
         authz_field = hidden("authz", authz),
         email = esc(email),
     );
-    let (status, error) = match error {
-        Some((s, e)) => (Some(s), Some(e)),
-        None => (None, None),
-    };
     render(
-        state,
         pool,
         Page {
             title: "Sign in".into(),
             notice,
-            error,
+            refused,
             body,
-            status,
             form_target: form_target(state, pool, authz).await,
             script: true,
         },
         set.as_slice(),
     )
-}
-
-pub(super) fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// `GET /login`.
@@ -172,12 +158,10 @@ pub async fn signed_in(
     if !authz.is_empty() {
         let Some(req) = flow::take_request(state, pool, authz).await? else {
             return Ok(render(
-                state,
                 pool,
                 Page {
                     title: "You are signed in".into(),
-                    error: Some(words("request_expired").into()),
-                    status: Some(StatusCode::BAD_REQUEST),
+                    refused: Some((StatusCode::BAD_REQUEST, words("request_expired").into())),
                     ..Page::default()
                 },
                 &[cookie],
@@ -186,7 +170,6 @@ pub async fn signed_in(
         return complete(state, pool, &req, session, &[cookie]).await;
     }
     Ok(render(
-        state,
         pool,
         Page {
             title: "You are signed in".into(),
@@ -195,21 +178,6 @@ pub async fn signed_in(
         },
         &[cookie],
     ))
-}
-
-/// The status a refused sign-in is shown with.
-fn shown(e: &AppError) -> (StatusCode, String) {
-    if e.is_server_error() {
-        tracing::error!(error = ?e, "hosted page");
-    }
-    let status = match e.code() {
-        "invalid_credentials" | "signature_invalid" => StatusCode::UNAUTHORIZED,
-        "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
-        "account_disabled" => StatusCode::FORBIDDEN,
-        _ if e.is_server_error() => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    (status, words(e.code()).to_string())
 }
 
 /// `POST /login`: email and password.
@@ -228,7 +196,7 @@ pub(super) async fn password(
             &headers,
             &form.authz,
             &form.email,
-            Some(shown(&e)),
+            Some(refusal(&e)),
             None,
         )
         .await),
@@ -254,7 +222,7 @@ pub(super) async fn wallet(
             &headers,
             &form.authz,
             "",
-            Some(shown(&e)),
+            Some(refusal(&e)),
             None,
         )
         .await),

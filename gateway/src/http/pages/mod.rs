@@ -8,7 +8,7 @@ mod account;
 mod login;
 
 use accounts::store::PoolRecord;
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::browser;
+use super::error::AppError;
 use super::extract::Pool;
 use crate::state::AppState;
 
@@ -70,7 +71,7 @@ where
             .await
             .map_err(IntoResponse::into_response)?;
         if !browser::csrf_ok(state, &headers, form.csrf()) {
-            return Err(csrf_failed(state, &pool));
+            return Err(csrf_failed(&pool));
         }
         Ok(PageForm(form))
     }
@@ -146,9 +147,9 @@ pub fn words(code: &str) -> &'static str {
 pub struct Page {
     pub title: String,
     pub notice: Option<String>,
-    pub error: Option<String>,
+    /// What went wrong, in words, and the status the page answers with.
+    pub refused: Option<(StatusCode, String)>,
     pub body: String,
-    pub status: Option<StatusCode>,
     /// Where the page's forms may lead besides this gateway (the client's redirect URI,
     /// which a successful sign-in redirects to: CSP `form-action` covers redirects).
     pub form_target: Option<String>,
@@ -176,12 +177,7 @@ fn csp_source(url: &str) -> Option<String> {
 }
 
 /// Renders `page` in the pool's look, with a strict CSP and `cookies` set.
-pub fn render(
-    _state: &AppState,
-    pool: &PoolRecord,
-    page: Page,
-    cookies: &[HeaderValue],
-) -> Response {
+pub fn render(pool: &PoolRecord, page: Page, cookies: &[HeaderValue]) -> Response {
     let b = base(pool);
     let brand = &pool.config.branding;
     let name = &pool.config.display_name;
@@ -194,8 +190,11 @@ pub fn render(
         .notice
         .map(|n| format!(r#"<p class="notice" role="status">{}</p>"#, esc(&n)))
         .unwrap_or_default();
-    let error = page
-        .error
+    let (status, error) = match page.refused {
+        Some((status, e)) => (status, Some(e)),
+        None => (StatusCode::OK, None),
+    };
+    let error = error
         .map(|e| {
             format!(
                 r#"<p class="error" role="alert" id="error">{}</p>"#,
@@ -248,7 +247,7 @@ pub fn render(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'{img}; \
          connect-src 'self'; form-action 'self'{form}; frame-ancestors 'none'; base-uri 'none'"
     );
-    let mut res = (page.status.unwrap_or(StatusCode::OK), html).into_response();
+    let mut res = (status, html).into_response();
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -270,20 +269,12 @@ pub fn render(
 }
 
 /// A page that only explains what went wrong.
-pub fn error_page(
-    state: &AppState,
-    pool: &PoolRecord,
-    status: StatusCode,
-    title: &str,
-    message: &str,
-) -> Response {
+pub fn error_page(pool: &PoolRecord, status: StatusCode, title: &str, message: &str) -> Response {
     render(
-        state,
         pool,
         Page {
             title: title.into(),
-            error: Some(message.into()),
-            status: Some(status),
+            refused: Some((status, message.into())),
             ..Page::default()
         },
         &[],
@@ -291,14 +282,39 @@ pub fn error_page(
 }
 
 /// The answer to a form whose CSRF token is missing or wrong: nothing was done.
-pub fn csrf_failed(state: &AppState, pool: &PoolRecord) -> Response {
+pub fn csrf_failed(pool: &PoolRecord) -> Response {
     error_page(
-        state,
         pool,
         StatusCode::FORBIDDEN,
         "Please try again",
         words("csrf_invalid"),
     )
+}
+
+/// How a refused request is shown: its status, and its code in words. Server-side
+/// failures are logged here, never shown.
+pub fn refusal(e: &AppError) -> (StatusCode, String) {
+    if e.is_server_error() {
+        tracing::error!(error = ?e, "hosted page");
+    }
+    let status = match e.code() {
+        "invalid_credentials" | "signature_invalid" => StatusCode::UNAUTHORIZED,
+        "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
+        "account_disabled" => StatusCode::FORBIDDEN,
+        _ if e.is_server_error() => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    (status, words(e.code()).to_string())
+}
+
+/// `?authz=…` carrying a pending authorization from page to page (HTML-escaped), or
+/// nothing.
+fn authz_query(authz: &str) -> String {
+    if authz.is_empty() {
+        return String::new();
+    }
+    let encoded: String = url::form_urlencoded::byte_serialize(authz.as_bytes()).collect();
+    format!("?authz={}", esc(&encoded))
 }
 
 /// Asks the person to confirm a sign-out that their app's ID token did not vouch for.
@@ -320,7 +336,6 @@ pub fn logout_confirm(
         b = base(pool),
     );
     render(
-        state,
         pool,
         Page {
             title: "Sign out?".into(),
@@ -372,7 +387,7 @@ async fn brand_stylesheet(Pool(pool): Pool) -> Response {
     )
 }
 
-async fn script(State(_): State<AppState>) -> Response {
+async fn script() -> Response {
     asset(
         "text/javascript; charset=utf-8",
         include_str!("../../../assets/login.js").to_string(),
