@@ -2,6 +2,7 @@
 //! A successful sign-in starts the browser session and, when an application sent the person
 //! here (`authz`), ends its authorization with a code.
 
+use accounts::Issued;
 use accounts::store::{PoolRecord, SessionRecord};
 use axum::Json;
 use axum::extract::{Query, State};
@@ -188,18 +189,25 @@ pub(super) async fn password(
     headers: HeaderMap,
     PageForm(form): PageForm<PasswordForm>,
 ) -> Result<Response, AppError> {
-    match password_sign_in(&state, &pool, &ip, &form.email, &form.password).await {
-        Ok(issued) => signed_in(&state, &pool, &headers, &issued.session, &form.authz).await,
-        Err(e) => Ok(login_page(
-            &state,
-            &pool,
-            &headers,
-            &form.authz,
-            &form.email,
-            Some(refusal(&e)),
-            None,
-        )
-        .await),
+    let outcome = password_sign_in(&state, &pool, &ip, &form.email, &form.password).await;
+    after_sign_in(&state, &pool, &headers, &form.authz, &form.email, outcome).await
+}
+
+/// A sign-in on the login page: signed in, or the login page again with the refusal.
+async fn after_sign_in(
+    state: &AppState,
+    pool: &PoolRecord,
+    headers: &HeaderMap,
+    authz: &str,
+    email: &str,
+    outcome: Result<Issued, AppError>,
+) -> Result<Response, AppError> {
+    match outcome {
+        Ok(issued) => signed_in(state, pool, headers, &issued.session, authz).await,
+        Err(e) => {
+            let refused = Some(refusal(&e));
+            Ok(login_page(state, pool, headers, authz, email, refused, None).await)
+        }
     }
 }
 
@@ -214,19 +222,8 @@ pub(super) async fn wallet(
     // A form field's line breaks arrive as CRLF (HTML form encoding); the wallet signed
     // the message with LF, as EIP-4361 writes it.
     let message = form.message.replace("\r\n", "\n");
-    match wallet_sign_in(&state, &pool, &ip, &message, &form.signature).await {
-        Ok(issued) => signed_in(&state, &pool, &headers, &issued.session, &form.authz).await,
-        Err(e) => Ok(login_page(
-            &state,
-            &pool,
-            &headers,
-            &form.authz,
-            "",
-            Some(refusal(&e)),
-            None,
-        )
-        .await),
-    }
+    let outcome = wallet_sign_in(&state, &pool, &ip, &message, &form.signature).await;
+    after_sign_in(&state, &pool, &headers, &form.authz, "", outcome).await
 }
 
 #[derive(Deserialize)]
