@@ -1,4 +1,4 @@
-//! Ephemeral state: challenge sessions, rate counters and (later) SIWE nonces. One trait,
+//! Ephemeral state: SIWE nonces, rate counters, authorization codes and challenges. One trait,
 //! an in-process implementation for a single instance and a Redis one for many instances
 //! sharing state. Every read that consumes is atomic (`GETDEL`), never read-then-write.
 
@@ -18,17 +18,21 @@ pub trait Ephemeral: Send + Sync {
     async fn take(&self, key: &str) -> Result<Option<String>, Error>;
     /// Reads the value and leaves it (pending authorization requests, read on each try).
     async fn get(&self, key: &str) -> Result<Option<String>, Error>;
-    /// Counts one hit in a fixed window starting at the first hit; returns the count.
-    async fn hit(&self, key: &str, window: Duration) -> Result<u64, Error>;
-    /// The current count of a window without adding to it.
-    async fn count(&self, key: &str) -> Result<u64, Error>;
-    /// Several counts at once (one round trip where the store allows).
-    async fn counts(&self, keys: &[String]) -> Result<Vec<u64>, Error> {
-        let mut out = Vec::with_capacity(keys.len());
-        for k in keys {
-            out.push(self.count(k).await?);
-        }
-        Ok(out)
+    /// Counts one hit on each key, in a fixed window per key that starts at its first hit,
+    /// and returns the new counts: increment first, decide on the returned value, so no
+    /// number of parallel requests gets past a limit. One round trip where the store allows.
+    async fn hits(&self, keys: &[(&str, Duration)]) -> Result<Vec<u64>, Error>;
+    /// Takes back one hit from each key (never below zero): a reserved attempt that turned
+    /// out not to count.
+    async fn unhit(&self, keys: &[&str]) -> Result<(), Error>;
+    /// Counts one hit; returns the count (see [`Ephemeral::hits`]).
+    async fn hit(&self, key: &str, window: Duration) -> Result<u64, Error> {
+        Ok(self
+            .hits(&[(key, window)])
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(u64::MAX))
     }
     async fn delete(&self, key: &str) -> Result<(), Error>;
     /// Readiness check.
@@ -95,27 +99,36 @@ impl Ephemeral for MemoryEphemeral {
         }))
     }
 
-    async fn hit(&self, key: &str, window: Duration) -> Result<u64, Error> {
+    async fn hits(&self, keys: &[(&str, Duration)]) -> Result<Vec<u64>, Error> {
         let now = Instant::now();
         Ok(self.with(|m| {
-            let entry = m
-                .entry(key.to_string())
-                .or_insert_with(|| ("0".into(), now + window));
-            if entry.1 <= now {
-                *entry = ("0".into(), now + window);
-            }
-            let n = entry.0.parse::<u64>().unwrap_or(0) + 1;
-            entry.0 = n.to_string();
-            n
+            keys.iter()
+                .map(|(key, window)| {
+                    let entry = m
+                        .entry((*key).to_string())
+                        .or_insert_with(|| ("0".into(), now + *window));
+                    if entry.1 <= now {
+                        *entry = ("0".into(), now + *window);
+                    }
+                    let n = entry.0.parse::<u64>().unwrap_or(0) + 1;
+                    entry.0 = n.to_string();
+                    n
+                })
+                .collect()
         }))
     }
 
-    async fn count(&self, key: &str) -> Result<u64, Error> {
+    async fn unhit(&self, keys: &[&str]) -> Result<(), Error> {
         let now = Instant::now();
-        Ok(self.with(|m| match m.get(key) {
-            Some((v, exp)) if *exp > now => v.parse().unwrap_or(0),
-            _ => 0,
-        }))
+        self.with(|m| {
+            for key in keys {
+                if let Some(entry) = m.get_mut(*key).filter(|e| e.1 > now) {
+                    let n = entry.0.parse::<u64>().unwrap_or(0).saturating_sub(1);
+                    entry.0 = n.to_string();
+                }
+            }
+        });
+        Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<(), Error> {
@@ -129,25 +142,51 @@ impl Ephemeral for MemoryEphemeral {
 }
 
 /// Redis store shared by every gateway instance.
+///
+/// Every command is bounded by [`COMMAND_TIMEOUT`] (connection and response alike), so an
+/// outage answers "unavailable" within about a second instead of holding requests; the
+/// connection is re-established in the background with short, capped back-off, so
+/// service resumes within seconds of Redis returning, without a restart.
 pub struct RedisEphemeral {
     conn: ConnectionManager,
     prefix: String,
 }
 
-const HIT_SCRIPT: &str = r"
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return n";
+/// The bound on any one Redis command, connecting included.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// Counts a hit on every key (`ARGV[i]`: the window of `KEYS[i]` in milliseconds) and
+/// returns the counts. One script, so increment and expiry are one atomic step per key.
+const HITS_SCRIPT: &str = r"
+local out = {}
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  if n == 1 or redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ARGV[i]) end
+  out[i] = n
+end
+return out";
+
+/// Takes one hit back from every key that still counts.
+const UNHIT_SCRIPT: &str = r"
+for _, key in ipairs(KEYS) do
+  local n = tonumber(redis.call('GET', key) or '0')
+  if n and n > 0 then redis.call('DECR', key) end
+end
+return 0";
 
 impl RedisEphemeral {
     /// Connects to `url`; fails if Redis cannot be reached now.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, Error> {
         let client = redis::Client::open(url)?;
         let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(5))
-            .set_response_timeout(Duration::from_secs(5))
-            .set_number_of_retries(2);
-        let conn = ConnectionManager::new_with_config(client, config).await?;
+            .set_connection_timeout(COMMAND_TIMEOUT)
+            .set_response_timeout(COMMAND_TIMEOUT)
+            // Reconnect attempts after 50, 100, 200 ms, never waiting more than 500 ms.
+            .set_number_of_retries(3)
+            .set_exponent_base(2)
+            .set_factor(50)
+            .set_max_delay(500);
+        let conn = bounded(ConnectionManager::new_with_config(client, config)).await?;
         let this = Self {
             conn,
             prefix: prefix.to_string(),
@@ -159,6 +198,24 @@ impl RedisEphemeral {
     fn key(&self, key: &str) -> String {
         format!("{}{}", self.prefix, key)
     }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, Error> {
+        let mut c = self.conn.clone();
+        bounded(cmd.query_async(&mut c)).await
+    }
+}
+
+/// Runs a Redis future under [`COMMAND_TIMEOUT`].
+async fn bounded<T>(
+    f: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, Error> {
+    match tokio::time::timeout(COMMAND_TIMEOUT, f).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(Error::Unavailable(format!(
+            "redis did not answer within {} ms",
+            COMMAND_TIMEOUT.as_millis()
+        ))),
+    }
 }
 
 fn millis(d: Duration) -> u64 {
@@ -168,74 +225,55 @@ fn millis(d: Duration) -> u64 {
 #[async_trait]
 impl Ephemeral for RedisEphemeral {
     async fn put_new(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, Error> {
-        let mut c = self.conn.clone();
-        let r: Option<String> = redis::cmd("SET")
-            .arg(self.key(key))
-            .arg(value)
-            .arg("NX")
-            .arg("PX")
-            .arg(millis(ttl))
-            .query_async(&mut c)
+        let r: Option<String> = self
+            .query(
+                redis::cmd("SET")
+                    .arg(self.key(key))
+                    .arg(value)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(millis(ttl)),
+            )
             .await?;
         Ok(r.is_some())
     }
 
     async fn take(&self, key: &str) -> Result<Option<String>, Error> {
-        let mut c = self.conn.clone();
-        Ok(redis::cmd("GETDEL")
-            .arg(self.key(key))
-            .query_async(&mut c)
-            .await?)
+        self.query(redis::cmd("GETDEL").arg(self.key(key))).await
     }
 
     async fn get(&self, key: &str) -> Result<Option<String>, Error> {
-        let mut c = self.conn.clone();
-        Ok(redis::cmd("GET")
-            .arg(self.key(key))
-            .query_async(&mut c)
-            .await?)
+        self.query(redis::cmd("GET").arg(self.key(key))).await
     }
 
-    async fn hit(&self, key: &str, window: Duration) -> Result<u64, Error> {
-        let mut c = self.conn.clone();
-        Ok(redis::Script::new(HIT_SCRIPT)
-            .key(self.key(key))
-            .arg(millis(window))
-            .invoke_async(&mut c)
-            .await?)
-    }
-
-    async fn count(&self, key: &str) -> Result<u64, Error> {
-        let mut c = self.conn.clone();
-        let v: Option<u64> = redis::cmd("GET")
-            .arg(self.key(key))
-            .query_async(&mut c)
-            .await?;
-        Ok(v.unwrap_or(0))
-    }
-
-    async fn counts(&self, keys: &[String]) -> Result<Vec<u64>, Error> {
-        let mut c = self.conn.clone();
-        let mut cmd = redis::cmd("MGET");
-        for k in keys {
-            cmd.arg(self.key(k));
+    async fn hits(&self, keys: &[(&str, Duration)]) -> Result<Vec<u64>, Error> {
+        let script = redis::Script::new(HITS_SCRIPT);
+        let mut invocation = script.prepare_invoke();
+        for (key, window) in keys {
+            invocation.key(self.key(key)).arg(millis(*window));
         }
-        let values: Vec<Option<u64>> = cmd.query_async(&mut c).await?;
-        Ok(values.into_iter().map(|v| v.unwrap_or(0)).collect())
+        let mut c = self.conn.clone();
+        bounded(invocation.invoke_async(&mut c)).await
+    }
+
+    async fn unhit(&self, keys: &[&str]) -> Result<(), Error> {
+        let script = redis::Script::new(UNHIT_SCRIPT);
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
+            invocation.key(self.key(key));
+        }
+        let mut c = self.conn.clone();
+        let _: i64 = bounded(invocation.invoke_async(&mut c)).await?;
+        Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<(), Error> {
-        let mut c = self.conn.clone();
-        let _: i64 = redis::cmd("DEL")
-            .arg(self.key(key))
-            .query_async(&mut c)
-            .await?;
+        let _: i64 = self.query(redis::cmd("DEL").arg(self.key(key))).await?;
         Ok(())
     }
 
     async fn ping(&self) -> Result<(), Error> {
-        let mut c = self.conn.clone();
-        let _: String = redis::cmd("PING").query_async(&mut c).await?;
+        let _: String = self.query(&redis::cmd("PING")).await?;
         Ok(())
     }
 }
@@ -253,9 +291,13 @@ mod tests {
         assert_eq!(e.take("k").await.unwrap(), None);
         assert_eq!(e.hit("c", Duration::from_secs(60)).await.unwrap(), 1);
         assert_eq!(e.hit("c", Duration::from_secs(60)).await.unwrap(), 2);
-        assert_eq!(e.count("c").await.unwrap(), 2);
+        let w = Duration::from_secs(60);
+        assert_eq!(e.hits(&[("c", w), ("d", w)]).await.unwrap(), [3, 1]);
+        e.unhit(&["c", "d", "absent"]).await.unwrap();
+        e.unhit(&["d"]).await.unwrap();
+        assert_eq!(e.hits(&[("c", w), ("d", w)]).await.unwrap(), [3, 1]);
         e.delete("c").await.unwrap();
-        assert_eq!(e.count("c").await.unwrap(), 0);
+        assert_eq!(e.hit("c", w).await.unwrap(), 1);
         assert!(e.put_new("x", "v", Duration::from_millis(1)).await.unwrap());
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert_eq!(e.take("x").await.unwrap(), None);

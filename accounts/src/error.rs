@@ -21,6 +21,8 @@ pub enum Error {
     InvalidRefreshToken,
     #[error("the current password is required")]
     CurrentPasswordRequired,
+    #[error("this change needs a recent sign-in: sign in again (within 15 minutes) or give the current password")]
+    ReauthenticationRequired,
     #[error("the email address is used by another account")]
     EmailTaken,
     #[error("the attributes are not valid: {0}")]
@@ -45,6 +47,10 @@ pub enum Error {
     ClientNotFound,
     #[error("storage failure: {0}")]
     Store(String),
+    /// A backing service (the database, Redis) cannot be reached or did not answer in
+    /// time: the request may be tried again later, nothing was committed.
+    #[error("a backing service is unavailable: {0}")]
+    Unavailable(String),
     #[error("ephemeral store failure: {0}")]
     Ephemeral(String),
     #[error("cryptographic failure")]
@@ -53,7 +59,14 @@ pub enum Error {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        Error::Store(e.to_string())
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => Error::Unavailable(format!("database: {e}")),
+            _ => Error::Store(e.to_string()),
+        }
     }
 }
 
@@ -65,6 +78,15 @@ impl From<sqlx::migrate::MigrateError> for Error {
 
 impl From<redis::RedisError> for Error {
     fn from(e: redis::RedisError) -> Self {
-        Error::Ephemeral(e.to_string())
+        if e.is_io_error()
+            || e.is_timeout()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+            || e.is_unrecoverable_error()
+        {
+            Error::Unavailable(format!("redis: {e}"))
+        } else {
+            Error::Ephemeral(e.to_string())
+        }
     }
 }

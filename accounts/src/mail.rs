@@ -24,10 +24,13 @@ pub enum Mail<'a> {
     SignupCode { code: &'a str },
     ExistingAccount,
     RecoveryCode { code: &'a str },
-    RecoveryUsed,
+    /// After a recovery: what changed on the account in the last days, so a change made
+    /// with a stolen session (a wallet linked, the email changed) can be undone now.
+    RecoveryUsed { changes: &'a [String] },
     PasswordChanged,
     EmailChangeCode { code: &'a str },
-    EmailChanged,
+    /// To the old address: the change, and a link that undoes it for 72 hours.
+    EmailChanged { undo_url: &'a str },
     WalletLinked { wallet: &'a str },
     WalletUnlinked { wallet: &'a str },
 }
@@ -39,10 +42,10 @@ impl Mail<'_> {
             Mail::SignupCode { .. } => "signup_code",
             Mail::ExistingAccount => "existing_account",
             Mail::RecoveryCode { .. } => "recovery_code",
-            Mail::RecoveryUsed => "recovery_used",
+            Mail::RecoveryUsed { .. } => "recovery_used",
             Mail::PasswordChanged => "password_changed",
             Mail::EmailChangeCode { .. } => "email_change_code",
-            Mail::EmailChanged => "email_changed",
+            Mail::EmailChanged { .. } => "email_changed",
             Mail::WalletLinked { .. } => "wallet_linked",
             Mail::WalletUnlinked { .. } => "wallet_unlinked",
         }
@@ -71,12 +74,26 @@ impl Mail<'_> {
                     "Your code to recover your account is {code}.\nIt expires in 10 minutes.\n\n{ignore}"
                 ),
             ),
-            Mail::RecoveryUsed => (
-                format!("Your {pool_name} account was recovered"),
-                format!(
-                    "Your account was just recovered with a code sent to this address, and every other session was signed out.\n\n{secure}"
-                ),
-            ),
+            Mail::RecoveryUsed { changes } => {
+                let recent = if changes.is_empty() {
+                    "Nothing else changed on your account in the last 7 days.".to_string()
+                } else {
+                    format!(
+                        "What changed on your account in the last 7 days (remove anything you do not recognise now, while this recovery session is fresh):\n{}",
+                        changes
+                            .iter()
+                            .map(|c| format!("- {c}"))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    )
+                };
+                (
+                    format!("Your {pool_name} account was recovered"),
+                    format!(
+                        "Your account was just recovered with a code sent to this address, and every other session was signed out.\n\n{recent}\n\n{secure}"
+                    ),
+                )
+            }
             Mail::PasswordChanged => (
                 format!("Your {pool_name} password was changed"),
                 format!(
@@ -89,10 +106,10 @@ impl Mail<'_> {
                     "Your code to make this the email address of your account is {code}.\nIt expires in 10 minutes.\n\n{ignore}"
                 ),
             ),
-            Mail::EmailChanged => (
+            Mail::EmailChanged { undo_url } => (
                 format!("The email address of your {pool_name} account was changed"),
                 format!(
-                    "The email address of your account was changed; this address no longer signs in.\n\n{secure}"
+                    "The email address of your account was changed; this address no longer signs in.\n\nIf this was not you, undo the change within 72 hours:\n{undo_url}\nThis gives the account this address back, signs out every session, and sends a recovery code here."
                 ),
             ),
             Mail::WalletLinked { wallet } => (

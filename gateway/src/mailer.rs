@@ -4,6 +4,7 @@
 
 use accounts::UserPool;
 use accounts::mail::MailBody;
+use accounts::store::JOB_RECOVERY_REQUEST;
 use async_trait::async_trait;
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -141,6 +142,17 @@ async fn deliver_due(
         .claim_mail(clock.now(), LEASE, 1, MAX_ATTEMPTS)
         .await?;
     for mail in &due {
+        if mail.kind == JOB_RECOVERY_REQUEST {
+            // A queued recovery request: its code mail is written now and sent next round.
+            if let Err(e) = users.fulfil_recovery_request(mail, clock.now()).await {
+                let backoff = 5i64 << mail.attempts.clamp(0, 12);
+                tracing::warn!(job = %mail.id, error = %e, "recovery request not done");
+                store
+                    .mark_mail_failed(mail.id, &e.to_string(), clock.now() + backoff, MAX_ATTEMPTS)
+                    .await?;
+            }
+            continue;
+        }
         let outcome = match users.open_mail(&mail.body_sealed) {
             Ok(body) => transport.send(&mail.recipient, &body).await,
             Err(_) => Err("mail body cannot be opened with this master key".to_string()),

@@ -1,13 +1,27 @@
 //! Rate limits, counted in the ephemeral store so every instance shares them: fixed windows
 //! per client address, per email address and per account, and caps on failed attempts
 //! (passwords, codes) that refuse further tries for the rest of the window.
+//!
+//! Every limit counts first and decides on the count it got back (increment, then compare),
+//! so no number of parallel requests passes it. An attempt that turns out not to count
+//! (a right password, a refused request) is taken back afterwards ([`Reservation`]).
+//! Subjects that are email addresses are keyed by [`accounts::Email::key`], the one form
+//! an account is stored under, so no spelling of an address gets a budget of its own.
 
-use accounts::PoolId;
 use accounts::store::PoolRecord;
+use accounts::{Email, PoolId};
 use std::time::Duration;
 
-use crate::http::error::AppError;
 use crate::state::AppState;
+
+/// Why a limited request did not go through.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("rate limited; retry after {retry_after} s")]
+    Limited { retry_after: u64 },
+    #[error(transparent)]
+    Store(#[from] accounts::Error),
+}
 
 #[derive(Clone, Copy, Debug)]
 pub struct Limit {
@@ -47,7 +61,8 @@ pub const CODE_FAILURES: Limit = Limit {
     max: 20,
     window: 86_400,
 };
-/// Wrong current passwords given to `/v1/me/password`, per account.
+/// Wrong current passwords given to the account API (password change, re-authentication),
+/// per account.
 pub const PASSWORD_CHECK_FAILURES: Limit = Limit {
     name: "pwcheck-fail",
     max: 10,
@@ -62,16 +77,16 @@ pub const SIGN_IN_FAILURES_PER_EMAIL: Limit = Limit {
 };
 
 fn key(limit: Limit, pool: PoolId, subject: &str) -> String {
-    format!("rl:{}:{pool}:{}", limit.name, subject.trim().to_lowercase())
+    format!("rl:{}:{pool}:{subject}", limit.name)
 }
 
-/// Counts one hit against `limit` for `subject`; answers 429 past the limit.
-pub async fn hit(
-    state: &AppState,
-    pool: PoolId,
-    limit: Limit,
-    subject: &str,
-) -> Result<(), AppError> {
+/// The subject of limits keyed by an email address: its normalised form.
+pub fn email_subject(raw: &str) -> String {
+    Email::key(raw)
+}
+
+/// Counts one hit against `limit` for `subject`; refuses past the limit.
+pub async fn hit(state: &AppState, pool: PoolId, limit: Limit, subject: &str) -> Result<(), Error> {
     let n = state
         .ephemeral
         .hit(
@@ -80,55 +95,75 @@ pub async fn hit(
         )
         .await?;
     if n > limit.max {
-        return Err(AppError::RateLimited {
+        return Err(Error::Limited {
             retry_after: limit.window,
         });
     }
     Ok(())
 }
 
-/// Refuses when `subject` already used up `limit`, without counting this request; pair with
-/// [`record`] once the request did what is counted (so refused input does not use the
-/// budget, and failures are counted only when they happen).
-pub async fn check(
+/// Hits counted ahead of an attempt: kept when the attempt counts (a failure, a mail
+/// sent), taken back otherwise.
+#[must_use = "keep or refund the reservation"]
+pub struct Reservation {
+    keys: Vec<String>,
+    counts: Vec<u64>,
+}
+
+/// Counts one hit on each `(limit, subject)` in one round trip. If any is past its limit,
+/// every hit is taken back (a refused request uses no budget, so hammering a locked key
+/// does not lock others) and the request is refused.
+pub async fn reserve(
     state: &AppState,
     pool: PoolId,
-    limit: Limit,
-    subject: &str,
-) -> Result<(), AppError> {
-    if state.ephemeral.count(&key(limit, pool, subject)).await? >= limit.max {
-        return Err(AppError::RateLimited {
-            retry_after: limit.window,
-        });
+    limits: &[(Limit, &str)],
+) -> Result<Reservation, Error> {
+    let keys: Vec<String> = limits.iter().map(|(l, s)| key(*l, pool, s)).collect();
+    let spec: Vec<(&str, Duration)> = keys
+        .iter()
+        .zip(limits)
+        .map(|(k, (l, _))| (k.as_str(), Duration::from_secs(l.window)))
+        .collect();
+    let counts = state.ephemeral.hits(&spec).await?;
+    let over = limits
+        .iter()
+        .zip(&counts)
+        .filter(|((l, _), n)| **n > l.max)
+        .map(|((l, _), _)| l.window)
+        .max();
+    let reservation = Reservation { keys, counts };
+    if let Some(retry_after) = over {
+        reservation.refund(state).await?;
+        return Err(Error::Limited { retry_after });
     }
-    Ok(())
+    Ok(reservation)
 }
 
-/// Counts one event against `limit` without refusing this request.
-pub async fn record(
-    state: &AppState,
-    pool: PoolId,
-    limit: Limit,
-    subject: &str,
-) -> Result<(), AppError> {
-    state
-        .ephemeral
-        .hit(
-            &key(limit, pool, subject),
-            Duration::from_secs(limit.window),
-        )
-        .await?;
-    Ok(())
-}
+impl Reservation {
+    /// The count the `i`-th limit reached with this hit.
+    pub fn count(&self, i: usize) -> u64 {
+        self.counts.get(i).copied().unwrap_or(0)
+    }
 
-pub async fn clear(
-    state: &AppState,
-    pool: PoolId,
-    limit: Limit,
-    subject: &str,
-) -> Result<(), AppError> {
-    state.ephemeral.delete(&key(limit, pool, subject)).await?;
-    Ok(())
+    /// The attempt counted: the hits stay.
+    pub fn keep(self) {}
+
+    /// The attempt did not count: the hits are taken back.
+    pub async fn refund(self, state: &AppState) -> Result<(), Error> {
+        let keys: Vec<&str> = self.keys.iter().map(String::as_str).collect();
+        state.ephemeral.unhit(&keys).await?;
+        Ok(())
+    }
+
+    /// Keeps the hits when `counted`, refunds them otherwise.
+    pub async fn settle(self, state: &AppState, counted: bool) -> Result<(), Error> {
+        if counted {
+            self.keep();
+            Ok(())
+        } else {
+            self.refund(state).await
+        }
+    }
 }
 
 /// The pool's lockout: failed sign-ins per (email, client address).
@@ -140,109 +175,95 @@ fn sign_in_limit(pool: &PoolRecord) -> Limit {
     }
 }
 
-/// Refuses a password sign-in for an email that failed too often recently from this
-/// address (or from everywhere), before any password is checked. Both counters are read in
-/// one round trip; the answer says whether this address has failures to clear on success.
-pub async fn check_sign_in(
-    state: &AppState,
-    pool: &PoolRecord,
-    email: &str,
-    ip: &str,
-) -> Result<bool, AppError> {
-    let here = sign_in_limit(pool);
-    let keys = [
-        key(here, pool.id, &format!("{email}|{ip}")),
-        key(SIGN_IN_FAILURES_PER_EMAIL, pool.id, email),
-    ];
-    let counts = state.ephemeral.counts(&keys).await?;
-    let (from_here, everywhere) = (
-        counts.first().copied().unwrap_or(0),
-        counts.get(1).copied().unwrap_or(0),
-    );
-    if from_here >= here.max {
-        return Err(AppError::RateLimited {
-            retry_after: here.window,
-        });
-    }
-    if everywhere >= SIGN_IN_FAILURES_PER_EMAIL.max {
-        return Err(AppError::RateLimited {
-            retry_after: SIGN_IN_FAILURES_PER_EMAIL.window,
-        });
-    }
-    Ok(from_here > 0)
+/// A password sign-in's two failure budgets, reserved before any password is checked:
+/// per (email, client address) (the pool's lockout) and per email from everywhere.
+pub struct SignInAttempt {
+    reservation: Reservation,
+    lockout_key: String,
 }
 
-pub async fn sign_in_failed(
+pub async fn reserve_sign_in(
     state: &AppState,
     pool: &PoolRecord,
     email: &str,
     ip: &str,
-) -> Result<(), AppError> {
-    record(
+) -> Result<SignInAttempt, Error> {
+    let email = email_subject(email);
+    let here = format!("{email}|{ip}");
+    let lockout = sign_in_limit(pool);
+    let reservation = reserve(
         state,
         pool.id,
-        sign_in_limit(pool),
-        &format!("{email}|{ip}"),
+        &[(lockout, &here), (SIGN_IN_FAILURES_PER_EMAIL, &email)],
     )
     .await?;
-    record(state, pool.id, SIGN_IN_FAILURES_PER_EMAIL, email).await
+    Ok(SignInAttempt {
+        reservation,
+        lockout_key: key(lockout, pool.id, &here),
+    })
 }
 
-pub async fn sign_in_succeeded(
-    state: &AppState,
-    pool: &PoolRecord,
-    email: &str,
-    ip: &str,
-) -> Result<(), AppError> {
-    clear(
-        state,
-        pool.id,
-        sign_in_limit(pool),
-        &format!("{email}|{ip}"),
-    )
-    .await
+impl SignInAttempt {
+    /// A wrong password: both failures stay counted.
+    pub fn failed(self) {
+        self.reservation.keep();
+    }
+
+    /// Not a failure (the right password, or an error before any was checked): the hits go
+    /// back, and a success clears this address's earlier failures for the email.
+    pub async fn not_failed(self, state: &AppState, succeeded: bool) -> Result<(), Error> {
+        let earlier_failures = self.reservation.count(0) > 1;
+        self.reservation.refund(state).await?;
+        if succeeded && earlier_failures {
+            state.ephemeral.delete(&self.lockout_key).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Runs a code check under [`CODE_FAILURES`] for `subject`: refused when the budget is
-/// spent, and a wrong code is counted.
+/// spent; a wrong code (or a wrong password given with a code) stays counted.
 pub async fn code_attempt<T>(
     state: &AppState,
     pool: PoolId,
     subject: &str,
     attempt: impl Future<Output = Result<T, accounts::Error>>,
-) -> Result<T, AppError> {
-    check(state, pool, CODE_FAILURES, subject).await?;
-    match attempt.await {
-        Err(accounts::Error::CodeInvalid) => {
-            record(state, pool, CODE_FAILURES, subject).await?;
-            Err(accounts::Error::CodeInvalid.into())
-        }
-        other => Ok(other?),
-    }
+) -> Result<Result<T, accounts::Error>, Error> {
+    let reservation = reserve(state, pool, &[(CODE_FAILURES, subject)]).await?;
+    let outcome = attempt.await;
+    let counted = matches!(
+        outcome,
+        Err(accounts::Error::CodeInvalid | accounts::Error::InvalidCredentials)
+    );
+    reservation.settle(state, counted).await?;
+    Ok(outcome)
 }
 
 /// The budgets of an unauthenticated request that may send mail to an address: per client
-/// address (counted at once) and per recipient (checked at once, counted by
-/// [`MailBudget::spend`] only once the request was valid).
-pub struct MailBudget {
-    pool: PoolId,
-    recipient: String,
-}
+/// address (counted, never taken back) and per recipient (reserved; taken back by
+/// [`MailBudget::settle`] when the request was refused, so refused input uses no budget).
+pub struct MailBudget(Reservation);
 
 pub async fn mail_budget(
     state: &AppState,
     pool: PoolId,
     ip: &str,
     email: &str,
-) -> Result<MailBudget, AppError> {
+) -> Result<MailBudget, Error> {
     hit(state, pool, MAIL_PER_IP, ip).await?;
-    let recipient = email.trim().to_lowercase();
-    check(state, pool, MAIL_PER_EMAIL, &recipient).await?;
-    Ok(MailBudget { pool, recipient })
+    let recipient = email_subject(email);
+    Ok(MailBudget(
+        reserve(state, pool, &[(MAIL_PER_EMAIL, &recipient)]).await?,
+    ))
 }
 
 impl MailBudget {
-    pub async fn spend(self, state: &AppState) -> Result<(), AppError> {
-        record(state, self.pool, MAIL_PER_EMAIL, &self.recipient).await
+    /// Keeps the budget spent when the request went through, gives it back otherwise.
+    pub async fn settle<T>(
+        self,
+        state: &AppState,
+        outcome: &Result<T, accounts::Error>,
+    ) -> Result<(), Error> {
+        self.0.settle(state, outcome.is_ok()).await
     }
 }

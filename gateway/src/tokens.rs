@@ -190,12 +190,23 @@ pub fn verify_access_jwt(keys: &PoolKeys, issuer: &str, token: &str, now: i64) -
     if header.get("typ")?.as_str()? != "at+jwt" {
         return None;
     }
+    // RFC 7515 §4.1.11: a critical extension this verifier does not understand makes the
+    // token invalid; the gateway understands none.
+    if header.get("crit").is_some() {
+        return None;
+    }
     let str_claim = |k: &str| claims.get(k).and_then(Value::as_str);
     let int_claim = |k: &str| claims.get(k).and_then(Value::as_i64);
     if str_claim("iss")? != issuer || str_claim("aud")? != issuer {
         return None;
     }
     if int_claim("exp")? + LEEWAY <= now || int_claim("iat")? - LEEWAY > now {
+        return None;
+    }
+    // RFC 7519 §4.1.5: not before `nbf` (with the same small skew); a malformed one refuses.
+    if let Some(nbf) = claims.get("nbf")
+        && nbf.as_i64()? - LEEWAY > now
+    {
         return None;
     }
     Some(claims)

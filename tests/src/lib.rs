@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod chain;
+pub mod proxy;
 pub mod s3;
 pub mod smtp;
 
@@ -328,7 +329,7 @@ impl Gateway {
         let r = self
             .post(
                 "/v1/signup/confirm",
-                json!({ "email": email, "code": code }),
+                json!({ "email": email, "code": code, "password": password }),
             )
             .await?;
         anyhow::ensure!(r.status == StatusCode::OK, "confirm: {r:?}");

@@ -4,7 +4,8 @@ use serde_json::{Map, Value, json};
 
 use super::{AccountView, UserPool};
 use crate::mail::Mail;
-use crate::store::{CodeEffect, CodePurpose, PoolRecord, RevokeScope};
+use crate::secret::random_token;
+use crate::store::{CodeEffect, CodePurpose, NewEmailUndo, PoolRecord, RevokeScope};
 use crate::{AccountId, Email, Error, SessionId};
 
 /// OIDC Core §5.1 standard claims a user may set on themselves; `custom:*` keys are free.
@@ -26,6 +27,8 @@ const STANDARD_ATTRIBUTES: &[&str] = &[
     "phone_number",
 ];
 const MAX_ATTRIBUTES: usize = 50;
+/// How long the old address of an email change can undo it.
+pub const EMAIL_UNDO_SECONDS: i64 = 72 * 3600;
 const MAX_ATTRIBUTE_LEN: usize = 2048;
 
 /// Applies a JSON merge patch (RFC 7396, one level: `null` removes) and checks the result.
@@ -140,27 +143,46 @@ impl UserPool {
     }
 
     /// `POST /v1/me/email/confirm`: the new address becomes the verified email; the old one,
-    /// if verified, gets a notice.
+    /// if verified, gets a notice with a link (under `issuer`) that undoes the change for
+    /// [`EMAIL_UNDO_SECONDS`].
     pub async fn confirm_email_change(
         &self,
         pool: &PoolRecord,
         account: AccountId,
         code: &str,
+        issuer: &str,
         now: i64,
     ) -> Result<AccountView, Error> {
         let current = self.account(pool, account).await?;
         let hash = self.code_hash(account, CodePurpose::EmailChange, code.trim());
         // The old address is told of the change but not the new address (privacy).
-        let notice = match (&current.email, current.email_verified) {
-            (Some(old), true) => Some(self.outbox(pool, old, Mail::EmailChanged, now)?),
-            _ => None,
+        let (notice, undo) = match (&current.email, current.email_verified) {
+            (Some(old), true) => {
+                let token = random_token();
+                let undo_url = format!("{issuer}/email-change/undo?token={}", token.expose());
+                let notice = self.outbox(
+                    pool,
+                    old,
+                    Mail::EmailChanged {
+                        undo_url: &undo_url,
+                    },
+                    now,
+                )?;
+                let undo = NewEmailUndo {
+                    token_hash: self.master.hash("email-undo", token.expose()),
+                    old_email: old.clone(),
+                    expires_at: now + EMAIL_UNDO_SECONDS,
+                };
+                (Some(notice), Some(undo))
+            }
+            _ => (None, None),
         };
         let audit = Self::audit(pool.id, Some(account), "email_changed", json!({}), now);
         let ok = self
             .store
             .consume_code(
                 &Self::attempt(pool, account, CodePurpose::EmailChange, &hash, now),
-                &CodeEffect::ChangeEmail { notice },
+                &CodeEffect::ChangeEmail { notice, undo },
                 &audit,
             )
             .await?;
@@ -168,6 +190,70 @@ impl UserPool {
             return Err(Error::CodeInvalid);
         }
         self.account(pool, account).await
+    }
+
+    /// "This wasn't me" (`POST /v1/email-change/undo`): the link mailed to the old address
+    /// gives it back as the account's verified email, ends every session, removes a password
+    /// set since the change, and mails a recovery code to the old address. Single use.
+    /// Answers the restored address.
+    pub async fn undo_email_change(
+        &self,
+        pool: &PoolRecord,
+        token: &str,
+        now: i64,
+    ) -> Result<String, Error> {
+        let token_hash = self.master.hash("email-undo", token.trim());
+        let undo = self
+            .store
+            .find_email_undo(pool.id, &token_hash, now)
+            .await?
+            .ok_or(Error::CodeInvalid)?;
+        let id = undo.account_id;
+        let (code, row) = self.new_code(pool, id, CodePurpose::Recovery, None, now);
+        let mail = self.outbox(
+            pool,
+            &undo.old_email,
+            Mail::RecoveryCode {
+                code: code.expose(),
+            },
+            now,
+        )?;
+        let audit = Self::audit(pool.id, Some(id), "email_change_undone", json!({}), now);
+        self.store
+            .undo_email_change(&token_hash, &undo, now, &row, &mail, &audit)
+            .await?;
+        Ok(undo.old_email)
+    }
+
+    /// Re-authentication for a sensitive change (email, wallets): the account's current
+    /// password. An account without one signs in again instead.
+    pub async fn verify_current_password(
+        &self,
+        pool: &PoolRecord,
+        account: AccountId,
+        password: &str,
+        now: i64,
+    ) -> Result<(), Error> {
+        let bundle = self
+            .store
+            .find_account(pool.id, account)
+            .await?
+            .ok_or(Error::AccountNotFound)?;
+        let Some(existing) = bundle.password.as_ref() else {
+            return Err(Error::ReauthenticationRequired);
+        };
+        if self.verify_password(password, Some(&existing.hash)).await? {
+            return Ok(());
+        }
+        let audit = Self::audit(
+            pool.id,
+            Some(account),
+            "reauthentication_failed",
+            json!({}),
+            now,
+        );
+        self.store.record(&audit, None).await?;
+        Err(Error::InvalidCredentials)
     }
 
     /// `POST /v1/me/password`: needs the current password when the account has one; ends

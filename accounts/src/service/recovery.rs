@@ -1,61 +1,140 @@
 //! Recovery by email (DESIGN rule 6): the code proves the email only. Confirming it may set
-//! a new password, ends every session, cancels pending email changes, mails a notice, and
-//! opens a recovery session whose `amr` is `["email"]`.
+//! a new password, ends every session, cancels pending email changes, mails a notice that
+//! lists what changed on the account in the last days, and opens a recovery session whose
+//! `amr` is `["email"]`.
+//!
+//! Asking for a code only queues the request: the mail worker looks the address up and
+//! mails a code to the account's stored address. So the request costs the same whether or
+//! not the address has an account (DESIGN rule 5: timing tells nothing either), and a code
+//! never goes to how a request spelled the address.
 
 use serde_json::json;
 
 use super::{Issued, NewSessionRequest, UserPool};
 use crate::mail::Mail;
-use crate::store::{CodeEffect, CodePurpose, PoolRecord};
-use crate::{AccountStatus, Email, Error};
+use crate::store::{
+    AccountBundle, CodeEffect, CodePurpose, JOB_RECOVERY_REQUEST, OutboxMail, PendingMail,
+    PoolRecord,
+};
+use crate::{AccountId, AccountStatus, Email, Error};
+
+/// How far back a recovery notice lists changes.
+const RECENT_CHANGES: i64 = 7 * 86_400;
+
+/// The audit kinds a recovery notice lists, in words.
+fn describe(kind: &str, detail: &serde_json::Value) -> Option<String> {
+    let wallet = detail.get("wallet").and_then(|w| w.as_str()).unwrap_or("?");
+    Some(match kind {
+        "wallet_linked" => format!("the wallet {wallet} was linked"),
+        "wallet_unlinked" => format!("the wallet {wallet} was removed"),
+        "email_changed" => "the email address was changed".to_string(),
+        "email_change_undone" => "an email change was undone".to_string(),
+        "password_changed" => "the password was changed".to_string(),
+        "password_set" => "a password was set".to_string(),
+        _ => return None,
+    })
+}
+const LISTED: &[&str] = &[
+    "wallet_linked",
+    "wallet_unlinked",
+    "email_changed",
+    "email_change_undone",
+    "password_changed",
+    "password_set",
+];
 
 impl UserPool {
-    /// `POST /v1/recovery`: mails a code when the email is verified; answers the same always.
+    /// `POST /v1/recovery`: queues the request for the mail worker; the same work and the
+    /// same answer for every address.
     pub async fn start_recovery(
         &self,
         pool: &PoolRecord,
         email: &str,
         now: i64,
     ) -> Result<(), Error> {
-        let bundle = match Email::parse(email) {
-            Ok(e) => self
-                .store
-                .find_account_by_email(pool.id, &e.normalized())
-                .await?
-                .map(|b| (e, b)),
-            Err(_) => None,
+        let job = OutboxMail {
+            id: uuid::Uuid::new_v4(),
+            pool_id: pool.id,
+            recipient: Email::key(email),
+            kind: JOB_RECOVERY_REQUEST,
+            body_sealed: self.master.seal("mail", b"{}")?,
+            created_at: now,
         };
-        let eligible = bundle.as_ref().is_some_and(|(_, b)| {
-            b.email.as_ref().is_some_and(|e| e.verified_at.is_some())
-                && b.account.status == AccountStatus::Active
+        let audit = Self::audit(pool.id, None, "recovery_queued", json!({}), now);
+        self.store.record(&audit, Some(&job)).await
+    }
+
+    /// The mail worker's half of [`UserPool::start_recovery`]: a verified email of an
+    /// active account gets a code at its stored address; anything else only an audit row.
+    pub async fn fulfil_recovery_request(&self, job: &PendingMail, now: i64) -> Result<(), Error> {
+        let pool = self
+            .store
+            .find_pool(job.pool_id)
+            .await?
+            .ok_or(Error::PoolNotFound)?;
+        let bundle = self
+            .store
+            .find_account_by_email(pool.id, &job.recipient)
+            .await?;
+        let address = bundle.as_ref().and_then(|b| {
+            b.email
+                .as_ref()
+                .filter(|e| e.verified_at.is_some() && b.account.status == AccountStatus::Active)
+                .map(|e| (b.account.id, e.email.clone()))
         });
-        match bundle {
-            Some((email, b)) if eligible => {
-                let id = b.account.id;
-                let (code, row) = self.new_code(pool, id, CodePurpose::Recovery, None, now);
-                let mail = self.outbox(
-                    pool,
-                    email.as_str(),
-                    Mail::RecoveryCode {
-                        code: code.expose(),
-                    },
-                    now,
-                )?;
-                let audit = Self::audit(pool.id, Some(id), "recovery_requested", json!({}), now);
-                self.store.replace_code(&row, &mail, &audit).await
-            }
-            // No code to send: still write, so the answer takes as long (DESIGN rule 5).
-            other => {
-                let audit = Self::audit(
-                    pool.id,
-                    other.map(|(_, b)| b.account.id),
-                    "recovery_refused",
-                    json!({}),
-                    now,
-                );
-                self.store.record(&audit, None).await
-            }
-        }
+        let Some((id, address)) = address else {
+            let audit = Self::audit(
+                pool.id,
+                bundle.map(|b| b.account.id),
+                "recovery_refused",
+                json!({}),
+                now,
+            );
+            return self
+                .store
+                .complete_job(job.id, now, None, None, &audit)
+                .await;
+        };
+        let (code, row) = self.new_code(&pool, id, CodePurpose::Recovery, None, now);
+        let mail = self.outbox(
+            &pool,
+            &address,
+            Mail::RecoveryCode {
+                code: code.expose(),
+            },
+            now,
+        )?;
+        let audit = Self::audit(pool.id, Some(id), "recovery_requested", json!({}), now);
+        self.store
+            .complete_job(job.id, now, Some(&row), Some(&mail), &audit)
+            .await
+    }
+
+    /// What changed on the account lately, in words, newest first.
+    pub(super) async fn recent_changes(
+        &self,
+        account: AccountId,
+        now: i64,
+    ) -> Result<Vec<String>, Error> {
+        let events = self
+            .store
+            .find_audit_events(account, LISTED, now - RECENT_CHANGES, 20)
+            .await?;
+        Ok(events
+            .iter()
+            .filter_map(|e| {
+                let what = describe(&e.kind, &e.detail)?;
+                let when = time::OffsetDateTime::from_unix_timestamp(e.created_at).ok()?;
+                Some(format!(
+                    "{:04}-{:02}-{:02} {:02}:{:02} UTC: {what}",
+                    when.year(),
+                    u8::from(when.month()),
+                    when.day(),
+                    when.hour(),
+                    when.minute()
+                ))
+            })
+            .collect())
     }
 
     /// `POST /v1/recovery/confirm`.
@@ -80,12 +159,20 @@ impl UserPool {
             ),
             None => None,
         };
-        let Some(bundle) = bundle.filter(|b| b.account.status == AccountStatus::Active) else {
+        let Some((bundle, address)) = bundle
+            .filter(|b| b.account.status == AccountStatus::Active)
+            .and_then(|b: AccountBundle| {
+                let address = b.email.as_ref()?.email.clone();
+                Some((b, address))
+            })
+        else {
             return Err(Error::CodeInvalid);
         };
         let id = bundle.account.id;
         let (token, session) = self.new_session(pool, id, &["email"], req, now);
-        let notice = self.outbox(pool, email.as_str(), Mail::RecoveryUsed, now)?;
+        let changes = self.recent_changes(id, now).await?;
+        // The notice goes to the stored address, never to the request's spelling of it.
+        let notice = self.outbox(pool, &address, Mail::RecoveryUsed { changes: &changes }, now)?;
         let audit = Self::audit(
             pool.id,
             Some(id),

@@ -2,15 +2,20 @@
 //! email already has an account (DESIGN rule 5): the owner gets a notice instead.
 //!
 //! Until confirmation an account has no password: each sign-up code carries the hash of the
-//! password given with it, and confirming a code sets that password. So a stranger who signs
-//! up first with someone else's address learns nothing from signing in (no password yet) and
-//! cannot choose the owner's password: the owner confirms the code of their own sign-up.
+//! password given with it (at most [`MAX_SIGNUP_CODES`] live at once), so a stranger who
+//! signs up first with someone else's address learns nothing from signing in.
+//!
+//! Confirmation takes the code *and* the password: the code proves the mailbox, and the
+//! password picks, among the live sign-ups of the address, the one it was given with. So
+//! whatever the order of sign-ups, resends and codes, the account ends up with a password
+//! typed by the person who proved the mailbox, never one a stranger chose (the mails of two
+//! sign-ups look alike, and the owner may well confirm with the stranger's code).
 
 use serde_json::{Map, Value, json};
 
 use super::UserPool;
 use crate::mail::Mail;
-use crate::store::{AccountRecord, CodeEffect, CodePurpose, PoolRecord};
+use crate::store::{AccountRecord, CodeEffect, CodePurpose, MAX_SIGNUP_CODES, PoolRecord};
 use crate::{AccountId, AccountStatus, Email, Error};
 
 impl UserPool {
@@ -172,12 +177,17 @@ impl UserPool {
         self.store.record(&audit, None).await
     }
 
-    /// `POST /v1/signup/confirm`: an unknown email and a wrong code answer the same.
+    /// `POST /v1/signup/confirm`: an unknown email and a wrong code answer the same
+    /// ([`Error::CodeInvalid`]); a right code with a password that is not one of the
+    /// address's live sign-ups answers [`Error::InvalidCredentials`] and counts as a failed
+    /// try. The password is only checked once the code proved the mailbox, so its cost tells
+    /// nothing to someone without the code.
     pub async fn confirm_signup(
         &self,
         pool: &PoolRecord,
         email: &str,
         code: &str,
+        password: &str,
         now: i64,
     ) -> Result<(), Error> {
         let email = Email::parse(email)?;
@@ -193,11 +203,28 @@ impl UserPool {
         let hash = self.code_hash(id, CodePurpose::Signup, code);
         let audit = Self::audit(pool.id, Some(id), "signup_confirmed", json!({}), now);
         let attempt = Self::attempt(pool, id, CodePurpose::Signup, &hash, now);
-        if self
+        if !self.store.code_is_live(&attempt).await? {
+            // Counts the failed try (the codes die at the pool's limit).
+            self.store.reject_code(&attempt, &audit).await?;
+            return Err(Error::CodeInvalid);
+        }
+        let candidates = self
             .store
-            .consume_code(&attempt, &CodeEffect::ConfirmSignup, &audit)
-            .await?
-        {
+            .find_code_payloads(id, CodePurpose::Signup, now, pool.config.code_max_attempts)
+            .await?;
+        let mut chosen = None;
+        for candidate in candidates.iter().take(MAX_SIGNUP_CODES as usize) {
+            if self.verify_password(password, Some(candidate)).await? {
+                chosen = Some(candidate.clone());
+                break;
+            }
+        }
+        let Some(password_hash) = chosen else {
+            self.store.reject_code(&attempt, &audit).await?;
+            return Err(Error::InvalidCredentials);
+        };
+        let effect = CodeEffect::ConfirmSignup { password_hash };
+        if self.store.consume_code(&attempt, &effect, &audit).await? {
             Ok(())
         } else {
             Err(Error::CodeInvalid)

@@ -97,7 +97,11 @@ pub struct AccountBundle {
     pub wallets: Vec<WalletRecord>,
 }
 
-/// What a code is for; one live code per account and purpose.
+/// Live sign-up codes an unconfirmed account keeps at most (the oldest goes first).
+pub const MAX_SIGNUP_CODES: i64 = 5;
+
+/// What a code is for; one live code per account and purpose, except sign-up codes (up to
+/// [`MAX_SIGNUP_CODES`], each bound to the password of its sign-up).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CodePurpose {
     Signup,
@@ -144,6 +148,43 @@ pub struct AuditEvent {
     pub created_at: i64,
 }
 
+/// The outbox kind of a recovery request waiting for the worker: `recipient` holds the
+/// normalised address as asked. The request path only queues it, the same work whether the
+/// address has an account or not (DESIGN rule 5); the worker looks it up and mails a code.
+pub const JOB_RECOVERY_REQUEST: &str = "recovery_request";
+
+/// The undo link of an email change, mailed to the old address.
+#[derive(Clone)]
+pub struct NewEmailUndo {
+    pub token_hash: String,
+    pub old_email: String,
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for NewEmailUndo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewEmailUndo")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A live undo link.
+#[derive(Clone, Debug)]
+pub struct EmailUndoRecord {
+    pub account_id: AccountId,
+    pub old_email: String,
+    pub changed_at: i64,
+}
+
+/// A stored audit event.
+#[derive(Clone, Debug)]
+pub struct AuditRecord {
+    pub kind: String,
+    pub detail: Value,
+    pub created_at: i64,
+}
+
 /// A mail to send, its body sealed with the master key.
 #[derive(Clone, Debug)]
 pub struct OutboxMail {
@@ -155,9 +196,11 @@ pub struct OutboxMail {
     pub created_at: i64,
 }
 
+/// A queued mail, or a job the mail worker runs (kind [`JOB_RECOVERY_REQUEST`]).
 #[derive(Clone, Debug)]
 pub struct PendingMail {
     pub id: uuid::Uuid,
+    pub pool_id: PoolId,
     pub recipient: String,
     pub kind: String,
     pub body_sealed: Vec<u8>,
@@ -237,9 +280,9 @@ pub struct CodeAttempt<'a> {
 /// What to do, in the same transaction, once a code has been consumed.
 #[derive(Clone, Debug)]
 pub enum CodeEffect {
-    /// Sign-up confirmation: the email is verified, the account active, and its password the
-    /// one bound to the consumed code.
-    ConfirmSignup,
+    /// Sign-up confirmation: the email is verified, the account active, and its password
+    /// `password_hash`: the hash of the sign-up whose password was given with the code.
+    ConfirmSignup { password_hash: String },
     /// Recovery: the email is verified, optionally a new password set, every session ended,
     /// pending email changes cancelled, and a new session opened.
     Recover {
@@ -247,8 +290,12 @@ pub enum CodeEffect {
         session: Box<NewSession>,
         notice: OutboxMail,
     },
-    /// Email change: the code's address becomes the account's verified email.
-    ChangeEmail { notice: Option<OutboxMail> },
+    /// Email change: the code's address becomes the account's verified email; the old
+    /// verified address gets the notice and an undo link (`undo`).
+    ChangeEmail {
+        notice: Option<OutboxMail>,
+        undo: Option<NewEmailUndo>,
+    },
 }
 
 #[async_trait]
@@ -261,6 +308,7 @@ pub trait PoolStore: Send + Sync {
         now: i64,
     ) -> Result<PoolRecord, Error>;
     async fn find_pool_by_name(&self, name: &str) -> Result<Option<PoolRecord>, Error>;
+    async fn find_pool(&self, id: PoolId) -> Result<Option<PoolRecord>, Error>;
 }
 
 #[async_trait]
@@ -332,6 +380,20 @@ pub trait AccountStore: Send + Sync {
         mail: &OutboxMail,
         audit: &AuditEvent,
     ) -> Result<(), Error>;
+    /// The payloads of the live, untried-out codes of that purpose, newest first (the
+    /// password hashes of an unconfirmed account's sign-ups).
+    async fn find_code_payloads(
+        &self,
+        account: AccountId,
+        purpose: CodePurpose,
+        now: i64,
+        max_attempts: i32,
+    ) -> Result<Vec<String>, Error>;
+    /// Whether `attempt`'s code is live and not tried out, without consuming it.
+    async fn code_is_live(&self, attempt: &CodeAttempt<'_>) -> Result<bool, Error>;
+    /// Counts a failed try on every live code of the attempt's purpose (each dies at
+    /// `max_attempts`) and audits it, for a right code given with a wrong password.
+    async fn reject_code(&self, attempt: &CodeAttempt<'_>, audit: &AuditEvent) -> Result<(), Error>;
     /// The payload of the newest live code of that purpose (to resend a sign-up code).
     async fn find_code_payload(
         &self,
@@ -372,6 +434,37 @@ pub trait AccountStore: Send + Sync {
         notice: Option<&OutboxMail>,
         audit: &AuditEvent,
     ) -> Result<(), Error>;
+    /// The live undo link with this token hash in the pool.
+    async fn find_email_undo(
+        &self,
+        pool: PoolId,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<EmailUndoRecord>, Error>;
+    /// Undoes an email change, once: the link is consumed, the old address restored as the
+    /// verified email (a pending sign-up holding it meanwhile is dropped; an active account
+    /// holding it answers [`Error::EmailTaken`]), every session ended, pending email changes
+    /// cancelled, a password set since the change removed, and a recovery code for the old
+    /// address stored and mailed. One transaction; [`Error::CodeInvalid`] if the link was
+    /// used meanwhile.
+    async fn undo_email_change(
+        &self,
+        token_hash: &str,
+        undo: &EmailUndoRecord,
+        now: i64,
+        recovery: &NewCode,
+        mail: &OutboxMail,
+        audit: &AuditEvent,
+    ) -> Result<(), Error>;
+    /// The account's audit events of `kinds` since `since`, newest first (at most `limit`):
+    /// what a recovery notice lists as recently changed.
+    async fn find_audit_events(
+        &self,
+        account: AccountId,
+        kinds: &[&str],
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, Error>;
     /// Writes an audit row (and a mail) for an event that changes nothing else.
     async fn record(&self, audit: &AuditEvent, mail: Option<&OutboxMail>) -> Result<(), Error>;
 }
@@ -443,6 +536,16 @@ pub trait OutboxStore: Send + Sync {
         limit: i64,
         max_attempts: i32,
     ) -> Result<Vec<PendingMail>, Error>;
+    /// Marks a job done and stores what it produced (a code, its mail, the audit row), in
+    /// one transaction; nothing when another worker finished it first.
+    async fn complete_job(
+        &self,
+        job: uuid::Uuid,
+        now: i64,
+        code: Option<&NewCode>,
+        mail: Option<&OutboxMail>,
+        audit: &AuditEvent,
+    ) -> Result<(), Error>;
     /// Marks a mail sent and drops its body.
     async fn mark_mail_sent(&self, id: uuid::Uuid, now: i64) -> Result<(), Error>;
     /// Records a failed attempt; after `max_attempts` the mail is failed for good.

@@ -274,6 +274,7 @@ impl KeyRow {
 #[derive(sqlx::FromRow)]
 struct MailRow {
     id: String,
+    pool_id: String,
     recipient: String,
     kind: String,
     body_sealed: Option<Vec<u8>>,
@@ -385,6 +386,19 @@ macro_rules! sql_store {
                         .bind(code.purpose.as_str())
                         .execute(&mut *c)
                         .await?;
+                } else {
+                    // Sign-up codes accumulate (each bound to its sign-up's password), but at
+                    // most MAX_SIGNUP_CODES live at once: each confirmation checks the
+                    // password against every one of them.
+                    sqlx::query(
+                        "DELETE FROM verification_code WHERE account_id = $1 AND purpose = 'signup' \
+                         AND id NOT IN (SELECT id FROM verification_code WHERE account_id = $1 \
+                         AND purpose = 'signup' ORDER BY created_at DESC, id DESC LIMIT $2)",
+                    )
+                    .bind(code.account_id.to_string())
+                    .bind(crate::store::MAX_SIGNUP_CODES - 1)
+                    .execute(&mut *c)
+                    .await?;
                 }
                 sqlx::query(
                     "INSERT INTO verification_code (id, account_id, purpose, code_hash, payload, attempts, \
@@ -446,6 +460,24 @@ macro_rules! sql_store {
                 .execute(&mut *c)
                 .await?;
                 Ok(r.rows_affected())
+            }
+
+            /// A failed try on every live code of the attempt's purpose, audited.
+            async fn count_code_failure(c: &mut Conn, attempt: &CodeAttempt<'_>, audit: &AuditEvent) -> Result<(), Error> {
+                sqlx::query(
+                    "UPDATE verification_code SET attempts = attempts + 1 \
+                     WHERE account_id = $1 AND purpose = $2",
+                )
+                .bind(attempt.account.to_string())
+                .bind(attempt.purpose.as_str())
+                .execute(&mut *c)
+                .await?;
+                let failed = AuditEvent {
+                    kind: "code_rejected",
+                    detail: serde_json::json!({ "purpose": attempt.purpose.as_str() }),
+                    ..audit.clone()
+                };
+                Self::audit(c, &failed).await
             }
 
             async fn cancel_email_changes(c: &mut Conn, account: AccountId) -> Result<(), Error> {

@@ -101,6 +101,17 @@ impl From<accounts::Error> for AppError {
     }
 }
 
+impl From<crate::ratelimit::Error> for AppError {
+    fn from(e: crate::ratelimit::Error) -> Self {
+        match e {
+            crate::ratelimit::Error::Limited { retry_after } => {
+                AppError::RateLimited { retry_after }
+            }
+            crate::ratelimit::Error::Store(e) => AppError::Domain(e),
+        }
+    }
+}
+
 impl From<JsonRejection> for AppError {
     fn from(r: JsonRejection) -> Self {
         match r.status() {
@@ -161,6 +172,12 @@ fn domain(e: &accounts::Error) -> (StatusCode, &'static str, String) {
         E::InvalidPoolConfig(_) => (StatusCode::BAD_REQUEST, "invalid_pool_config", msg),
         E::InvalidClient(_) => (StatusCode::BAD_REQUEST, "invalid_client_metadata", msg),
         E::ClientNotFound => (StatusCode::NOT_FOUND, "client_not_found", msg),
+        E::Unavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "a backing service is unavailable; try again shortly".into(),
+        ),
+        E::ReauthenticationRequired => (StatusCode::FORBIDDEN, "reauthentication_required", msg),
         E::Store(_) | E::Ephemeral(_) | E::Crypto => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
@@ -194,6 +211,10 @@ impl IntoResponse for AppError {
                     tracing::error!(error = %e, "request failed");
                 }
                 let mut res = problem(status, code, &detail);
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    res.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+                }
                 if status == StatusCode::UNAUTHORIZED && code == "invalid_token" {
                     res.headers_mut().insert(
                         header::WWW_AUTHENTICATE,
@@ -255,11 +276,14 @@ impl IntoResponse for AppError {
             } => problem(status, code, &detail),
             AppError::Unavailable(why) => {
                 tracing::error!(error = %why, "not ready");
-                problem(
+                let mut res = problem(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
                     "a backing service is unavailable",
-                )
+                );
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+                res
             }
         }
     }

@@ -1,4 +1,5 @@
-//! The signed-in account: `GET/PATCH /v1/me`, email change, password change.
+//! The signed-in account: `GET/PATCH /v1/me`, email change (and its undo from the old
+//! address), password change.
 
 use accounts::{AccountView, PasswordChange};
 use axum::extract::State;
@@ -9,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::error::AppError;
-use super::extract::{AppJson, Authenticated};
+use super::extract::{AppJson, Authenticated, ClientIp, Pool, REAUTH_WINDOW};
 use crate::ratelimit::{self, MAIL_PER_ACCOUNT, MAIL_PER_EMAIL, PASSWORD_CHECK_FAILURES};
 use crate::state::AppState;
 
@@ -19,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/me/email", post(change_email))
         .route("/v1/me/email/confirm", post(confirm_email))
         .route("/v1/me/password", post(change_password))
+        .route("/v1/email-change/undo", post(undo_email_change))
 }
 
 #[derive(Deserialize)]
@@ -31,6 +33,8 @@ struct UpdateMe {
 #[serde(deny_unknown_fields)]
 struct ChangeEmail {
     email: String,
+    /// Needed when the session signed in more than 15 minutes ago.
+    current_password: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -74,21 +78,29 @@ async fn update_me(
     Ok(Json(view))
 }
 
-/// Mails a code to the new address.
+/// Mails a code to the new address. Needs a recent authentication: a stolen access token
+/// must not move the account to another mailbox.
 async fn change_email(
     State(state): State<AppState>,
     auth: Authenticated,
     AppJson(req): AppJson<ChangeEmail>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    let pool = auth.pool.id;
-    let mail_key = req.email.trim().to_lowercase();
-    ratelimit::check(&state, pool, MAIL_PER_EMAIL, &mail_key).await?;
-    ratelimit::hit(&state, pool, MAIL_PER_ACCOUNT, &auth.claims.sub.to_string()).await?;
-    state
+    auth.require_recent(&state, req.current_password.as_deref())
+        .await?;
+    let recipient = ratelimit::email_subject(&req.email);
+    let account = auth.claims.sub.to_string();
+    let budget = ratelimit::reserve(
+        &state,
+        auth.pool.id,
+        &[(MAIL_PER_EMAIL, &recipient), (MAIL_PER_ACCOUNT, &account)],
+    )
+    .await?;
+    let outcome = state
         .users
         .start_email_change(&auth.pool, auth.claims.sub, &req.email, state.clock.now())
-        .await?;
-    ratelimit::record(&state, pool, MAIL_PER_EMAIL, &mail_key).await?;
+        .await;
+    budget.settle(&state, outcome.is_ok()).await?;
+    outcome?;
     state.mail.wake();
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": "code_sent" }))))
 }
@@ -99,21 +111,23 @@ async fn confirm_email(
     auth: Authenticated,
     AppJson(req): AppJson<ConfirmEmail>,
 ) -> Result<Json<AccountView>, AppError> {
-    let confirm =
-        state
-            .users
-            .confirm_email_change(&auth.pool, auth.claims.sub, &req.code, state.clock.now());
+    let issuer = state.config.issuer(&auth.pool.name);
+    let confirm = state.users.confirm_email_change(
+        &auth.pool,
+        auth.claims.sub,
+        &req.code,
+        &issuer,
+        state.clock.now(),
+    );
     let subject = format!("email-change:{}", auth.claims.sub);
-    let view = ratelimit::code_attempt(&state, auth.pool.id, &subject, confirm).await?;
+    let view = ratelimit::code_attempt(&state, auth.pool.id, &subject, confirm).await??;
     state.mail.wake();
     Ok(Json(view))
 }
 
-/// A recovery session (`amr: ["email"]`) this recent may set a password without the
-/// current one (DESIGN rule 6: the person proved the email, not the old password).
-const RECOVERY_PASSWORD_WINDOW: i64 = 15 * 60;
-
-/// Sets or changes the password; every other session ends.
+/// Sets or changes the password; every other session ends. A recovery session (`amr:
+/// ["email"]`) less than 15 minutes old may set one without the current one (DESIGN rule 6:
+/// the person proved the email, not the old password).
 async fn change_password(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -121,25 +135,58 @@ async fn change_password(
 ) -> Result<StatusCode, AppError> {
     let now = state.clock.now();
     let account = auth.claims.sub.to_string();
-    ratelimit::check(&state, auth.pool.id, PASSWORD_CHECK_FAILURES, &account).await?;
+    let reservation =
+        ratelimit::reserve(&state, auth.pool.id, &[(PASSWORD_CHECK_FAILURES, &account)]).await?;
     let change = PasswordChange {
         current: req.current_password.as_deref(),
         new: &req.new_password,
         session: auth.session.id,
-        recovered: auth.claims.amr == ["email"]
-            && now - auth.claims.auth_time <= RECOVERY_PASSWORD_WINDOW,
+        recovered: auth.claims.amr == ["email"] && now - auth.session.auth_time <= REAUTH_WINDOW,
     };
-    match state
+    let outcome = state
         .users
         .change_password(&auth.pool, auth.claims.sub, change, now)
-        .await
-    {
-        Err(accounts::Error::InvalidCredentials) => {
-            ratelimit::record(&state, auth.pool.id, PASSWORD_CHECK_FAILURES, &account).await?;
-            return Err(accounts::Error::InvalidCredentials.into());
-        }
-        other => other?,
-    }
+        .await;
+    let failed = matches!(outcome, Err(accounts::Error::InvalidCredentials));
+    reservation.settle(&state, failed).await?;
+    outcome?;
     state.mail.wake();
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UndoEmailChange {
+    token: String,
+}
+
+/// "This wasn't me": the link mailed to the old address of an email change gives that
+/// address back, ends every session and mails a recovery code there (72 hours, once).
+async fn undo_email_change(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    ClientIp(ip): ClientIp,
+    AppJson(req): AppJson<UndoEmailChange>,
+) -> Result<Json<Value>, AppError> {
+    undo_change(&state, &pool, &ip, &req.token).await?;
+    Ok(Json(json!({
+        "status": "restored",
+        "detail": "the old address is the account's email again, every session was signed out, and a recovery code was sent to it"
+    })))
+}
+
+/// An undo with its attempt limit, for the API and the hosted page alike.
+pub(super) async fn undo_change(
+    state: &AppState,
+    pool: &accounts::store::PoolRecord,
+    ip: &str,
+    token: &str,
+) -> Result<String, AppError> {
+    ratelimit::hit(state, pool.id, ratelimit::ATTEMPTS_PER_IP, ip).await?;
+    let restored = state
+        .users
+        .undo_email_change(pool, token, state.clock.now())
+        .await?;
+    state.mail.wake();
+    Ok(restored)
 }

@@ -6,7 +6,7 @@ pub mod browser;
 pub mod error;
 pub mod extract;
 mod health;
-mod me;
+pub(super) mod me;
 mod oauth;
 pub mod pages;
 mod recovery;

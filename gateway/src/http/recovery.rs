@@ -61,11 +61,12 @@ pub(super) async fn send_recovery_code(
     email: &str,
 ) -> Result<(), AppError> {
     let budget = ratelimit::mail_budget(state, pool.id, ip, email).await?;
-    state
+    let outcome = state
         .users
         .start_recovery(pool, email, state.clock.now())
-        .await?;
-    budget.spend(state).await?;
+        .await;
+    budget.settle(state, &outcome).await?;
+    outcome?;
     state.mail.wake();
     Ok(())
 }
@@ -105,8 +106,8 @@ pub(super) async fn recover(
         state
             .users
             .confirm_recovery(pool, email, code, new_password, &request, state.clock.now());
-    let issued =
-        ratelimit::code_attempt(state, pool.id, &format!("recovery:{email}"), confirm).await?;
+    let subject = format!("recovery:{}", ratelimit::email_subject(email));
+    let issued = ratelimit::code_attempt(state, pool.id, &subject, confirm).await??;
     state.mail.wake();
     Ok(issued)
 }

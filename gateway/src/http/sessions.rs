@@ -74,7 +74,7 @@ pub(super) async fn password_sign_in(
     password: &str,
 ) -> Result<Issued, AppError> {
     ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
-    let failed_before = ratelimit::check_sign_in(state, pool, email, ip).await?;
+    let attempt = ratelimit::reserve_sign_in(state, pool, email, ip).await?;
     let outcome = state
         .users
         .sign_in_password(
@@ -85,16 +85,11 @@ pub(super) async fn password_sign_in(
             state.clock.now(),
         )
         .await;
-    let issued = match outcome {
-        Err(accounts::Error::InvalidCredentials) => {
-            ratelimit::sign_in_failed(state, pool, email, ip).await?;
-            return Err(accounts::Error::InvalidCredentials.into());
-        }
-        other => other?,
-    };
-    if failed_before {
-        ratelimit::sign_in_succeeded(state, pool, email, ip).await?;
+    match &outcome {
+        Err(accounts::Error::InvalidCredentials) => attempt.failed(),
+        other => attempt.not_failed(state, other.is_ok()).await?,
     }
+    let issued = outcome?;
     Ok(issued)
 }
 

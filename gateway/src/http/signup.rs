@@ -39,6 +39,8 @@ struct EmailRequest {
 struct ConfirmRequest {
     email: String,
     code: String,
+    /// The password given at sign-up: it picks the sign-up the code confirms.
+    password: Option<String>,
 }
 
 /// The one answer to every accepted sign-up, whether or not the email exists (DESIGN rule 5).
@@ -81,11 +83,12 @@ pub(super) async fn start_signup(
     attributes: Option<Map<String, Value>>,
 ) -> Result<(), AppError> {
     let budget = ratelimit::mail_budget(state, pool.id, ip, email).await?;
-    state
+    let outcome = state
         .users
         .signup(pool, email, password, attributes, state.clock.now())
-        .await?;
-    budget.spend(state).await?;
+        .await;
+    budget.settle(state, &outcome).await?;
+    outcome?;
     state.mail.wake();
     Ok(())
 }
@@ -98,23 +101,29 @@ async fn resend_code(
     AppJson(req): AppJson<EmailRequest>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let budget = ratelimit::mail_budget(&state, pool.id, &ip, &req.email).await?;
-    state
+    let outcome = state
         .users
         .resend_signup_code(&pool, &req.email, state.clock.now())
-        .await?;
-    budget.spend(&state).await?;
+        .await;
+    budget.settle(&state, &outcome).await?;
+    outcome?;
     state.mail.wake();
     Ok(accepted())
 }
 
-/// Confirms the email with its code; the account becomes active.
+/// Confirms the email with its code and the password of the sign-up it is for; the
+/// account becomes active with that password.
 async fn confirm_signup(
     State(state): State<AppState>,
     Pool(pool): Pool,
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<ConfirmRequest>,
 ) -> Result<Json<Value>, AppError> {
-    confirm_email(&state, &pool, &ip, &req.email, &req.code).await?;
+    let password = req.password.ok_or_else(|| AppError::BadRequest {
+        code: "password_required",
+        detail: "give the password chosen at sign-up together with the code".into(),
+    })?;
+    confirm_email(&state, &pool, &ip, &req.email, &req.code, &password).await?;
     Ok(Json(json!({ "status": "confirmed" })))
 }
 
@@ -125,11 +134,13 @@ pub(super) async fn confirm_email(
     ip: &str,
     email: &str,
     code: &str,
+    password: &str,
 ) -> Result<(), AppError> {
     ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
     let confirm = state
         .users
-        .confirm_signup(pool, email, code, state.clock.now());
-    ratelimit::code_attempt(state, pool.id, &format!("signup:{email}"), confirm).await?;
+        .confirm_signup(pool, email, code, password, state.clock.now());
+    let subject = format!("signup:{}", ratelimit::email_subject(email));
+    ratelimit::code_attempt(state, pool.id, &subject, confirm).await??;
     Ok(())
 }

@@ -40,6 +40,22 @@ struct SignedMessage {
     signature: String,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkWallet {
+    message: String,
+    signature: String,
+    /// Needed when the session signed in more than 15 minutes ago.
+    current_password: Option<String>,
+}
+
+/// The optional body of a removal: the current password, when the sign-in is not recent.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reauth {
+    current_password: Option<String>,
+}
+
 /// A nonce for one EIP-4361 message, bound to this pool, valid 5 minutes, usable once.
 async fn issue_nonce(
     State(state): State<AppState>,
@@ -91,12 +107,15 @@ pub(super) async fn wallet_sign_in(
         .await?)
 }
 
-/// Links the wallet that signed the message to the signed-in account.
+/// Links the wallet that signed the message to the signed-in account. Needs a recent
+/// authentication: a wallet linked with a stolen access token would sign in for good.
 async fn link_wallet(
     State(state): State<AppState>,
     auth: Authenticated,
-    AppJson(req): AppJson<SignedMessage>,
+    AppJson(req): AppJson<LinkWallet>,
 ) -> Result<(StatusCode, Json<AccountView>), AppError> {
+    auth.require_recent(&state, req.current_password.as_deref())
+        .await?;
     let wallet = siwe::prove(&state, &auth.pool, &req.message, &req.signature).await?;
     let view = state
         .users
@@ -106,12 +125,24 @@ async fn link_wallet(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// Unlinks a wallet (CAIP-10 in the path), unless it is the last credential that can sign in.
+/// Unlinks a wallet (CAIP-10 in the path), unless it is the last credential that can sign
+/// in. Needs a recent authentication (or `{current_password}` as the body).
 async fn unlink_wallet(
     State(state): State<AppState>,
     auth: Authenticated,
     Path(params): Path<std::collections::HashMap<String, String>>,
+    body: axum::body::Bytes,
 ) -> Result<Json<AccountView>, AppError> {
+    let reauth: Reauth = if body.iter().all(u8::is_ascii_whitespace) {
+        Reauth::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| AppError::BadRequest {
+            code: "invalid_json",
+            detail: e.to_string(),
+        })?
+    };
+    auth.require_recent(&state, reauth.current_password.as_deref())
+        .await?;
     let caip10 = params.get("caip10").map(String::as_str).unwrap_or_default();
     let view = state
         .users

@@ -8,7 +8,9 @@ mod contracts;
 mod me;
 mod oauth;
 mod ops;
+mod outage;
 mod recovery;
+mod security;
 mod sessions;
 mod signup;
 mod storage;
@@ -59,6 +61,16 @@ fn main() {
             ("storage", storage::all()),
             ("clients", clients::all()),
             ("oauth", oauth::all()),
+            ("security", security::all()),
+            // Redis outages: on the backend that has Redis.
+            (
+                "outage",
+                if matches!(backend, Backend::Postgres { .. }) {
+                    outage::all()
+                } else {
+                    Vec::new()
+                },
+            ),
         ] {
             for (name, f) in tests {
                 let backend = backend.clone();

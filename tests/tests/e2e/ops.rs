@@ -333,7 +333,7 @@ async fn two_instances_behave_as_one(w: Arc<World>) -> TestResult {
     assert_eq!(
         b.post(
             "/v1/signup/confirm",
-            json!({ "email": email, "code": code })
+            json!({ "email": email, "code": code, "password": PW })
         )
         .await?
         .status,
@@ -463,7 +463,7 @@ async fn mail_is_retried_until_delivered(w: Arc<World>) -> TestResult {
     let r = up
         .post(
             "/v1/signup/confirm",
-            json!({ "email": email, "code": code }),
+            json!({ "email": email, "code": code, "password": PW }),
         )
         .await?;
     assert_eq!(r.code(), "code_invalid", "expired after an hour");

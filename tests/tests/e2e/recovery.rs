@@ -136,6 +136,8 @@ async fn recovery_answers_alike_for_unknown_and_unverified(w: Arc<World>) -> Tes
         assert_eq!((r.status, &r.body), (a.status, &a.body));
     }
     assert_eq!(a.status, StatusCode::ACCEPTED);
+    // The look-up happens in the mail worker: wait for the one code.
+    w.mail.wait_code(&known, "recovery code").await?;
     let queued: Vec<String> = sqlx::query(
         "SELECT kind FROM mail_outbox WHERE recipient IN ($1, $2, $3) ORDER BY created_at",
     )

@@ -80,7 +80,7 @@ async fn signup_confirm_then_sign_in(w: Arc<World>) -> TestResult {
     let r = gw
         .post(
             "/v1/signup/confirm",
-            json!({ "email": email, "code": wrong }),
+            json!({ "email": email, "code": wrong, "password": PW }),
         )
         .await?;
     assert_eq!(
@@ -97,7 +97,7 @@ async fn signup_confirm_then_sign_in(w: Arc<World>) -> TestResult {
     let r = gw
         .post(
             "/v1/signup/confirm",
-            json!({ "email": email.to_uppercase(), "code": code }),
+            json!({ "email": email.to_uppercase(), "code": code, "password": PW }),
         )
         .await?;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
@@ -118,7 +118,7 @@ async fn signup_confirm_then_sign_in(w: Arc<World>) -> TestResult {
     let r = gw
         .post(
             "/v1/signup/confirm",
-            json!({ "email": email, "code": code }),
+            json!({ "email": email, "code": code, "password": PW }),
         )
         .await?;
     assert_eq!(
@@ -168,7 +168,7 @@ async fn existing_email_answers_alike_and_notifies_owner(w: Arc<World>) -> TestR
     let code = w.mail.wait_code(&email, "sign-up code").await?;
     gw.post(
         "/v1/signup/confirm",
-        json!({ "email": email, "code": code }),
+        json!({ "email": email, "code": code, "password": PW }),
     )
     .await?;
 
@@ -240,7 +240,7 @@ async fn existing_email_answers_alike_and_notifies_owner(w: Arc<World>) -> TestR
     let r = gw
         .post(
             "/v1/signup/confirm",
-            json!({ "email": squatted, "code": owner_code }),
+            json!({ "email": squatted, "code": owner_code, "password": PW }),
         )
         .await?;
     assert_eq!(r.status, StatusCode::OK);
@@ -262,7 +262,7 @@ async fn existing_email_answers_alike_and_notifies_owner(w: Arc<World>) -> TestR
         let r = gw
             .post(
                 "/v1/signup/confirm",
-                json!({ "email": squatted, "code": stranger_code }),
+                json!({ "email": squatted, "code": stranger_code, "password": PW }),
             )
             .await?;
         assert_eq!(r.code(), "code_invalid");
@@ -443,7 +443,7 @@ async fn code_dies_after_five_wrong_tries(w: Arc<World>) -> TestResult {
         let r = gw
             .post(
                 "/v1/signup/confirm",
-                json!({ "email": email, "code": wrong }),
+                json!({ "email": email, "code": wrong, "password": PW }),
             )
             .await?;
         assert_eq!(r.code(), "code_invalid");
@@ -451,7 +451,7 @@ async fn code_dies_after_five_wrong_tries(w: Arc<World>) -> TestResult {
     let r = gw
         .post(
             "/v1/signup/confirm",
-            json!({ "email": email, "code": code }),
+            json!({ "email": email, "code": code, "password": PW }),
         )
         .await?;
     assert_eq!(
@@ -472,7 +472,7 @@ async fn code_dies_after_five_wrong_tries(w: Arc<World>) -> TestResult {
     let r = gw
         .post(
             "/v1/signup/confirm",
-            json!({ "email": email, "code": fresh }),
+            json!({ "email": email, "code": fresh, "password": PW }),
         )
         .await?;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
@@ -489,7 +489,7 @@ async fn code_expires_after_ten_minutes(w: Arc<World>) -> TestResult {
     let r = gw
         .post(
             "/v1/signup/confirm",
-            json!({ "email": email, "code": code }),
+            json!({ "email": email, "code": code, "password": PW }),
         )
         .await?;
     assert_eq!(
@@ -520,7 +520,7 @@ async fn resend_sends_another_code(w: Arc<World>) -> TestResult {
     let r = gw
         .post(
             "/v1/signup/confirm",
-            json!({ "email": email, "code": first }),
+            json!({ "email": email, "code": first, "password": PW }),
         )
         .await?;
     assert_eq!(r.status, StatusCode::OK);
@@ -528,7 +528,7 @@ async fn resend_sends_another_code(w: Arc<World>) -> TestResult {
         let r = gw
             .post(
                 "/v1/signup/confirm",
-                json!({ "email": email, "code": second }),
+                json!({ "email": email, "code": second, "password": PW }),
             )
             .await?;
         assert_eq!(r.code(), "code_invalid");

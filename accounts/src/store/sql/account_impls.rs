@@ -143,6 +143,43 @@ macro_rules! account_store {
                 Ok(row.map(|(p,)| p))
             }
 
+            async fn find_code_payloads(&self, account: AccountId, purpose: CodePurpose, now: i64, max_attempts: i32) -> Result<Vec<String>, Error> {
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT payload FROM verification_code WHERE account_id = $1 AND purpose = $2 \
+                     AND expires_at > $3 AND attempts < $4 AND payload IS NOT NULL \
+                     ORDER BY created_at DESC, id DESC",
+                )
+                .bind(account.to_string())
+                .bind(purpose.as_str())
+                .bind(now)
+                .bind(max_attempts)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(p,)| p).collect())
+            }
+
+            async fn code_is_live(&self, attempt: &CodeAttempt<'_>) -> Result<bool, Error> {
+                let row: Option<(String,)> = sqlx::query_as(
+                    "SELECT id FROM verification_code WHERE account_id = $1 AND purpose = $2 \
+                     AND code_hash = $3 AND expires_at > $4 AND attempts < $5",
+                )
+                .bind(attempt.account.to_string())
+                .bind(attempt.purpose.as_str())
+                .bind(attempt.code_hash)
+                .bind(attempt.now)
+                .bind(attempt.max_attempts)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.is_some())
+            }
+
+            async fn reject_code(&self, attempt: &CodeAttempt<'_>, audit: &AuditEvent) -> Result<(), Error> {
+                let mut tx = self.begin().await?;
+                Self::count_code_failure(&mut tx, attempt, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn replace_code(&self, code: &NewCode, mail: &OutboxMail, audit: &AuditEvent) -> Result<(), Error> {
                 let mut tx = self.begin().await?;
                 Self::code(&mut tx, code).await?;
@@ -168,20 +205,7 @@ macro_rules! account_store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some((payload,)) = consumed else {
-                    sqlx::query(
-                        "UPDATE verification_code SET attempts = attempts + 1 \
-                         WHERE account_id = $1 AND purpose = $2",
-                    )
-                    .bind(account.to_string())
-                    .bind(purpose.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                    let failed = AuditEvent {
-                        kind: "code_rejected",
-                        detail: serde_json::json!({ "purpose": purpose.as_str() }),
-                        ..audit.clone()
-                    };
-                    Self::audit(&mut tx, &failed).await?;
+                    Self::count_code_failure(&mut tx, attempt, audit).await?;
                     tx.commit().await?;
                     return Ok(false);
                 };
@@ -193,10 +217,8 @@ macro_rules! account_store {
                     .execute(&mut *tx)
                     .await?;
                 match effect {
-                    CodeEffect::ConfirmSignup => {
-                        if let Some(hash) = &payload {
-                            Self::set_password(&mut tx, account, hash, now).await?;
-                        }
+                    CodeEffect::ConfirmSignup { password_hash } => {
+                        Self::set_password(&mut tx, account, password_hash, now).await?;
                         sqlx::query("UPDATE email_credential SET verified_at = $2 WHERE account_id = $1")
                             .bind(&acc)
                             .bind(now)
@@ -228,7 +250,7 @@ macro_rules! account_store {
                         Self::session(&mut tx, session).await?;
                         Self::mail(&mut tx, notice).await?;
                     }
-                    CodeEffect::ChangeEmail { notice } => {
+                    CodeEffect::ChangeEmail { notice, undo } => {
                         let target = payload.ok_or_else(|| corrupt("verification_code"))?;
                         let email = Email::parse(&target)?;
                         sqlx::query(
@@ -247,6 +269,20 @@ macro_rules! account_store {
                         .map_err(|e| if is_unique_violation(&e) { Error::EmailTaken } else { e.into() })?;
                         if let Some(notice) = notice {
                             Self::mail(&mut tx, notice).await?;
+                        }
+                        if let Some(undo) = undo {
+                            sqlx::query(
+                                "INSERT INTO email_change_undo (token_hash, pool_id, account_id, old_email, \
+                                 changed_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                            )
+                            .bind(&undo.token_hash)
+                            .bind(audit.pool_id.to_string())
+                            .bind(&acc)
+                            .bind(&undo.old_email)
+                            .bind(now)
+                            .bind(undo.expires_at)
+                            .execute(&mut *tx)
+                            .await?;
                         }
                     }
                 }
@@ -287,6 +323,136 @@ macro_rules! account_store {
                 Self::audit(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn find_email_undo(&self, pool: PoolId, token_hash: &str, now: i64) -> Result<Option<EmailUndoRecord>, Error> {
+                let row: Option<(String, String, i64)> = sqlx::query_as(
+                    "SELECT account_id, old_email, changed_at FROM email_change_undo \
+                     WHERE token_hash = $1 AND pool_id = $2 AND expires_at > $3",
+                )
+                .bind(token_hash)
+                .bind(pool.to_string())
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|(account, old_email, changed_at)| {
+                    Ok(EmailUndoRecord {
+                        account_id: AccountId::parse(&account).ok_or_else(|| corrupt("email_change_undo"))?,
+                        old_email,
+                        changed_at,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn undo_email_change(
+                &self,
+                token_hash: &str,
+                undo: &EmailUndoRecord,
+                now: i64,
+                recovery: &NewCode,
+                mail: &OutboxMail,
+                audit: &AuditEvent,
+            ) -> Result<(), Error> {
+                let acc = undo.account_id.to_string();
+                let pool = audit.pool_id.to_string();
+                let old = Email::parse(&undo.old_email)?;
+                let mut tx = self.begin().await?;
+                // Single use: whoever deletes the row undoes the change.
+                let consumed = sqlx::query(
+                    "DELETE FROM email_change_undo WHERE token_hash = $1 AND account_id = $2 AND expires_at > $3",
+                )
+                .bind(token_hash)
+                .bind(&acc)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if consumed == 0 {
+                    return Err(Error::CodeInvalid);
+                }
+                // The old address is free again since the change: an unconfirmed sign-up that
+                // took it meanwhile cannot be the owner's (only the mailbox can confirm it).
+                let holder: Option<(String, String)> = sqlx::query_as(
+                    "SELECT a.id, a.status FROM email_credential e JOIN account a ON a.id = e.account_id \
+                     WHERE e.pool_id = $1 AND e.email_normalized = $2",
+                )
+                .bind(&pool)
+                .bind(old.normalized())
+                .fetch_optional(&mut *tx)
+                .await?;
+                match holder {
+                    Some((id, _)) if id == acc => {}
+                    Some((id, status)) if status == "pending" => {
+                        sqlx::query("DELETE FROM account WHERE id = $1")
+                            .bind(&id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Some(_) => return Err(Error::EmailTaken),
+                    None => {}
+                }
+                sqlx::query(
+                    "INSERT INTO email_credential (account_id, pool_id, email, email_normalized, \
+                     verified_at, created_at) VALUES ($1, $2, $3, $4, $5, $5) \
+                     ON CONFLICT (account_id) DO UPDATE SET email = excluded.email, \
+                     email_normalized = excluded.email_normalized, verified_at = excluded.verified_at",
+                )
+                .bind(&acc)
+                .bind(&pool)
+                .bind(old.as_str())
+                .bind(old.normalized())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                // A password set after the change was set by whoever made it.
+                sqlx::query("DELETE FROM password_credential WHERE account_id = $1 AND updated_at >= $2")
+                    .bind(&acc)
+                    .bind(undo.changed_at)
+                    .execute(&mut *tx)
+                    .await?;
+                Self::revoke(&mut tx, undo.account_id, RevokeScope::All, now, "email_change_undone").await?;
+                Self::cancel_email_changes(&mut tx, undo.account_id).await?;
+                // Links of later changes are moot now; an earlier change's link stays, so the
+                // undo of a change made after a hijack never takes the owner's link away.
+                sqlx::query("DELETE FROM email_change_undo WHERE account_id = $1 AND changed_at >= $2")
+                    .bind(&acc)
+                    .bind(undo.changed_at)
+                    .execute(&mut *tx)
+                    .await?;
+                Self::code(&mut tx, recovery).await?;
+                Self::mail(&mut tx, mail).await?;
+                Self::audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn find_audit_events(&self, account: AccountId, kinds: &[&str], since: i64, limit: i64) -> Result<Vec<AuditRecord>, Error> {
+                // Kinds are the caller's own constants; one placeholder each.
+                let placeholders: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 4)).collect();
+                let sql = format!(
+                    "SELECT kind, detail, created_at FROM audit_event WHERE account_id = $1 \
+                     AND created_at >= $2 AND kind IN ({}) ORDER BY id DESC LIMIT $3",
+                    placeholders.join(", ")
+                );
+                let mut q = sqlx::query_as::<_, (String, String, i64)>(&sql)
+                    .bind(account.to_string())
+                    .bind(since)
+                    .bind(limit);
+                for k in kinds {
+                    q = q.bind(*k);
+                }
+                q.fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(|(kind, detail, created_at)| {
+                        Ok(AuditRecord {
+                            kind,
+                            detail: serde_json::from_str(&detail).map_err(|_| corrupt("audit_event"))?,
+                            created_at,
+                        })
+                    })
+                    .collect()
             }
 
             async fn record(&self, audit: &AuditEvent, mail: Option<&OutboxMail>) -> Result<(), Error> {

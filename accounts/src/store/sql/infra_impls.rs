@@ -20,6 +20,15 @@ macro_rules! infra_store {
                 self.find_pool_by_name(name).await?.ok_or(Error::PoolNotFound)
             }
 
+            async fn find_pool(&self, id: PoolId) -> Result<Option<PoolRecord>, Error> {
+                sqlx::query_as::<_, PoolRow>("SELECT id, name, config, created_at FROM pool WHERE id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(PoolRow::into_record)
+                    .transpose()
+            }
+
             async fn find_pool_by_name(&self, name: &str) -> Result<Option<PoolRecord>, Error> {
                 sqlx::query_as::<_, PoolRow>("SELECT id, name, config, created_at FROM pool WHERE name = $1")
                     .bind(name)
@@ -107,7 +116,7 @@ macro_rules! infra_store {
                        AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until <= $1) \
                        ORDER BY created_at LIMIT $3) \
                      AND status = 'pending' AND (locked_until IS NULL OR locked_until <= $1) \
-                     RETURNING id, recipient, kind, body_sealed, attempts",
+                     RETURNING id, pool_id, recipient, kind, body_sealed, attempts",
                 )
                 .bind(now)
                 .bind(now + lease)
@@ -118,6 +127,7 @@ macro_rules! infra_store {
                     .map(|r| {
                         Ok(PendingMail {
                             id: uuid::Uuid::parse_str(&r.id).map_err(|_| corrupt("mail_outbox"))?,
+                            pool_id: PoolId::parse(&r.pool_id).ok_or_else(|| corrupt("mail_outbox"))?,
                             recipient: r.recipient,
                             kind: r.kind,
                             body_sealed: r.body_sealed.unwrap_or_default(),
@@ -125,6 +135,32 @@ macro_rules! infra_store {
                         })
                     })
                     .collect()
+            }
+
+            async fn complete_job(&self, job: uuid::Uuid, now: i64, code: Option<&NewCode>, mail: Option<&OutboxMail>, audit: &AuditEvent) -> Result<(), Error> {
+                let mut tx = self.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE mail_outbox SET status = 'sent', sent_at = $2, body_sealed = NULL, \
+                     locked_until = NULL WHERE id = $1 AND status = 'pending'",
+                )
+                .bind(job.to_string())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if done == 0 {
+                    // Done by another worker whose lease ran out meanwhile: nothing to add.
+                    return Ok(());
+                }
+                if let Some(code) = code {
+                    Self::code(&mut tx, code).await?;
+                }
+                if let Some(m) = mail {
+                    Self::mail(&mut tx, m).await?;
+                }
+                Self::audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn mark_mail_sent(&self, id: uuid::Uuid, now: i64) -> Result<(), Error> {

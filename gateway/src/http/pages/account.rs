@@ -13,6 +13,7 @@ use crate::http::browser;
 use crate::http::error::AppError;
 use crate::http::extract::{ClientIp, Pool};
 use crate::http::recovery::{recover as recover_account, send_recovery_code};
+use crate::http::me::undo_change;
 use crate::http::signup::{confirm_email, start_signup};
 use crate::state::AppState;
 
@@ -28,6 +29,8 @@ pub(super) struct AccountForm {
     password: String,
     #[serde(default)]
     code: String,
+    #[serde(default)]
+    token: String,
 }
 
 impl super::CsrfToken for AccountForm {
@@ -52,6 +55,10 @@ enum Step {
 const NEW_PASSWORD: &str = r#"<label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="new-password" required minlength="8" aria-describedby="password-hint">
 <p id="password-hint" class="hint">At least 8 characters. Long and unusual is best.</p>"#;
+
+const SIGNUP_PASSWORD: &str = r#"<label for="password">The password you chose</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required aria-describedby="password-why">
+<p id="password-why" class="hint">The code confirms the sign-up made with this password.</p>"#;
 
 const CODE_FIELD: &str = r#"<label for="code">Code from the email</label>
 <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required>"#;
@@ -102,7 +109,7 @@ impl Step {
             Step::Signup => (format!("{}\n{NEW_PASSWORD}", email_field(email)), None),
             Step::Recover => (email_field(email), None),
             Step::Confirm => (
-                format!("{}{CODE_FIELD}", hidden("email", email)),
+                format!("{}{CODE_FIELD}\n{SIGNUP_PASSWORD}", hidden("email", email)),
                 Some(format!(
                     "If {email} can be used, we sent a code to it. Enter it below."
                 )),
@@ -219,7 +226,7 @@ pub(super) async fn confirm_signup(
     PageForm(f): PageForm<AccountForm>,
 ) -> Result<Response, AppError> {
     Ok(
-        match confirm_email(&state, &pool, &ip, &f.email, f.code.trim()).await {
+        match confirm_email(&state, &pool, &ip, &f.email, f.code.trim(), &f.password).await {
             Ok(()) => {
                 let notice = Some("Your email is confirmed. Sign in to continue.".into());
                 login_page(&state, &pool, &headers, &f.authz, &f.email, None, notice).await
@@ -282,4 +289,64 @@ pub(super) async fn confirm_recovery(
             .await)
         }
     }
+}
+
+#[derive(Deserialize)]
+pub(super) struct UndoQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// The undo page's form: a button, so that a mail scanner following the link changes
+/// nothing (GET is safe; the POST carries the CSRF token).
+fn undo_form(state: &AppState, pool: &PoolRecord, headers: &HeaderMap, token: &str, refused: Option<(StatusCode, String)>) -> Response {
+    let (csrf, set) = browser::csrf_token(state, headers);
+    let body = format!(
+        r#"<form id="undo-form" method="post" action="{b}/email-change/undo" novalidate>
+{csrf}{token}
+<p>This gives your account this email address back, signs out every session, and sends a recovery code to this address so you can choose a new password.</p>
+<button type="submit">Undo the change</button>
+</form>"#,
+        b = base(pool),
+        csrf = hidden("csrf", &csrf),
+        token = hidden("token", token),
+    );
+    render(
+        pool,
+        Page {
+            title: "Undo the email change".into(),
+            refused,
+            body,
+            ..Page::default()
+        },
+        set.as_slice(),
+    )
+}
+
+/// `GET /email-change/undo?token=…`: the link mailed to the old address of an email change.
+pub(super) async fn undo_page(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    headers: HeaderMap,
+    Query(q): Query<UndoQuery>,
+) -> Response {
+    undo_form(&state, &pool, &headers, &q.token, None)
+}
+
+/// `POST /email-change/undo`: undoes the change, then sends the person to recovery.
+pub(super) async fn undo_email_change(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    PageForm(f): PageForm<AccountForm>,
+) -> Result<Response, AppError> {
+    Ok(match undo_change(&state, &pool, &ip, &f.token).await {
+        // The recovery code went to the restored address: the next step is the code and
+        // a new password.
+        Ok(restored) => {
+            step_page(&state, &pool, &headers, Step::Reset, "", &restored, None).await
+        }
+        Err(e) => undo_form(&state, &pool, &headers, &f.token, Some(refusal(&e))),
+    })
 }

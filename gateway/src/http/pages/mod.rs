@@ -35,6 +35,10 @@ pub fn router() -> Router<AppState> {
             get(account::recover_page).post(account::recover),
         )
         .route("/recover/confirm", post(account::confirm_recovery))
+        .route(
+            "/email-change/undo",
+            get(account::undo_page).post(account::undo_email_change),
+        )
         .route("/assets/pages.css", get(stylesheet))
         .route("/assets/brand.css", get(brand_stylesheet))
         .route("/assets/login.js", get(script))
@@ -135,6 +139,9 @@ pub fn words(code: &str) -> &'static str {
         "csrf_invalid" => {
             "This form expired or came from another site. Reload the page and try again."
         }
+        "unavailable" => "The service is briefly unavailable. Try again in a moment.",
+        "password_required" => "Enter the password you chose when you signed up.",
+        "reauthentication_required" => "Sign in again to make this change.",
         "request_expired" => {
             "This sign-in took too long. Go back to the application and start again."
         }

@@ -189,9 +189,30 @@ async fn hosted_signup_and_recovery(w: Arc<World>) -> TestResult {
     assert_eq!(check.status, StatusCode::OK, "{}", check.body);
     assert!(check.body.contains("confirm-form"));
     let code = w.mail.wait_code(&email, "sign-up code").await?;
-    let wrong = submit(&mut b, &check, "confirm-form", &[("code", "000000")]).await?;
+    let wrong = submit(
+        &mut b,
+        &check,
+        "confirm-form",
+        &[("code", "000000"), ("password", password)],
+    )
+    .await?;
     assert!(wrong.body.contains("That code is wrong"), "{}", wrong.body);
-    let login = submit(&mut b, &check, "confirm-form", &[("code", &code)]).await?;
+    // The code confirms the sign-up made with the password given beside it.
+    let other = submit(
+        &mut b,
+        &check,
+        "confirm-form",
+        &[("code", &code), ("password", "not the chosen one")],
+    )
+    .await?;
+    assert_eq!(other.status, StatusCode::UNAUTHORIZED, "{}", other.body);
+    let login = submit(
+        &mut b,
+        &check,
+        "confirm-form",
+        &[("code", &code), ("password", password)],
+    )
+    .await?;
     assert!(
         login.body.contains("Your email is confirmed"),
         "{}",
