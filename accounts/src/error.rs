@@ -21,7 +21,9 @@ pub enum Error {
     InvalidRefreshToken,
     #[error("the current password is required")]
     CurrentPasswordRequired,
-    #[error("this change needs a recent sign-in: sign in again (within 15 minutes) or give the current password")]
+    #[error(
+        "this change needs a recent sign-in: sign in again (within 15 minutes) or give the current password"
+    )]
     ReauthenticationRequired,
     #[error("the email address is used by another account")]
     EmailTaken,

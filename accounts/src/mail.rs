@@ -21,18 +21,32 @@ impl std::fmt::Debug for MailBody {
 
 /// Every mail Gatehouse sends.
 pub enum Mail<'a> {
-    SignupCode { code: &'a str },
+    SignupCode {
+        code: &'a str,
+    },
     ExistingAccount,
-    RecoveryCode { code: &'a str },
+    RecoveryCode {
+        code: &'a str,
+    },
     /// After a recovery: what changed on the account in the last days, so a change made
     /// with a stolen session (a wallet linked, the email changed) can be undone now.
-    RecoveryUsed { changes: &'a [String] },
+    RecoveryUsed {
+        changes: &'a [String],
+    },
     PasswordChanged,
-    EmailChangeCode { code: &'a str },
+    EmailChangeCode {
+        code: &'a str,
+    },
     /// To the old address: the change, and a link that undoes it for 72 hours.
-    EmailChanged { undo_url: &'a str },
-    WalletLinked { wallet: &'a str },
-    WalletUnlinked { wallet: &'a str },
+    EmailChanged {
+        undo_url: &'a str,
+    },
+    WalletLinked {
+        wallet: &'a str,
+    },
+    WalletUnlinked {
+        wallet: &'a str,
+    },
 }
 
 impl Mail<'_> {

@@ -49,7 +49,7 @@ uuid_id!(
     SessionId
 );
 
-/// An email address, normalised once on construction (see `docs/emails.md`):
+/// An email address, normalised once on construction (see `docs/security.md`):
 /// - surrounding Unicode whitespace is trimmed; whitespace or control characters inside
 ///   are refused;
 /// - the whole address is put in Unicode NFKC form, so compatibility characters become the
@@ -224,8 +224,18 @@ mod tests {
     #[test]
     fn bad_emails_are_refused() {
         for bad in [
-            "", "a", "@x.io", "a@", "a@b", "a b@x.io", "a@x..io", "a@.x.io", "a\n@x.io",
-            "a@[127.0.0.1]", "a@1.2.3.4", "a@x_y.io",
+            "",
+            "a",
+            "@x.io",
+            "a@",
+            "a@b",
+            "a b@x.io",
+            "a@x..io",
+            "a@.x.io",
+            "a\n@x.io",
+            "a@[127.0.0.1]",
+            "a@1.2.3.4",
+            "a@x_y.io",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }

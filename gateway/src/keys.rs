@@ -78,8 +78,21 @@ impl PoolKeys {
 
     /// Signs `claims` as a JWT with the pool's current key for `alg`.
     pub fn sign(&self, alg: Alg, typ: &str, claims: &Value) -> Result<String, Error> {
+        self.sign_with_header(alg, json!({ "typ": typ }), claims)
+    }
+
+    /// Signs `claims` with `header`'s fields beside `alg` and `kid` (which are the key's).
+    pub fn sign_with_header(
+        &self,
+        alg: Alg,
+        mut header: Value,
+        claims: &Value,
+    ) -> Result<String, Error> {
         let (kid, signer) = self.signers.get(&alg).ok_or(Error::Crypto)?;
-        let header = json!({ "alg": alg.as_str(), "typ": typ, "kid": kid });
+        if let Some(h) = header.as_object_mut() {
+            h.insert("alg".into(), json!(alg.as_str()));
+            h.insert("kid".into(), json!(kid));
+        }
         let mut out = String::with_capacity(1024);
         out.push_str(&B64.encode(serde_json::to_vec(&header).map_err(|_| Error::Crypto)?));
         out.push('.');

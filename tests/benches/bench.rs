@@ -175,6 +175,7 @@ async fn bench_backend(
     for e in &emails {
         gw.signup_confirmed(mail, e, PW).await?;
     }
+    bench_recovery_timing(&gw, mail, name).await?;
 
     // Password sign-in, beside an argon2id hash measured just before (this machine's speed
     // drifts between runs, so the floor is taken next to what it is compared with).
@@ -509,6 +510,71 @@ async fn bench_validation(gw: &Gateway, token: &str) -> anyhow::Result<()> {
         crate_rate / bare_rate
     );
     Ok(())
+}
+
+/// DESIGN rule 5: `/v1/recovery` must not tell by its timing whether an address has an
+/// account. 30 verified addresses and 30 unknown ones (each asked once: the mail budget is
+/// per address), interleaved; medians, their ratio, and a two-sided Mann-Whitney U test.
+async fn bench_recovery_timing(gw: &Gateway, mail: &MailSink, name: &str) -> anyhow::Result<()> {
+    const N: usize = 30;
+    let known: Vec<String> = (0..N).map(|i| unique_email(&format!("rk{i}"))).collect();
+    for e in &known {
+        gw.signup_confirmed(mail, e, PW).await?;
+    }
+    let url = format!("{}/v1/recovery", gw.api);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for (i, k) in known.iter().enumerate() {
+        for (addr, out) in [(k.clone(), &mut a), (unique_email("ru"), &mut b)] {
+            let t = Instant::now();
+            let r = gw
+                .http
+                .post(&url)
+                .header("x-forwarded-for", client_addr(1000 + i as u32))
+                .json(&json!({ "email": addr }))
+                .send()
+                .await?;
+            anyhow::ensure!(r.status() == 202, "recovery: {}", r.status());
+            out.push(t.elapsed());
+        }
+    }
+    let p = mann_whitney_p(&a, &b);
+    let (ka, kb) = (stats(a).p50, stats(b).p50);
+    println!(
+        "[{name}] recovery request p50: verified address {} | unknown address {} | ratio {:.2} | Mann-Whitney p {:.2}",
+        ms(ka),
+        ms(kb),
+        ka.as_secs_f64() / kb.as_secs_f64(),
+        p
+    );
+    Ok(())
+}
+
+/// Two-sided p-value of the Mann-Whitney U test (normal approximation, no tie correction).
+fn mann_whitney_p(a: &[Duration], b: &[Duration]) -> f64 {
+    let (n1, n2) = (a.len() as f64, b.len() as f64);
+    let u: f64 = a
+        .iter()
+        .map(|x| {
+            b.iter()
+                .map(|y| match x.cmp(y) {
+                    std::cmp::Ordering::Greater => 1.0,
+                    std::cmp::Ordering::Equal => 0.5,
+                    std::cmp::Ordering::Less => 0.0,
+                })
+                .sum::<f64>()
+        })
+        .sum();
+    let mean = n1 * n2 / 2.0;
+    let sd = (n1 * n2 * (n1 + n2 + 1.0) / 12.0).sqrt();
+    let z = ((u - mean).abs() - 0.5).max(0.0) / sd;
+    // erfc by Abramowitz-Stegun 7.1.26.
+    let x = z / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    poly * (-x * x).exp()
 }
 
 fn main() -> anyhow::Result<()> {

@@ -172,7 +172,12 @@ impl UserPool {
         let (token, session) = self.new_session(pool, id, &["email"], req, now);
         let changes = self.recent_changes(id, now).await?;
         // The notice goes to the stored address, never to the request's spelling of it.
-        let notice = self.outbox(pool, &address, Mail::RecoveryUsed { changes: &changes }, now)?;
+        let notice = self.outbox(
+            pool,
+            &address,
+            Mail::RecoveryUsed { changes: &changes },
+            now,
+        )?;
         let audit = Self::audit(
             pool.id,
             Some(id),

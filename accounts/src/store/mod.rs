@@ -393,7 +393,8 @@ pub trait AccountStore: Send + Sync {
     async fn code_is_live(&self, attempt: &CodeAttempt<'_>) -> Result<bool, Error>;
     /// Counts a failed try on every live code of the attempt's purpose (each dies at
     /// `max_attempts`) and audits it, for a right code given with a wrong password.
-    async fn reject_code(&self, attempt: &CodeAttempt<'_>, audit: &AuditEvent) -> Result<(), Error>;
+    async fn reject_code(&self, attempt: &CodeAttempt<'_>, audit: &AuditEvent)
+    -> Result<(), Error>;
     /// The payload of the newest live code of that purpose (to resend a sign-up code).
     async fn find_code_payload(
         &self,

@@ -114,8 +114,7 @@ impl Authenticated {
         };
         let account = self.claims.sub.to_string();
         let reservation =
-            ratelimit::reserve(state, self.pool.id, &[(PASSWORD_CHECK_FAILURES, &account)])
-                .await?;
+            ratelimit::reserve(state, self.pool.id, &[(PASSWORD_CHECK_FAILURES, &account)]).await?;
         let outcome = state
             .users
             .verify_current_password(&self.pool, self.claims.sub, password, now)

@@ -72,10 +72,18 @@ async fn redis_outage_fails_fast_and_heals(w: Arc<World>) -> TestResult {
             assert!(r.body.get("access_token").is_none());
         }
         let started = Instant::now();
-        let ready = gw.call(reqwest::Method::GET, "//readyz", None, None).await?;
+        let ready = gw
+            .call(reqwest::Method::GET, "//readyz", None, None)
+            .await?;
         assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE, "{mode:?}");
-        assert!(started.elapsed() < BOUND, "readyz took {:?}", started.elapsed());
-        let health = gw.call(reqwest::Method::GET, "//healthz", None, None).await?;
+        assert!(
+            started.elapsed() < BOUND,
+            "readyz took {:?}",
+            started.elapsed()
+        );
+        let health = gw
+            .call(reqwest::Method::GET, "//healthz", None, None)
+            .await?;
         assert_eq!(health.status, StatusCode::OK);
         assert_eq!(sessions().await, before, "{mode:?}: nothing was issued");
 
@@ -101,7 +109,9 @@ async fn redis_outage_fails_fast_and_heals(w: Arc<World>) -> TestResult {
             )
             .await?;
         assert_eq!(r.status, StatusCode::OK, "{mode:?}: {r:?}");
-        let ready = gw.call(reqwest::Method::GET, "//readyz", None, None).await?;
+        let ready = gw
+            .call(reqwest::Method::GET, "//readyz", None, None)
+            .await?;
         assert_eq!(ready.status, StatusCode::OK);
     }
     gw.stop().await

@@ -26,6 +26,7 @@ crate::tests!(
     recovery_lists_recent_changes,
     codes_go_to_the_stored_address,
     recovery_requests_do_the_same_work_for_every_address,
+    access_tokens_honour_nbf_and_crit,
 );
 
 const PW: &str = "correct horse battery";
@@ -65,7 +66,12 @@ async fn account_id(w: &World, email: &str) -> anyhow::Result<String> {
 }
 
 async fn sessions_of(w: &World, account: &str) -> anyhow::Result<i64> {
-    count(w, "SELECT COUNT(*) FROM session WHERE account_id = $1", account).await
+    count(
+        w,
+        "SELECT COUNT(*) FROM session WHERE account_id = $1",
+        account,
+    )
+    .await
 }
 
 async fn sign_in(gw: &Gateway, email: &str, password: &str) -> anyhow::Result<Answer> {
@@ -85,7 +91,8 @@ async fn lockout_holds_for_every_spelling(w: Arc<World>) -> TestResult {
         let r = sign_in(&gw, &email, "wrong password here").await?;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
-    let failures = "SELECT COUNT(*) FROM audit_event WHERE account_id = $1 AND kind = 'sign_in_failed'";
+    let failures =
+        "SELECT COUNT(*) FROM audit_event WHERE account_id = $1 AND kind = 'sign_in_failed'";
     assert_eq!(count(&w, failures, &account).await?, 10);
     let mut all = vec![email.clone()];
     all.extend(spellings(&email));
@@ -149,7 +156,8 @@ async fn recovery_code_budget_holds_for_every_spelling(w: Arc<World>) -> TestRes
     }
     assert_eq!(sessions_of(&w, &account).await?, 0, "no session was opened");
     assert_eq!(sign_in(&gw, &email, PW).await?.status, StatusCode::OK);
-    let recovered = "SELECT COUNT(*) FROM audit_event WHERE account_id = $1 AND kind = 'recovery_completed'";
+    let recovered =
+        "SELECT COUNT(*) FROM audit_event WHERE account_id = $1 AND kind = 'recovery_completed'";
     assert_eq!(count(&w, recovered, &account).await?, 0);
     gw.stop().await
 }
@@ -213,9 +221,9 @@ async fn burst(
     Ok(by_status)
 }
 
-async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
+async fn futures_join<F>(futures: Vec<F>) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
@@ -246,7 +254,8 @@ async fn parallel_wrong_passwords_never_pass_the_lockout(w: Arc<World>) -> TestR
     .await?;
     assert_eq!(by_status.get(&401), Some(&10), "{by_status:?}");
     assert_eq!(by_status.get(&429), Some(&30), "{by_status:?}");
-    let failures = "SELECT COUNT(*) FROM audit_event WHERE account_id = $1 AND kind = 'sign_in_failed'";
+    let failures =
+        "SELECT COUNT(*) FROM audit_event WHERE account_id = $1 AND kind = 'sign_in_failed'";
     assert_eq!(count(&w, failures, &account).await?, 10, "ten judged");
     // Locked from this address, right password included.
     assert_eq!(
@@ -272,7 +281,8 @@ async fn parallel_addresses_never_pass_the_per_email_cap(w: Arc<World>) -> TestR
     .await?;
     assert_eq!(by_status.get(&401), Some(&100), "{by_status:?}");
     assert_eq!(by_status.get(&429), Some(&50), "{by_status:?}");
-    let failures = "SELECT COUNT(*) FROM audit_event WHERE account_id = $1 AND kind = 'sign_in_failed'";
+    let failures =
+        "SELECT COUNT(*) FROM audit_event WHERE account_id = $1 AND kind = 'sign_in_failed'";
     assert_eq!(count(&w, failures, &account).await?, 100);
     // The cap holds for the right password from a new address too.
     let r = gw
@@ -295,7 +305,10 @@ async fn parallel_wrong_codes_never_pass_the_code_budget(w: Arc<World>) -> TestR
     let code = w.mail.wait_code(&email, "sign-up code").await?;
     let url = format!("{}/v1/signup/confirm", gw.api);
     let by_status = burst(40, |i| {
-        let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1 + i as u32) % 1_000_000);
+        let wrong = format!(
+            "{:06}",
+            (code.parse::<u32>().unwrap() + 1 + i as u32) % 1_000_000
+        );
         gw.http
             .post(&url)
             .header("x-forwarded-for", format!("198.51.100.{i}"))
@@ -305,7 +318,8 @@ async fn parallel_wrong_codes_never_pass_the_code_budget(w: Arc<World>) -> TestR
     assert_eq!(by_status.get(&400), Some(&20), "{by_status:?}");
     assert_eq!(by_status.get(&429), Some(&20), "{by_status:?}");
     let account = account_id(&w, &email).await?;
-    let rejected = "SELECT COUNT(*) FROM audit_event WHERE account_id = $1 AND kind = 'code_rejected'";
+    let rejected =
+        "SELECT COUNT(*) FROM audit_event WHERE account_id = $1 AND kind = 'code_rejected'";
     assert_eq!(count(&w, rejected, &account).await?, 20, "twenty judged");
     gw.stop().await
 }
@@ -318,8 +332,11 @@ async fn a_stranger_cannot_choose_a_pending_password(w: Arc<World>) -> TestResul
     // The owner signs up, then a stranger signs up the same address: the owner confirms
     // with the newest code in the inbox (the stranger's) and their own password.
     let email = unique_email("hijack");
-    gw.post("/v1/signup", json!({ "email": email, "password": owner_pw }))
-        .await?;
+    gw.post(
+        "/v1/signup",
+        json!({ "email": email, "password": owner_pw }),
+    )
+    .await?;
     w.mail.wait_code(&email, "sign-up code").await?;
     gw.post(
         "/v1/signup",
@@ -333,7 +350,10 @@ async fn a_stranger_cannot_choose_a_pending_password(w: Arc<World>) -> TestResul
         .code()
         .unwrap();
     let missing = gw
-        .post("/v1/signup/confirm", json!({ "email": email, "code": newest }))
+        .post(
+            "/v1/signup/confirm",
+            json!({ "email": email, "code": newest }),
+        )
         .await?;
     assert_eq!(
         (missing.status, missing.code()),
@@ -346,16 +366,25 @@ async fn a_stranger_cannot_choose_a_pending_password(w: Arc<World>) -> TestResul
         )
         .await?;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    assert_eq!(sign_in(&gw, &email, stranger_pw).await?.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        sign_in(&gw, &email, stranger_pw).await?.status,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(sign_in(&gw, &email, owner_pw).await?.status, StatusCode::OK);
 
     // The same after a resend asked by the owner.
     let email = unique_email("hijack2");
-    gw.post("/v1/signup", json!({ "email": email, "password": owner_pw }))
-        .await?;
+    gw.post(
+        "/v1/signup",
+        json!({ "email": email, "password": owner_pw }),
+    )
+    .await?;
     w.mail.wait_code(&email, "sign-up code").await?;
-    gw.post("/v1/signup", json!({ "email": email, "password": stranger_pw }))
-        .await?;
+    gw.post(
+        "/v1/signup",
+        json!({ "email": email, "password": stranger_pw }),
+    )
+    .await?;
     w.mail.wait_nth(&email, "sign-up code", 2).await?;
     gw.post("/v1/signup/resend", json!({ "email": email }))
         .await?;
@@ -372,15 +401,21 @@ async fn a_stranger_cannot_choose_a_pending_password(w: Arc<World>) -> TestResul
         )
         .await?;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    assert_eq!(sign_in(&gw, &email, stranger_pw).await?.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        sign_in(&gw, &email, stranger_pw).await?.status,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(sign_in(&gw, &email, owner_pw).await?.status, StatusCode::OK);
 
     // Only a stranger signed up: the owner who confirms the mail with a password of their
     // own activates nothing (they sign up themselves), and the stranger's password never
     // becomes the account's.
     let email = unique_email("hijack3");
-    gw.post("/v1/signup", json!({ "email": email, "password": stranger_pw }))
-        .await?;
+    gw.post(
+        "/v1/signup",
+        json!({ "email": email, "password": stranger_pw }),
+    )
+    .await?;
     let code = w.mail.wait_code(&email, "sign-up code").await?;
     let r = gw
         .post(
@@ -402,8 +437,11 @@ async fn a_stranger_cannot_choose_a_pending_password(w: Arc<World>) -> TestResul
     .await?;
     assert_eq!(row.get::<String, _>("status"), "pending");
     assert_eq!(row.get::<i64, _>("pw"), 0);
-    gw.post("/v1/signup", json!({ "email": email, "password": owner_pw }))
-        .await?;
+    gw.post(
+        "/v1/signup",
+        json!({ "email": email, "password": owner_pw }),
+    )
+    .await?;
     let own = w
         .mail
         .wait_nth(&email, "sign-up code", 2)
@@ -417,7 +455,10 @@ async fn a_stranger_cannot_choose_a_pending_password(w: Arc<World>) -> TestResul
         )
         .await?;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    assert_eq!(sign_in(&gw, &email, stranger_pw).await?.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        sign_in(&gw, &email, stranger_pw).await?.status,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(sign_in(&gw, &email, owner_pw).await?.status, StatusCode::OK);
     gw.stop().await
 }
@@ -443,7 +484,9 @@ async fn a_stolen_token_cannot_move_the_account(w: Arc<World>) -> TestResult {
     // Messages are issued at the gateway's (advanced) clock.
     let issued_at = json!({ "issuedAt": gw.clock.now() * 1000 });
     let wallet = gw.siwe_signed(None, issued_at.clone()).await?;
-    let r = gw.post_auth("/v1/me/wallets", wallet.body(), &access).await?;
+    let r = gw
+        .post_auth("/v1/me/wallets", wallet.body(), &access)
+        .await?;
     assert_eq!(r.code(), "reauthentication_required");
     let r = gw
         .call(
@@ -525,7 +568,8 @@ async fn an_email_change_can_be_undone_from_the_old_address(w: Arc<World>) -> Te
     let token = undo_token(&notice).expect("an undo link in the notice");
     assert!(token.len() >= 40, "{token}");
     let taken_pw = "the taker's new passphrase";
-    gw.post("/v1/recovery", json!({ "email": attacker })).await?;
+    gw.post("/v1/recovery", json!({ "email": attacker }))
+        .await?;
     let rcode = w.mail.wait_code(&attacker, "recovery code").await?;
     let r = gw
         .post(
@@ -545,7 +589,11 @@ async fn an_email_change_can_be_undone_from_the_old_address(w: Arc<World>) -> Te
         .await?;
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await?.contains("undo-form"));
-    assert_eq!(account_id(&w, &attacker).await?, account, "nothing changed yet");
+    assert_eq!(
+        account_id(&w, &attacker).await?,
+        account,
+        "nothing changed yet"
+    );
     let r = gw
         .post("/v1/email-change/undo", json!({ "token": token }))
         .await?;
@@ -563,8 +611,14 @@ async fn an_email_change_can_be_undone_from_the_old_address(w: Arc<World>) -> Te
         gw.get_auth("/v1/me", &taker_access).await?.status,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(sign_in(&gw, &attacker, taken_pw).await?.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(sign_in(&gw, &email, taken_pw).await?.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        sign_in(&gw, &attacker, taken_pw).await?.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        sign_in(&gw, &email, taken_pw).await?.status,
+        StatusCode::UNAUTHORIZED
+    );
     // Single use.
     let again = gw
         .post("/v1/email-change/undo", json!({ "token": token }))
@@ -582,7 +636,8 @@ async fn an_email_change_can_be_undone_from_the_old_address(w: Arc<World>) -> Te
         )
         .await?;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    let kinds = "SELECT COUNT(*) FROM audit_event WHERE account_id = $1 AND kind = 'email_change_undone'";
+    let kinds =
+        "SELECT COUNT(*) FROM audit_event WHERE account_id = $1 AND kind = 'email_change_undone'";
     assert_eq!(count(&w, kinds, &account).await?, 1);
     gw.stop().await
 }
@@ -594,7 +649,9 @@ async fn recovery_lists_recent_changes(w: Arc<World>) -> TestResult {
     let access = tokens["access_token"].as_str().unwrap().to_string();
     // A wallet linked with a fresh (stolen) session...
     let wallet = gw.siwe_signed(None, json!({})).await?;
-    let r = gw.post_auth("/v1/me/wallets", wallet.body(), &access).await?;
+    let r = gw
+        .post_auth("/v1/me/wallets", wallet.body(), &access)
+        .await?;
     assert_eq!(r.status, StatusCode::CREATED);
     // ...is named in the notice of the owner's recovery, and the recovery session may
     // remove it at once.
@@ -629,7 +686,9 @@ async fn codes_go_to_the_stored_address(w: Arc<World>) -> TestResult {
         .iter()
         .enumerate()
     {
-        let r = gw.post("/v1/recovery", json!({ "email": spelling })).await?;
+        let r = gw
+            .post("/v1/recovery", json!({ "email": spelling }))
+            .await?;
         assert_eq!(r.status, StatusCode::ACCEPTED);
         w.mail.wait_nth(&email, "recovery code", i + 1).await?;
     }
@@ -641,7 +700,7 @@ async fn codes_go_to_the_stored_address(w: Arc<World>) -> TestResult {
             .iter()
             .map(|r| r.get(0))
             .collect();
-    assert_eq!(recipients, [email.clone()]);
+    assert_eq!(recipients, std::slice::from_ref(&email));
     // The spellings share one mail budget (five per quarter hour, the sign-up's mail
     // included), so a sixth is refused.
     let r = gw
@@ -685,5 +744,51 @@ async fn recovery_requests_do_the_same_work_for_every_address(w: Arc<World>) -> 
     assert_eq!(queued, 2);
     w.mail.wait_code(&known, "recovery code").await?;
     assert!(w.mail.to(&unknown).is_empty());
+    gw.stop().await
+}
+
+/// The gateway's own access-token check honours `nbf` (RFC 7519 §4.1.5) and refuses a
+/// `crit` header it does not understand (RFC 7515 §4.1.11), as the verify crate does.
+async fn access_tokens_honour_nbf_and_crit(w: Arc<World>) -> TestResult {
+    use base64::Engine;
+    let gw = w.start().await?;
+    let email = unique_email("nbf");
+    let tokens = gw.signed_in(&w.mail, &email, PW).await?;
+    let access = tokens["access_token"].as_str().unwrap();
+    let payload = access.split('.').nth(1).unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload)?)?;
+    let now = gw.clock.now();
+    let pool = gw.state.pools.get("main", now).await?.unwrap();
+    let keys = gw.state.keys.keys(pool.id, now).await?;
+    let es256 = gateway::keys::Alg::Es256;
+    let sign = |header: serde_json::Value, claims: &serde_json::Value| {
+        keys.sign_with_header(es256, header, claims).unwrap()
+    };
+    // The same claims re-signed are accepted: what follows fails for its one change only.
+    let same = sign(json!({ "typ": "at+jwt" }), &claims);
+    assert_eq!(gw.get_auth("/v1/me", &same).await?.status, StatusCode::OK);
+    let mut later = claims.clone();
+    later["nbf"] = json!(now + 3600);
+    let early = sign(json!({ "typ": "at+jwt" }), &later);
+    let r = gw.get_auth("/v1/me", &early).await?;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::UNAUTHORIZED, "invalid_token")
+    );
+    later["nbf"] = json!(now - 10);
+    let due = sign(json!({ "typ": "at+jwt" }), &later);
+    assert_eq!(gw.get_auth("/v1/me", &due).await?.status, StatusCode::OK);
+    later["nbf"] = json!("soon");
+    let malformed = sign(json!({ "typ": "at+jwt" }), &later);
+    assert_eq!(
+        gw.get_auth("/v1/me", &malformed).await?.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let critical = sign(json!({ "typ": "at+jwt", "crit": ["exp"] }), &claims);
+    assert_eq!(
+        gw.get_auth("/v1/me", &critical).await?.status,
+        StatusCode::UNAUTHORIZED
+    );
     gw.stop().await
 }

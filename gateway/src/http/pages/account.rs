@@ -12,8 +12,8 @@ use super::{Page, PageForm, authz_query, base, esc, hidden, refusal, render};
 use crate::http::browser;
 use crate::http::error::AppError;
 use crate::http::extract::{ClientIp, Pool};
-use crate::http::recovery::{recover as recover_account, send_recovery_code};
 use crate::http::me::undo_change;
+use crate::http::recovery::{recover as recover_account, send_recovery_code};
 use crate::http::signup::{confirm_email, start_signup};
 use crate::state::AppState;
 
@@ -299,7 +299,13 @@ pub(super) struct UndoQuery {
 
 /// The undo page's form: a button, so that a mail scanner following the link changes
 /// nothing (GET is safe; the POST carries the CSRF token).
-fn undo_form(state: &AppState, pool: &PoolRecord, headers: &HeaderMap, token: &str, refused: Option<(StatusCode, String)>) -> Response {
+fn undo_form(
+    state: &AppState,
+    pool: &PoolRecord,
+    headers: &HeaderMap,
+    token: &str,
+    refused: Option<(StatusCode, String)>,
+) -> Response {
     let (csrf, set) = browser::csrf_token(state, headers);
     let body = format!(
         r#"<form id="undo-form" method="post" action="{b}/email-change/undo" novalidate>
@@ -344,9 +350,7 @@ pub(super) async fn undo_email_change(
     Ok(match undo_change(&state, &pool, &ip, &f.token).await {
         // The recovery code went to the restored address: the next step is the code and
         // a new password.
-        Ok(restored) => {
-            step_page(&state, &pool, &headers, Step::Reset, "", &restored, None).await
-        }
+        Ok(restored) => step_page(&state, &pool, &headers, Step::Reset, "", &restored, None).await,
         Err(e) => undo_form(&state, &pool, &headers, &f.token, Some(refusal(&e))),
     })
 }
