@@ -181,7 +181,8 @@ impl RedisEphemeral {
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(COMMAND_TIMEOUT)
             .set_response_timeout(COMMAND_TIMEOUT)
-            // Reconnect attempts after 50, 100, 200 ms, never waiting more than 500 ms.
+            // A few reconnect attempts with short exponential back-off, never waiting more
+            // than 500 ms between them; a failed round is retried on the next command.
             .set_number_of_retries(3)
             .set_exponent_base(2)
             .set_factor(50)

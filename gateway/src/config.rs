@@ -26,6 +26,8 @@ struct FileConfig {
     admin_token: Option<String>,
     trust_proxy: Option<bool>,
     mail_poll_ms: Option<u64>,
+    retention_days: Option<u64>,
+    audit_retention_days: Option<u64>,
     rpc_urls: Option<String>,
     rpc_timeout_ms: Option<u64>,
     s3_endpoint: Option<String>,
@@ -36,8 +38,8 @@ struct FileConfig {
     s3_path_style: Option<bool>,
 }
 
-/// The resolved configuration.
-#[derive(Clone, Debug)]
+/// The resolved configuration. Its `Debug` hides the credentials a URL may carry.
+#[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
     pub public_url: Url,
@@ -52,6 +54,12 @@ pub struct Config {
     pub trust_proxy: bool,
     /// How often the mail worker polls the outbox, besides being woken on new mail.
     pub mail_poll_ms: u64,
+    /// Days expired sessions, codes, undo links, unconfirmed sign-ups and sent mail are kept
+    /// before the periodic purge deletes them (`GATEHOUSE_RETENTION_DAYS`, default 7).
+    pub retention_days: u64,
+    /// Days audit events are kept (`GATEHOUSE_AUDIT_RETENTION_DAYS`, default 365; 0 keeps
+    /// them forever).
+    pub audit_retention_days: u64,
     /// Concurrent argon2 hashes; defaults to the core count.
     pub hash_concurrency: usize,
     /// JSON-RPC endpoint per chain id (`GATEHOUSE_RPC_URLS`). The URLs may carry API keys,
@@ -61,6 +69,55 @@ pub struct Config {
     pub rpc_timeout_ms: u64,
     /// The S3-compatible store for storage credentials (`GATEHOUSE_S3_*`); none: storage off.
     pub s3: Option<S3Settings>,
+}
+
+/// A boolean setting: `true`/`false`, `1`/`0`, `yes`/`no` (any case); anything else is an
+/// error that names the setting, never a silent `false`.
+fn parse_bool(name: &'static str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(ConfigError::Invalid(
+            name,
+            format!("{v:?}: expected true or false (also 1/0, yes/no)"),
+        )),
+    }
+}
+
+/// A URL with its password (if any) replaced, for logs and `Debug`.
+fn redacted(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<not a URL>".to_string(),
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url.as_str())
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redacted(&self.database_url))
+            .field("redis_url", &self.redis_url.as_deref().map(redacted))
+            .field("smtp_url", &self.smtp_url)
+            .field("smtp_from", &self.smtp_from)
+            .field("master_key", &self.master_key)
+            .field("admin_token", &self.admin_token)
+            .field("trust_proxy", &self.trust_proxy)
+            .field("mail_poll_ms", &self.mail_poll_ms)
+            .field("retention_days", &self.retention_days)
+            .field("audit_retention_days", &self.audit_retention_days)
+            .field("hash_concurrency", &self.hash_concurrency)
+            .field("rpc_urls", &self.rpc_urls)
+            .field("rpc_timeout_ms", &self.rpc_timeout_ms)
+            .field("s3", &self.s3)
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +165,18 @@ impl Config {
                 .map_err(|_| ConfigError::Invalid("GATEHOUSE_MAIL_POLL_MS", v))?,
             None => fc.mail_poll_ms.unwrap_or(1000),
         };
+        let days = |name: &'static str, file: Option<u64>, default: u64| match var(name) {
+            Some(v) => v.parse().map_err(|_| {
+                ConfigError::Invalid(name, format!("{v:?}: expected a whole number of days"))
+            }),
+            None => Ok(file.unwrap_or(default)),
+        };
+        let retention_days = days("GATEHOUSE_RETENTION_DAYS", fc.retention_days, 7)?;
+        let audit_retention_days = days(
+            "GATEHOUSE_AUDIT_RETENTION_DAYS",
+            fc.audit_retention_days,
+            365,
+        )?;
         let rpc_timeout_ms = match var("GATEHOUSE_RPC_TIMEOUT_MS") {
             Some(v) => v
                 .parse()
@@ -115,7 +184,7 @@ impl Config {
             None => fc.rpc_timeout_ms.unwrap_or(5000),
         };
         let trust_proxy = match var("GATEHOUSE_TRUST_PROXY") {
-            Some(v) => matches!(v.as_str(), "1" | "true" | "yes"),
+            Some(v) => parse_bool("GATEHOUSE_TRUST_PROXY", &v)?,
             None => fc.trust_proxy.unwrap_or(false),
         };
         let smtp_from = var("GATEHOUSE_SMTP_FROM")
@@ -133,7 +202,7 @@ impl Config {
             var("GATEHOUSE_S3_ACCESS_KEY_ID").or(fc.s3_access_key_id),
             var("GATEHOUSE_S3_SECRET_ACCESS_KEY").or(fc.s3_secret_access_key),
             match var("GATEHOUSE_S3_PATH_STYLE") {
-                Some(v) => matches!(v.as_str(), "1" | "true" | "yes"),
+                Some(v) => parse_bool("GATEHOUSE_S3_PATH_STYLE", &v)?,
                 None => fc.s3_path_style.unwrap_or(true),
             },
         )?;
@@ -153,6 +222,8 @@ impl Config {
                 .map(Secret::new),
             trust_proxy,
             mail_poll_ms: mail_poll_ms.max(10),
+            retention_days: retention_days.max(1),
+            audit_retention_days,
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             rpc_urls: parse_rpc_urls(
                 var("GATEHOUSE_RPC_URLS")
@@ -339,6 +410,38 @@ mod tests {
                 "{bad}"
             );
         }
+        let c = Config::load(
+            None,
+            &env(&[
+                (
+                    "DATABASE_URL",
+                    "postgres://gh:db-secret@db.internal/gatehouse",
+                ),
+                ("REDIS_URL", "redis://:redis-secret@cache.internal:6379"),
+            ]),
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("db-secret") && !shown.contains("redis-secret"),
+            "passwords in URLs stay out of logs: {shown}"
+        );
+        assert!(
+            shown.contains("db.internal"),
+            "the rest of the URL is shown"
+        );
+        for (v, want) in [
+            ("TRUE", true),
+            ("1", true),
+            ("yes", true),
+            ("no", false),
+            ("0", false),
+        ] {
+            let c = Config::load(None, &env(&[("GATEHOUSE_TRUST_PROXY", v)])).unwrap();
+            assert_eq!(c.trust_proxy, want, "{v}");
+        }
+        let e = Config::load(None, &env(&[("GATEHOUSE_TRUST_PROXY", "banana")])).unwrap_err();
+        assert!(e.to_string().contains("GATEHOUSE_TRUST_PROXY"), "{e}");
         std::fs::write(&file, "nonsense = 1\n").unwrap();
         assert!(Config::load(Some(&file), &HashMap::new()).is_err());
         assert!(Config::load(None, &env(&[("GATEHOUSE_PUBLIC_URL", "ftp://x")])).is_err());

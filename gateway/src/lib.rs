@@ -13,6 +13,7 @@ pub mod http;
 pub mod keys;
 pub mod mailer;
 pub mod oauth;
+pub mod purge;
 pub mod ratelimit;
 pub mod siwe;
 pub mod state;
@@ -28,8 +29,8 @@ use tokio::sync::watch;
 pub use http::app;
 pub use state::AppState;
 
-/// Serves the API on `listener` and runs the mail worker until `shutdown` resolves; then
-/// finishes in-flight requests and the mail being sent, and returns.
+/// Serves the API on `listener` and runs the mail worker and the purge until `shutdown`
+/// resolves; then finishes in-flight requests and the mail being sent, and returns.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
@@ -42,6 +43,12 @@ pub async fn serve(
         state.mail.clone(),
         state.clock.clone(),
         Duration::from_millis(state.config.mail_poll_ms),
+        stop_rx.clone(),
+    ));
+    let purger = tokio::spawn(purge::run(
+        state.store.clone(),
+        state.config.clone(),
+        state.clock.clone(),
         stop_rx,
     ));
     let app = http::app(state);
@@ -53,5 +60,6 @@ pub async fn serve(
     .await;
     let _ = stop_tx.send(true);
     let _ = worker.await;
+    let _ = purger.await;
     served
 }

@@ -145,9 +145,6 @@ impl Reservation {
         self.counts.get(i).copied().unwrap_or(0)
     }
 
-    /// The attempt counted: the hits stay.
-    pub fn keep(self) {}
-
     /// The attempt did not count: the hits are taken back.
     pub async fn refund(self, state: &AppState) -> Result<(), Error> {
         let keys: Vec<&str> = self.keys.iter().map(String::as_str).collect();
@@ -155,15 +152,35 @@ impl Reservation {
         Ok(())
     }
 
-    /// Keeps the hits when `counted`, refunds them otherwise.
-    pub async fn settle(self, state: &AppState, counted: bool) -> Result<(), Error> {
+    /// Keeps the hits when `counted`, refunds them otherwise. Called once the attempt ran
+    /// (its change may be committed), so a refund that fails is logged, never answered: the
+    /// worst it does is count one attempt too many.
+    pub async fn settle(self, state: &AppState, counted: bool) {
         if counted {
-            self.keep();
-            Ok(())
-        } else {
-            self.refund(state).await
+            return;
+        }
+        if let Err(e) = self.refund(state).await {
+            tracing::warn!(error = %e, "a rate-limit hit could not be taken back");
         }
     }
+}
+
+/// Whether a failed attempt counts against a failure budget: every error does, except those
+/// raised before any secret was checked (bad input). An error after the check (a store that
+/// failed to write the audit row, say) still counts, so failures cannot buy free guesses.
+pub fn counts_as_failure(e: &accounts::Error) -> bool {
+    use accounts::Error as E;
+    !matches!(
+        e,
+        E::InvalidEmail
+            | E::PasswordTooShort { .. }
+            | E::PasswordTooLong { .. }
+            | E::PasswordTooCommon
+            | E::PasswordMatchesEmail
+            | E::InvalidAttributes(_)
+            | E::CurrentPasswordRequired
+            | E::ReauthenticationRequired
+    )
 }
 
 /// The pool's lockout: failed sign-ins per (email, client address).
@@ -204,25 +221,28 @@ pub async fn reserve_sign_in(
 }
 
 impl SignInAttempt {
-    /// A wrong password: both failures stay counted.
-    pub fn failed(self) {
-        self.reservation.keep();
-    }
-
-    /// Not a failure (the right password, or an error before any was checked): the hits go
-    /// back, and a success clears this address's earlier failures for the email.
-    pub async fn not_failed(self, state: &AppState, succeeded: bool) -> Result<(), Error> {
+    /// Settles the reservation with the sign-in's outcome: a failure (see
+    /// [`counts_as_failure`]) stays counted; a success takes both hits back and clears this
+    /// address's earlier failures for the email. Best effort once the sign-in ran.
+    pub async fn settle<T>(self, state: &AppState, outcome: &Result<T, accounts::Error>) {
+        let failed = match outcome {
+            Ok(_) => false,
+            Err(e) => counts_as_failure(e),
+        };
         let earlier_failures = self.reservation.count(0) > 1;
-        self.reservation.refund(state).await?;
-        if succeeded && earlier_failures {
-            state.ephemeral.delete(&self.lockout_key).await?;
+        self.reservation.settle(state, failed).await;
+        if outcome.is_ok()
+            && earlier_failures
+            && let Err(e) = state.ephemeral.delete(&self.lockout_key).await
+        {
+            tracing::warn!(error = %e, "a sign-in lockout could not be cleared");
         }
-        Ok(())
     }
 }
 
 /// Runs a code check under [`CODE_FAILURES`] for `subject`: refused when the budget is
-/// spent; a wrong code (or a wrong password given with a code) stays counted.
+/// spent; a wrong code (or a wrong password given with a code), or any failure after the
+/// check, stays counted.
 pub async fn code_attempt<T>(
     state: &AppState,
     pool: PoolId,
@@ -231,11 +251,8 @@ pub async fn code_attempt<T>(
 ) -> Result<Result<T, accounts::Error>, Error> {
     let reservation = reserve(state, pool, &[(CODE_FAILURES, subject)]).await?;
     let outcome = attempt.await;
-    let counted = matches!(
-        outcome,
-        Err(accounts::Error::CodeInvalid | accounts::Error::InvalidCredentials)
-    );
-    reservation.settle(state, counted).await?;
+    let counted = outcome.as_ref().err().is_some_and(counts_as_failure);
+    reservation.settle(state, counted).await;
     Ok(outcome)
 }
 
@@ -259,11 +276,7 @@ pub async fn mail_budget(
 
 impl MailBudget {
     /// Keeps the budget spent when the request went through, gives it back otherwise.
-    pub async fn settle<T>(
-        self,
-        state: &AppState,
-        outcome: &Result<T, accounts::Error>,
-    ) -> Result<(), Error> {
-        self.0.settle(state, outcome.is_ok()).await
+    pub async fn settle<T>(self, state: &AppState, outcome: &Result<T, accounts::Error>) {
+        self.0.settle(state, outcome.is_ok()).await;
     }
 }

@@ -157,6 +157,14 @@ impl AppState {
             .ensure_pool(MAIN_POOL, &PoolConfig::default(), now)
             .await?;
         keys.ensure(&main, now).await?;
+        // Addresses stored under an older normalisation rule take the current form, once.
+        let renormalized = store.renormalize_emails(now).await?;
+        if renormalized > 0 {
+            tracing::info!(
+                rows = renormalized,
+                "stored email addresses brought to the current normal form"
+            );
+        }
         // Fail at start, not on the first sign-in, when the master key cannot open the keys.
         keys.keys(main.id, now).await.map_err(|_| {
             anyhow::anyhow!("the master key does not open the stored signing keys: is it the one they were sealed with?")

@@ -391,20 +391,17 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// The third-party clients (jose, PyJWT) in `tests/clients`, installed on first use by the
-/// project's own script if `scripts/test` has not done it already.
+/// The third-party clients (jose, viem, PyJWT, …) in `tests/clients`, which
+/// `scripts/install-test-clients` installs (`scripts/test` runs it first). Tests never
+/// install anything themselves: they say what is missing.
 pub fn clients_dir() -> Result<PathBuf> {
-    static INSTALL: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
     let dir = workspace_root().join("tests/clients");
-    let mut done = INSTALL
-        .lock()
-        .map_err(|_| anyhow::anyhow!("install lock poisoned"))?;
-    if !*done {
-        let status =
-            std::process::Command::new(workspace_root().join("scripts/install-test-clients"))
-                .status()?;
-        anyhow::ensure!(status.success(), "scripts/install-test-clients failed");
-        *done = true;
+    for needed in ["node_modules/jose", "node_modules/viem", ".venv/bin/python"] {
+        anyhow::ensure!(
+            dir.join(needed).exists(),
+            "{} is missing: run scripts/install-test-clients (scripts/test runs it)",
+            dir.join(needed).display()
+        );
     }
     Ok(dir)
 }

@@ -36,7 +36,6 @@ fn binary() -> Result<PathBuf> {
 
 impl S3Server {
     pub async fn start() -> Result<S3Server> {
-        crate::clients_dir()?; // installs s3s-fs if scripts/test has not
         let root = tempfile::tempdir()?;
         std::fs::create_dir(root.path().join(BUCKET))?;
         let mut child = Command::new(binary()?)

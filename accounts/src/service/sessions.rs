@@ -18,7 +18,6 @@ impl UserPool {
         pool: &PoolRecord,
         email: &str,
         password: &str,
-        req: &NewSessionRequest,
         now: i64,
     ) -> Result<Issued, Error> {
         let bundle = match Email::parse(email) {
@@ -53,7 +52,13 @@ impl UserPool {
         if bundle.account.status != AccountStatus::Active {
             return Err(Error::AccountDisabled);
         }
-        let (token, new) = self.new_session(pool, bundle.account.id, &["pwd"], req, now);
+        let (token, new) = self.new_session(
+            pool,
+            bundle.account.id,
+            &["pwd"],
+            &NewSessionRequest::default(),
+            now,
+        );
         let audit = Self::audit(
             pool.id,
             Some(bundle.account.id),

@@ -15,7 +15,9 @@ use serde_json::{Map, Value, json};
 
 use super::UserPool;
 use crate::mail::Mail;
-use crate::store::{AccountRecord, CodeEffect, CodePurpose, MAX_SIGNUP_CODES, PoolRecord};
+use crate::store::{
+    AccountBundle, AccountRecord, CodeEffect, CodePurpose, MAX_SIGNUP_CODES, PoolRecord,
+};
 use crate::{AccountId, AccountStatus, Email, Error};
 
 impl UserPool {
@@ -40,9 +42,7 @@ impl UserPool {
             .find_account_by_email(pool.id, &email.normalized())
             .await?;
         if let Some(bundle) = existing {
-            return self
-                .signup_existing(pool, &email, bundle.account, hash, now)
-                .await;
+            return self.signup_existing(pool, bundle, hash, now).await;
         }
         let account = AccountRecord {
             id: AccountId::new(),
@@ -86,29 +86,30 @@ impl UserPool {
                     .find_account_by_email(pool.id, &email.normalized())
                     .await?
                     .ok_or(Error::EmailTaken)?;
-                self.signup_existing(pool, &email, bundle.account, hash, now)
-                    .await
+                self.signup_existing(pool, bundle, hash, now).await
             }
             other => other,
         }
     }
 
     /// An unconfirmed account gets one more code, bound to this sign-up's password; a
-    /// confirmed one gets a notice.
+    /// confirmed one gets a notice. Either goes to the address stored on the account, never
+    /// to how this request spelled it.
     async fn signup_existing(
         &self,
         pool: &PoolRecord,
-        email: &Email,
-        account: AccountRecord,
+        bundle: AccountBundle,
         hash: String,
         now: i64,
     ) -> Result<(), Error> {
+        let account = bundle.account;
+        let address = bundle.email.map(|e| e.email).ok_or(Error::EmailTaken)?;
         if account.status == AccountStatus::Pending {
             return self
-                .send_signup_code(pool, email, account.id, Some(hash), now)
+                .send_signup_code(pool, &address, account.id, Some(hash), now)
                 .await;
         }
-        let mail = self.outbox(pool, email.as_str(), Mail::ExistingAccount, now)?;
+        let mail = self.outbox(pool, &address, Mail::ExistingAccount, now)?;
         let audit = Self::audit(
             pool.id,
             Some(account.id),
@@ -122,7 +123,7 @@ impl UserPool {
     async fn send_signup_code(
         &self,
         pool: &PoolRecord,
-        email: &Email,
+        address: &str,
         account: AccountId,
         password_hash: Option<String>,
         now: i64,
@@ -130,7 +131,7 @@ impl UserPool {
         let (code, row) = self.new_code(pool, account, CodePurpose::Signup, password_hash, now);
         let mail = self.outbox(
             pool,
-            email.as_str(),
+            address,
             Mail::SignupCode {
                 code: code.expose(),
             },
@@ -157,13 +158,14 @@ impl UserPool {
             .await?;
         let pending = bundle.filter(|b| b.account.status == AccountStatus::Pending);
         if let Some(b) = &pending
+            && let Some(address) = b.email.as_ref().map(|e| e.email.as_str())
             && let Some(payload) = self
                 .store
                 .find_code_payload(b.account.id, CodePurpose::Signup, now)
                 .await?
         {
             return self
-                .send_signup_code(pool, &email, b.account.id, payload, now)
+                .send_signup_code(pool, address, b.account.id, payload, now)
                 .await;
         }
         // Nothing to send: still write, so the answer takes as long (DESIGN rule 5).

@@ -60,7 +60,6 @@ impl UserPool {
         &self,
         pool: &PoolRecord,
         wallet: &ProvenWallet,
-        req: &NewSessionRequest,
         now: i64,
     ) -> Result<Issued, Error> {
         for _ in 0..2 {
@@ -72,8 +71,13 @@ impl UserPool {
                 if bundle.account.status != AccountStatus::Active {
                     return Err(Error::AccountDisabled);
                 }
-                let (token, mut new) =
-                    self.new_session(pool, bundle.account.id, &["siwe"], req, now);
+                let (token, mut new) = self.new_session(
+                    pool,
+                    bundle.account.id,
+                    &["siwe"],
+                    &NewSessionRequest::default(),
+                    now,
+                );
                 new.session.wallet = Some(wallet.caip10());
                 let audit = Self::audit(
                     pool.id,
@@ -97,7 +101,13 @@ impl UserPool {
                 created_at: now,
                 updated_at: now,
             };
-            let (token, mut new) = self.new_session(pool, account.id, &["siwe"], req, now);
+            let (token, mut new) = self.new_session(
+                pool,
+                account.id,
+                &["siwe"],
+                &NewSessionRequest::default(),
+                now,
+            );
             new.session.wallet = Some(wallet.caip10());
             let audit = [
                 Self::audit(

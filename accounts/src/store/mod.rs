@@ -14,7 +14,11 @@ use crate::clients::ClientRecord;
 use crate::policy::PoolConfig;
 use crate::{AccountId, AccountStatus, Error, PoolId, SessionId};
 
-pub use sql::connect;
+pub use sql::{
+    CLAIM_MAIL, PURGE_AUDIT, PURGE_CODES, PURGE_FAILED_MAIL, PURGE_PENDING_ACCOUNTS,
+    PURGE_SENT_MAIL, PURGE_SESSIONS, PURGE_UNDO_LINKS, REVOKE_CLIENT_SESSIONS, ROTATE_MARK,
+    connect,
+};
 
 #[derive(Clone, Debug)]
 pub struct PoolRecord {
@@ -445,7 +449,8 @@ pub trait AccountStore: Send + Sync {
     /// Undoes an email change, once: the link is consumed, the old address restored as the
     /// verified email (a pending sign-up holding it meanwhile is dropped; an active account
     /// holding it answers [`Error::EmailTaken`]), every session ended, pending email changes
-    /// cancelled, a password set since the change removed, and a recovery code for the old
+    /// cancelled, a password set and wallets linked since the change removed, and a recovery
+    /// code for the old
     /// address stored and mailed. One transaction; [`Error::CodeInvalid`] if the link was
     /// used meanwhile.
     async fn undo_email_change(
@@ -576,10 +581,54 @@ pub trait ClientStore: Send + Sync {
     ) -> Result<bool, Error>;
 }
 
+/// What the periodic purge deletes: rows whose time passed these cut-offs.
+#[derive(Clone, Copy, Debug)]
+pub struct PurgeCutoffs {
+    /// Sessions (and their refresh tokens) that expired before this.
+    pub sessions_expired_before: i64,
+    /// Codes and undo links that expired before this.
+    pub codes_expired_before: i64,
+    /// Sign-ups never confirmed, started before this.
+    pub pending_created_before: i64,
+    /// Sent or failed mail queued before this.
+    pub mail_created_before: i64,
+    /// Audit events before this; none keeps them all.
+    pub audit_before: Option<i64>,
+}
+
+/// Rows deleted by one purge, per table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub sessions: u64,
+    pub codes: u64,
+    pub undo_links: u64,
+    pub pending_accounts: u64,
+    pub mail: u64,
+    pub audit_events: u64,
+}
+
+/// Deleting what expired, in bounded batches (each its own short transaction), so tables
+/// do not grow forever and no purge holds a lock for long.
+#[async_trait]
+pub trait MaintenanceStore: Send + Sync {
+    /// Brings stored addresses to the current normalised form (see `Email`), once per
+    /// database: rows written under an older rule (non-ASCII ones) are rewritten; one that
+    /// would collide with another account's is left as it was and logged. Answers how many
+    /// rows changed.
+    async fn renormalize_emails(&self, now: i64) -> Result<u64, Error>;
+    /// Deletes at most `batches` batches of `batch` rows per table.
+    async fn purge_expired(
+        &self,
+        cutoffs: &PurgeCutoffs,
+        batch: i64,
+        batches: u32,
+    ) -> Result<PurgeReport, Error>;
+}
+
 /// The whole store, as the gateway holds it.
 #[async_trait]
 pub trait Store:
-    PoolStore + KeyStore + AccountStore + SessionStore + OutboxStore + ClientStore
+    PoolStore + KeyStore + AccountStore + SessionStore + OutboxStore + ClientStore + MaintenanceStore
 {
     async fn ping(&self) -> Result<(), Error>;
     fn backend(&self) -> &'static str;

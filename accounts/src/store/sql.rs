@@ -50,9 +50,66 @@ pub async fn connect(url: &str) -> Result<DynStore, Error> {
     }
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+/// A named unique constraint and the columns SQLite names instead (it reports
+/// `UNIQUE constraint failed: table.col, …`, without the constraint's name).
+struct Unique {
+    constraint: &'static str,
+    sqlite_columns: &'static str,
 }
+
+const EMAIL_KEY: Unique = Unique {
+    constraint: "email_credential_pool_email_key",
+    sqlite_columns: "email_credential.pool_id, email_credential.email_normalized",
+};
+const WALLET_KEY: Unique = Unique {
+    constraint: "wallet_credential_pool_wallet_key",
+    sqlite_columns: "wallet_credential.pool_id, wallet_credential.chain_id, wallet_credential.address_key",
+};
+
+/// Whether `e` violates exactly `key` (another unique violation is a bug, not a conflict).
+fn violates(e: &sqlx::Error, key: &Unique) -> bool {
+    match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => match d.constraint() {
+            Some(name) => name == key.constraint,
+            None => d.message().contains(key.sqlite_columns),
+        },
+        _ => false,
+    }
+}
+
+/// Marks a refresh token used, if it belongs to a session of this pool and client. A
+/// correlated EXISTS: one primary-key probe of `session` (`IN (SELECT …)` made SQLite scan
+/// every session of the pool).
+pub const ROTATE_MARK: &str = "UPDATE refresh_token SET used_at = $2 WHERE token_hash = $1 \
+    AND used_at IS NULL AND EXISTS (SELECT 1 FROM session s WHERE s.id = refresh_token.session_id \
+    AND s.pool_id = $3 AND s.client_id IS NOT DISTINCT FROM $4)";
+/// Ends the sessions of a deleted client (through `session_client_idx`).
+pub const REVOKE_CLIENT_SESSIONS: &str = "UPDATE session SET revoked_at = $3, \
+    revoked_reason = 'client_deleted' WHERE client_id = $2 AND pool_id = $1 AND revoked_at IS NULL";
+/// Leases due mail, oldest first, walking `mail_outbox_claim_idx` in order (no sort).
+pub const CLAIM_MAIL: &str = "UPDATE mail_outbox SET locked_until = $2, attempts = attempts + 1 \
+    WHERE id IN (SELECT id FROM mail_outbox WHERE status = 'pending' \
+      AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until <= $1) \
+      ORDER BY created_at LIMIT $3) \
+    AND status = 'pending' AND (locked_until IS NULL OR locked_until <= $1) \
+    RETURNING id, pool_id, recipient, kind, body_sealed, attempts";
+
+/// The purge's statements: one batch each, `$1` the cut-off, `$2` the batch size. Public so
+/// that the query-plan test checks these very texts.
+pub const PURGE_SESSIONS: &str = "DELETE FROM session WHERE id IN \
+    (SELECT id FROM session WHERE expires_at < $1 LIMIT $2)";
+pub const PURGE_CODES: &str = "DELETE FROM verification_code WHERE id IN \
+    (SELECT id FROM verification_code WHERE expires_at < $1 LIMIT $2)";
+pub const PURGE_UNDO_LINKS: &str = "DELETE FROM email_change_undo WHERE token_hash IN \
+    (SELECT token_hash FROM email_change_undo WHERE expires_at < $1 LIMIT $2)";
+pub const PURGE_PENDING_ACCOUNTS: &str = "DELETE FROM account WHERE id IN \
+    (SELECT id FROM account WHERE status = 'pending' AND created_at < $1 LIMIT $2)";
+pub const PURGE_SENT_MAIL: &str = "DELETE FROM mail_outbox WHERE id IN \
+    (SELECT id FROM mail_outbox WHERE status = 'sent' AND created_at < $1 LIMIT $2)";
+pub const PURGE_FAILED_MAIL: &str = "DELETE FROM mail_outbox WHERE id IN \
+    (SELECT id FROM mail_outbox WHERE status = 'failed' AND created_at < $1 LIMIT $2)";
+pub const PURGE_AUDIT: &str = "DELETE FROM audit_event WHERE id IN \
+    (SELECT id FROM audit_event WHERE created_at < $1 LIMIT $2)";
 
 fn corrupt(what: &str) -> Error {
     Error::Store(format!("corrupt {what} row"))
@@ -344,7 +401,7 @@ macro_rules! sql_store {
                 .bind(w.now)
                 .execute(&mut *c)
                 .await
-                .map_err(|e| if is_unique_violation(&e) { Error::WalletAlreadyLinked } else { e.into() })?;
+                .map_err(|e| if violates(&e, &WALLET_KEY) { Error::WalletAlreadyLinked } else { e.into() })?;
                 Ok(())
             }
 
@@ -542,11 +599,17 @@ macro_rules! sql_store {
 
 mod pg {
     use super::*;
+
+    /// Rows whose stored address has a character outside printable ASCII.
+    const NON_ASCII_EMAIL: &str = "email ~ '[^ -~]'";
     sql_store!(PgStore, sqlx::Postgres, "BEGIN");
 }
 
 mod lite {
     use super::*;
+
+    /// Rows whose stored address has a character outside printable ASCII.
+    const NON_ASCII_EMAIL: &str = "email GLOB '*[^ -~]*'";
     sql_store!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE");
 }
 

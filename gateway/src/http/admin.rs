@@ -3,8 +3,8 @@
 
 use accounts::clients::NewClient;
 use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -40,12 +40,7 @@ impl FromRequestParts<AppState> for Admin {
                 detail: "the admin API is off: set GATEHOUSE_ADMIN_TOKEN".into(),
             });
         };
-        let given = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
+        let given = super::extract::bearer_token(&parts.headers).unwrap_or_default();
         let same = aws_lc_rs::constant_time::verify_slices_are_equal(
             given.as_bytes(),
             expected.expose().as_bytes(),

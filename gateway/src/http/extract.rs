@@ -119,10 +119,24 @@ impl Authenticated {
             .users
             .verify_current_password(&self.pool, self.claims.sub, password, now)
             .await;
-        let failed = matches!(outcome, Err(accounts::Error::InvalidCredentials));
-        reservation.settle(state, failed).await?;
+        let failed = outcome
+            .as_ref()
+            .err()
+            .is_some_and(ratelimit::counts_as_failure);
+        reservation.settle(state, failed).await;
         Ok(outcome?)
     }
+}
+
+/// The credential of an `Authorization: Bearer …` header (RFC 6750 §2.1: the scheme is
+/// case-insensitive).
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
 }
 
 /// The user behind the request's bearer access token (RFC 6750 §2.1; the scheme is
@@ -132,13 +146,7 @@ pub async fn bearer_user(
     pool: &PoolRecord,
     headers: &axum::http::HeaderMap,
 ) -> Result<Option<(AccessClaims, SessionRecord)>, accounts::Error> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim());
-    let Some(token) = token else {
+    let Some(token) = bearer_token(headers) else {
         return Ok(None);
     };
     let now = state.clock.now();

@@ -99,7 +99,7 @@ async fn change_email(
         .users
         .start_email_change(&auth.pool, auth.claims.sub, &req.email, state.clock.now())
         .await;
-    budget.settle(&state, outcome.is_ok()).await?;
+    budget.settle(&state, outcome.is_ok()).await;
     outcome?;
     state.mail.wake();
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": "code_sent" }))))
@@ -133,6 +133,12 @@ async fn change_password(
     auth: Authenticated,
     AppJson(req): AppJson<ChangePassword>,
 ) -> Result<StatusCode, AppError> {
+    // Without the current password (an account that has none, or a recovery), setting one
+    // needs a recent sign-in: a stolen access token must not set a password and keep the
+    // account.
+    if req.current_password.is_none() {
+        auth.require_recent(&state, None).await?;
+    }
     let now = state.clock.now();
     let account = auth.claims.sub.to_string();
     let reservation =
@@ -147,8 +153,11 @@ async fn change_password(
         .users
         .change_password(&auth.pool, auth.claims.sub, change, now)
         .await;
-    let failed = matches!(outcome, Err(accounts::Error::InvalidCredentials));
-    reservation.settle(&state, failed).await?;
+    let failed = outcome
+        .as_ref()
+        .err()
+        .is_some_and(ratelimit::counts_as_failure);
+    reservation.settle(&state, failed).await;
     outcome?;
     state.mail.wake();
     Ok(StatusCode::NO_CONTENT)

@@ -1,7 +1,7 @@
 //! Recovery by email (DESIGN rule 6): `POST /v1/recovery`, `POST /v1/recovery/confirm`.
 
+use accounts::Issued;
 use accounts::store::PoolRecord;
-use accounts::{Issued, NewSessionRequest};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -65,7 +65,7 @@ pub(super) async fn send_recovery_code(
         .users
         .start_recovery(pool, email, state.clock.now())
         .await;
-    budget.settle(state, &outcome).await?;
+    budget.settle(state, &outcome).await;
     outcome?;
     state.mail.wake();
     Ok(())
@@ -101,11 +101,9 @@ pub(super) async fn recover(
     new_password: Option<&str>,
 ) -> Result<Issued, AppError> {
     ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
-    let request = NewSessionRequest::default();
-    let confirm =
-        state
-            .users
-            .confirm_recovery(pool, email, code, new_password, &request, state.clock.now());
+    let confirm = state
+        .users
+        .confirm_recovery(pool, email, code, new_password, state.clock.now());
     let subject = format!("recovery:{}", ratelimit::email_subject(email));
     let issued = ratelimit::code_attempt(state, pool.id, &subject, confirm).await??;
     state.mail.wake();

@@ -1,6 +1,6 @@
 //! Sessions: password sign-in, refresh-token rotation, sign-out of one or every session.
 
-use accounts::{Issued, NewSessionRequest};
+use accounts::Issued;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -77,18 +77,9 @@ pub(super) async fn password_sign_in(
     let attempt = ratelimit::reserve_sign_in(state, pool, email, ip).await?;
     let outcome = state
         .users
-        .sign_in_password(
-            pool,
-            email,
-            password,
-            &NewSessionRequest::default(),
-            state.clock.now(),
-        )
+        .sign_in_password(pool, email, password, state.clock.now())
         .await;
-    match &outcome {
-        Err(accounts::Error::InvalidCredentials) => attempt.failed(),
-        other => attempt.not_failed(state, other.is_ok()).await?,
-    }
+    attempt.settle(state, &outcome).await;
     let issued = outcome?;
     Ok(issued)
 }

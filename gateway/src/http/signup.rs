@@ -87,7 +87,7 @@ pub(super) async fn start_signup(
         .users
         .signup(pool, email, password, attributes, state.clock.now())
         .await;
-    budget.settle(state, &outcome).await?;
+    budget.settle(state, &outcome).await;
     outcome?;
     state.mail.wake();
     Ok(())
@@ -105,7 +105,7 @@ async fn resend_code(
         .users
         .resend_signup_code(&pool, &req.email, state.clock.now())
         .await;
-    budget.settle(&state, &outcome).await?;
+    budget.settle(&state, &outcome).await;
     outcome?;
     state.mail.wake();
     Ok(accepted())

@@ -2,7 +2,7 @@
 //! rules 1-4).
 
 use accounts::store::PoolRecord;
-use accounts::{AccountView, Issued, NewSessionRequest};
+use accounts::{AccountView, Issued};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, post};
@@ -98,12 +98,7 @@ pub(super) async fn wallet_sign_in(
     let wallet = siwe::prove(state, pool, message, signature).await?;
     Ok(state
         .users
-        .sign_in_wallet(
-            pool,
-            &wallet,
-            &NewSessionRequest::default(),
-            state.clock.now(),
-        )
+        .sign_in_wallet(pool, &wallet, state.clock.now())
         .await?)
 }
 

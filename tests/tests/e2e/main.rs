@@ -5,6 +5,7 @@
 
 mod clients;
 mod contracts;
+mod growth;
 mod me;
 mod oauth;
 mod ops;
@@ -62,6 +63,7 @@ fn main() {
             ("clients", clients::all()),
             ("oauth", oauth::all()),
             ("security", security::all()),
+            ("growth", growth::all()),
             // Redis outages: on the backend that has Redis.
             (
                 "outage",

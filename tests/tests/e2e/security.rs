@@ -27,6 +27,8 @@ crate::tests!(
     codes_go_to_the_stored_address,
     recovery_requests_do_the_same_work_for_every_address,
     access_tokens_honour_nbf_and_crit,
+    stored_addresses_take_the_current_form,
+    a_password_needs_a_recent_sign_in_too,
 );
 
 const PW: &str = "correct horse battery";
@@ -790,5 +792,92 @@ async fn access_tokens_honour_nbf_and_crit(w: Arc<World>) -> TestResult {
         gw.get_auth("/v1/me", &critical).await?.status,
         StatusCode::UNAUTHORIZED
     );
+    gw.stop().await
+}
+
+/// An address stored under the old rule (lower-cased only) is found under the current one
+/// after a restart: the start-up brings it to the normal form, once.
+async fn stored_addresses_take_the_current_form(w: Arc<World>) -> TestResult {
+    let gw = w.start().await?;
+    gw.stop().await?;
+    let db = w.db().await?;
+    let pool: String = sqlx::query("SELECT id FROM pool WHERE name = 'main'")
+        .fetch_one(&db)
+        .await?
+        .get(0);
+    let account = uuid::Uuid::new_v4().to_string();
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    // As the old rule stored it: trimmed and lower-cased, the IDN domain in Unicode.
+    let old_form = format!("ana.{tag}@b\u{fc}cher.example");
+    sqlx::query(
+        "INSERT INTO account (id, pool_id, status, attributes, created_at, updated_at) \
+         VALUES ($1, $2, 'active', '{}', 1, 1)",
+    )
+    .bind(&account)
+    .bind(&pool)
+    .execute(&db)
+    .await?;
+    sqlx::query(
+        "INSERT INTO email_credential (account_id, pool_id, email, email_normalized, verified_at, created_at) \
+         VALUES ($1, $2, $3, $3, 1, 1)",
+    )
+    .bind(&account)
+    .bind(&pool)
+    .bind(&old_form)
+    .execute(&db)
+    .await?;
+    sqlx::query("DELETE FROM maintenance").execute(&db).await?;
+    let gw = w.start().await?;
+    let current = format!("ana.{tag}@xn--bcher-kva.example");
+    let row =
+        sqlx::query("SELECT email, email_normalized FROM email_credential WHERE account_id = $1")
+            .bind(&account)
+            .fetch_one(&db)
+            .await?;
+    assert_eq!(row.get::<String, _>("email"), current);
+    assert_eq!(row.get::<String, _>("email_normalized"), current);
+    // Found under any spelling: a sign-up with it is the existing account's notice.
+    gw.post(
+        "/v1/signup",
+        json!({ "email": format!("ANA.{tag}@B\u{dc}CHER.example"), "password": PW }),
+    )
+    .await?;
+    w.mail.wait(&current, "tried to sign up").await?;
+    let accounts: i64 =
+        sqlx::query("SELECT COUNT(*) FROM email_credential WHERE email_normalized = $1")
+            .bind(&current)
+            .fetch_one(&db)
+            .await?
+            .get(0);
+    assert_eq!(accounts, 1);
+    gw.stop().await
+}
+
+/// Setting a password where there was none (a wallet-first account, say) without the
+/// current one needs a recent sign-in too: a stolen token must not set one and keep the
+/// account.
+async fn a_password_needs_a_recent_sign_in_too(w: Arc<World>) -> TestResult {
+    let gw = w.start().await?;
+    let signed = gw.siwe_sign_in(None, json!({})).await?;
+    assert_eq!(signed.status, StatusCode::OK, "{signed:?}");
+    let access = signed.str("access_token");
+    gw.clock.advance(16 * 60);
+    let r = gw
+        .post_auth(
+            "/v1/me/password",
+            json!({ "new_password": "a takeover passphrase" }),
+            &access,
+        )
+        .await?;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "reauthentication_required"),
+        "{r:?}"
+    );
+    let passwords: i64 = sqlx::query("SELECT COUNT(*) FROM password_credential")
+        .fetch_one(&w.db().await?)
+        .await?
+        .get(0);
+    assert_eq!(passwords, 0);
     gw.stop().await
 }

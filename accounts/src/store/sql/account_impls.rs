@@ -122,7 +122,7 @@ macro_rules! account_store {
                 .bind(account.created_at)
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| if is_unique_violation(&e) { Error::EmailTaken } else { e.into() })?;
+                .map_err(|e| if violates(&e, &EMAIL_KEY) { Error::EmailTaken } else { e.into() })?;
                 Self::code(&mut tx, code).await?;
                 Self::mail(&mut tx, mail).await?;
                 Self::audit(&mut tx, audit).await?;
@@ -266,7 +266,7 @@ macro_rules! account_store {
                         .bind(now)
                         .execute(&mut *tx)
                         .await
-                        .map_err(|e| if is_unique_violation(&e) { Error::EmailTaken } else { e.into() })?;
+                        .map_err(|e| if violates(&e, &EMAIL_KEY) { Error::EmailTaken } else { e.into() })?;
                         if let Some(notice) = notice {
                             Self::mail(&mut tx, notice).await?;
                         }
@@ -404,9 +404,16 @@ macro_rules! account_store {
                 .bind(old.normalized())
                 .bind(now)
                 .execute(&mut *tx)
-                .await?;
-                // A password set after the change was set by whoever made it.
+                .await
+                .map_err(|e| if violates(&e, &EMAIL_KEY) { Error::EmailTaken } else { e.into() })?;
+                // A password set, or a wallet linked, after the change was set or linked by
+                // whoever made it.
                 sqlx::query("DELETE FROM password_credential WHERE account_id = $1 AND updated_at >= $2")
+                    .bind(&acc)
+                    .bind(undo.changed_at)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM wallet_credential WHERE account_id = $1 AND created_at >= $2")
                     .bind(&acc)
                     .bind(undo.changed_at)
                     .execute(&mut *tx)

@@ -64,10 +64,7 @@ macro_rules! client_store {
                     return Ok(false);
                 }
                 // Its sessions end with it: their refresh tokens stop working at once.
-                sqlx::query(
-                    "UPDATE session SET revoked_at = $3, revoked_reason = 'client_deleted' \
-                     WHERE pool_id = $1 AND client_id = $2 AND revoked_at IS NULL",
-                )
+                sqlx::query(REVOKE_CLIENT_SESSIONS)
                 .bind(pool.to_string())
                 .bind(id)
                 .bind(audit.created_at)

@@ -110,14 +110,7 @@ macro_rules! infra_store {
                 .bind(max_attempts)
                 .execute(&self.pool)
                 .await?;
-                let rows: Vec<MailRow> = sqlx::query_as(
-                    "UPDATE mail_outbox SET locked_until = $2, attempts = attempts + 1 \
-                     WHERE id IN (SELECT id FROM mail_outbox WHERE status = 'pending' \
-                       AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until <= $1) \
-                       ORDER BY created_at LIMIT $3) \
-                     AND status = 'pending' AND (locked_until IS NULL OR locked_until <= $1) \
-                     RETURNING id, pool_id, recipient, kind, body_sealed, attempts",
-                )
+                let rows: Vec<MailRow> = sqlx::query_as(CLAIM_MAIL)
                 .bind(now)
                 .bind(now + lease)
                 .bind(limit)
@@ -188,6 +181,100 @@ macro_rules! infra_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl MaintenanceStore for $store {
+            async fn renormalize_emails(&self, now: i64) -> Result<u64, Error> {
+                const TASK: &str = "email_nfkc_idna";
+                let done: Option<(String,)> = sqlx::query_as("SELECT name FROM maintenance WHERE name = $1")
+                    .bind(TASK)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                if done.is_some() {
+                    return Ok(0);
+                }
+                // Only non-ASCII addresses can differ: for ASCII ones the rules agree.
+                let rows: Vec<(String, String, String)> = sqlx::query_as(&format!(
+                    "SELECT account_id, email, email_normalized FROM email_credential WHERE {NON_ASCII_EMAIL}"
+                ))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut changed = 0;
+                for (account, email, normalized) in rows {
+                    let Ok(parsed) = Email::parse(&email) else {
+                        tracing::warn!(account = %account, "a stored address no longer parses; left as it is");
+                        continue;
+                    };
+                    if parsed.as_str() == email && parsed.normalized() == normalized {
+                        continue;
+                    }
+                    let updated = sqlx::query(
+                        "UPDATE email_credential SET email = $2, email_normalized = $3 WHERE account_id = $1",
+                    )
+                    .bind(&account)
+                    .bind(parsed.as_str())
+                    .bind(parsed.normalized())
+                    .execute(&self.pool)
+                    .await;
+                    match updated {
+                        Ok(_) => changed += 1,
+                        Err(e) if violates(&e, &EMAIL_KEY) => {
+                            tracing::warn!(account = %account, "a stored address normalises to another account's; left as it is");
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                sqlx::query("INSERT INTO maintenance (name, done_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                    .bind(TASK)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(changed)
+            }
+
+            async fn purge_expired(&self, cutoffs: &PurgeCutoffs, batch: i64, batches: u32) -> Result<PurgeReport, Error> {
+                // Each statement deletes one batch found through an index (see migration
+                // 0004); rows cascade to what hangs off them (a session's refresh tokens, a
+                // pending account's email and codes).
+                let mut plan: Vec<(&str, i64)> = vec![
+                    (PURGE_SESSIONS, cutoffs.sessions_expired_before),
+                    (PURGE_CODES, cutoffs.codes_expired_before),
+                    (PURGE_UNDO_LINKS, cutoffs.codes_expired_before),
+                    (PURGE_PENDING_ACCOUNTS, cutoffs.pending_created_before),
+                    (PURGE_SENT_MAIL, cutoffs.mail_created_before),
+                    (PURGE_FAILED_MAIL, cutoffs.mail_created_before),
+                ];
+                if let Some(before) = cutoffs.audit_before {
+                    plan.push((PURGE_AUDIT, before));
+                }
+                let mut counts = Vec::with_capacity(plan.len());
+                for (sql, cutoff) in plan {
+                    let mut total = 0u64;
+                    for _ in 0..batches {
+                        let n = sqlx::query(sql)
+                            .bind(cutoff)
+                            .bind(batch)
+                            .execute(&self.pool)
+                            .await?
+                            .rows_affected();
+                        total += n;
+                        if n < u64::try_from(batch).unwrap_or(0) {
+                            break;
+                        }
+                    }
+                    counts.push(total);
+                }
+                let at = |i: usize| counts.get(i).copied().unwrap_or(0);
+                Ok(PurgeReport {
+                    sessions: at(0),
+                    codes: at(1),
+                    undo_links: at(2),
+                    pending_accounts: at(3),
+                    mail: at(4) + at(5),
+                    audit_events: at(6),
+                })
             }
         }
     };

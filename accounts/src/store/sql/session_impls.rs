@@ -51,10 +51,7 @@ macro_rules! session_store {
                 let mut tx = self.begin().await?;
                 // Mark first, then read: of two concurrent presentations exactly one marks it.
                 // A refresh token is bound to its client (RFC 6749 §6): another's is unknown.
-                let marked = sqlx::query(
-                    "UPDATE refresh_token SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
-                     AND session_id IN (SELECT id FROM session WHERE pool_id = $3 AND client_id IS NOT DISTINCT FROM $4)",
-                )
+                let marked = sqlx::query(ROTATE_MARK)
                 .bind(hash)
                 .bind(now)
                 .bind(pool.to_string())

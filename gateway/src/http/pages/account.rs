@@ -52,9 +52,15 @@ enum Step {
     Reset,
 }
 
-const NEW_PASSWORD: &str = r#"<label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="new-password" required minlength="8" aria-describedby="password-hint">
-<p id="password-hint" class="hint">At least 8 characters. Long and unusual is best.</p>"#;
+/// The new-password field, with the pool's own minimum (the one rule, stated once, in the
+/// pool's policy).
+fn new_password(min: usize) -> String {
+    format!(
+        r#"<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="new-password" required minlength="{min}" aria-describedby="password-hint">
+<p id="password-hint" class="hint">At least {min} characters. Long and unusual is best.</p>"#
+    )
+}
 
 const SIGNUP_PASSWORD: &str = r#"<label for="password">The password you chose</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required aria-describedby="password-why">
@@ -104,9 +110,12 @@ impl Step {
 
     /// The visible fields; the steps after a mail keep the email hidden and say where the
     /// code went (whether or not the address has an account).
-    fn fields(self, email: &str) -> (String, Option<String>) {
+    fn fields(self, email: &str, min_password: usize) -> (String, Option<String>) {
         match self {
-            Step::Signup => (format!("{}\n{NEW_PASSWORD}", email_field(email)), None),
+            Step::Signup => (
+                format!("{}\n{}", email_field(email), new_password(min_password)),
+                None,
+            ),
             Step::Recover => (email_field(email), None),
             Step::Confirm => (
                 format!("{}{CODE_FIELD}\n{SIGNUP_PASSWORD}", hidden("email", email)),
@@ -115,7 +124,11 @@ impl Step {
                 )),
             ),
             Step::Reset => (
-                format!("{}{CODE_FIELD}\n{NEW_PASSWORD}", hidden("email", email)),
+                format!(
+                    "{}{CODE_FIELD}\n{}",
+                    hidden("email", email),
+                    new_password(min_password)
+                ),
                 Some(format!(
                     "If {email} belongs to an account, we sent a code to it."
                 )),
@@ -137,7 +150,7 @@ async fn step_page(
 ) -> Response {
     let (csrf, set) = browser::csrf_token(state, headers);
     let (title, id, action, button) = step.labels();
-    let (fields, notice) = step.fields(email);
+    let (fields, notice) = step.fields(email, pool.config.password_min_length);
     let b = base(pool);
     let body = format!(
         r#"<form id="{id}" method="post" action="{b}{action}" novalidate>
