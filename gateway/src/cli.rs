@@ -10,11 +10,35 @@ use crate::config::Config;
 use crate::keys::{DEFAULT_ACTIVATION_DELAY, KeyRing};
 use crate::state::{self, AppState};
 
+/// The settings, as `gatehouse --help` lists them (docs/operations.md has the details).
+const ENVIRONMENT: &str = "\
+Environment (each overrides the config file; with none set, `serve` runs on the embedded
+default: SQLite in ./gatehouse-data, in-process stores, mail to the log):
+  GATEHOUSE_LISTEN              address to bind, IP:PORT [127.0.0.1:8080]
+  GATEHOUSE_PUBLIC_URL          base URL of every issuer and link [http:// + the listen address]
+  GATEHOUSE_DATA_DIR            SQLite file and generated master key [./gatehouse-data]
+  DATABASE_URL                  sqlite://PATH or postgres://USER:PASSWORD@HOST/DB
+  REDIS_URL                     redis://HOST:PORT for nonces, limits, codes [in-process]
+  GATEHOUSE_SMTP_URL            smtp://host:port or smtps://user:pass@host [mail to the log]
+  GATEHOUSE_SMTP_FROM           sender address [Gatehouse <no-reply@public host>]
+  GATEHOUSE_MASTER_KEY          32 bytes, hex or base64; required with PostgreSQL
+  GATEHOUSE_ADMIN_TOKEN         bearer token of the admin API [admin API off]
+  GATEHOUSE_RPC_URLS            JSON-RPC per chain: 1=https://...,31337=http://127.0.0.1:8545
+  GATEHOUSE_RPC_TIMEOUT_MS      each JSON-RPC call, milliseconds [5000]
+  GATEHOUSE_TRUST_PROXY         client address from X-Forwarded-For: true/false [false]
+  GATEHOUSE_MAIL_POLL_MS        outbox poll interval, milliseconds [1000]
+  GATEHOUSE_RETENTION_DAYS      days expired rows are kept before the purge [7]
+  GATEHOUSE_AUDIT_RETENTION_DAYS  days audit events are kept, 0 for ever [365]
+  GATEHOUSE_S3_ENDPOINT, _REGION, _BUCKET, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY, _PATH_STYLE
+                                the S3-compatible store for storage grants [storage off]
+  RUST_LOG                      log filter [info,sqlx=warn]";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "gatehouse",
     version,
-    about = "Identity gateway for apps with Web2 and Web3 users"
+    about = "Identity gateway for apps with Web2 and Web3 users",
+    after_help = ENVIRONMENT
 )]
 pub struct Cli {
     /// TOML config file; GATEHOUSE_* environment variables override it.

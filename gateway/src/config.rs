@@ -85,7 +85,7 @@ fn parse_bool(name: &'static str, v: &str) -> Result<bool, ConfigError> {
 }
 
 /// A URL with its password (if any) replaced, for logs and `Debug`.
-fn redacted(url: &str) -> String {
+pub fn redacted(url: &str) -> String {
     match Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("***"));
@@ -145,9 +145,7 @@ impl Config {
         let listen_s = var("GATEHOUSE_LISTEN")
             .or(fc.listen)
             .unwrap_or_else(|| "127.0.0.1:8080".into());
-        let listen: SocketAddr = listen_s
-            .parse()
-            .map_err(|e| ConfigError::Invalid("GATEHOUSE_LISTEN", format!("{e}")))?;
+        let listen = parse_listen(&listen_s)?;
         let public_s = var("GATEHOUSE_PUBLIC_URL")
             .or(fc.public_url)
             .unwrap_or_else(|| format!("http://{listen}"));
@@ -159,6 +157,18 @@ impl Config {
         let database_url = var("DATABASE_URL")
             .or(fc.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("gatehouse.db").display()));
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| database_url.starts_with(p))
+        {
+            return Err(ConfigError::Invalid(
+                "DATABASE_URL",
+                format!(
+                    "{:?}: expected sqlite://PATH (the default) or postgres://USER:PASSWORD@HOST/DB",
+                    redacted(&database_url)
+                ),
+            ));
+        }
         let mail_poll_ms = match var("GATEHOUSE_MAIL_POLL_MS") {
             Some(v) => v
                 .parse()
@@ -329,9 +339,40 @@ fn parse_rpc_urls(s: &str) -> Result<Vec<(u64, Secret)>, ConfigError> {
     Ok(out)
 }
 
+/// `GATEHOUSE_LISTEN`: an IP address and port (`localhost` stands for 127.0.0.1). A bare
+/// port or a host name is refused with the shape expected and a likely fix.
+fn parse_listen(s: &str) -> Result<SocketAddr, ConfigError> {
+    let s = s.trim();
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Some(port) = s.strip_prefix("localhost:")
+        && let Ok(port) = port.parse::<u16>()
+    {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    let hint = match s.parse::<u16>() {
+        Ok(port) => format!(
+            " (for port {port} on this machine only: 127.0.0.1:{port}; on every interface: 0.0.0.0:{port})"
+        ),
+        Err(_) => String::new(),
+    };
+    Err(ConfigError::Invalid(
+        "GATEHOUSE_LISTEN",
+        format!("{s:?}: expected IP:PORT such as 127.0.0.1:8080{hint}"),
+    ))
+}
+
 fn parse_public_url(s: &str) -> Result<Url, ConfigError> {
-    let url =
-        Url::parse(s).map_err(|e| ConfigError::Invalid("GATEHOUSE_PUBLIC_URL", e.to_string()))?;
+    let url = Url::parse(s).map_err(|e| {
+        ConfigError::Invalid(
+            "GATEHOUSE_PUBLIC_URL",
+            format!(
+                "{s:?} ({e}): expected an absolute URL such as http://127.0.0.1:8080 or https://id.example.com{}",
+                if s.contains("://") { String::new() } else { format!("; with the scheme: http://{s}") }
+            ),
+        )
+    })?;
     let ok = matches!(url.scheme(), "http" | "https")
         && url.host().is_some()
         && url.query().is_none()
@@ -445,5 +486,24 @@ mod tests {
         std::fs::write(&file, "nonsense = 1\n").unwrap();
         assert!(Config::load(Some(&file), &HashMap::new()).is_err());
         assert!(Config::load(None, &env(&[("GATEHOUSE_PUBLIC_URL", "ftp://x")])).is_err());
+        // Errors name the setting, the shape expected and the fix.
+        for (name, value, says) in [
+            ("GATEHOUSE_LISTEN", "8080", "127.0.0.1:8080"),
+            ("GATEHOUSE_LISTEN", "example.com:80", "IP:PORT"),
+            (
+                "GATEHOUSE_PUBLIC_URL",
+                "127.0.0.1:8080",
+                "http://127.0.0.1:8080",
+            ),
+            ("DATABASE_URL", "mysql://root:pw@db/x", "postgres://"),
+        ] {
+            let e = Config::load(None, &env(&[(name, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(name) && e.contains(says), "{e}");
+            assert!(!e.contains(":pw@"), "no password in the error: {e}");
+        }
+        let c = Config::load(None, &env(&[("GATEHOUSE_LISTEN", "localhost:9001")])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9001");
     }
 }

@@ -18,15 +18,30 @@ async fn main() -> anyhow::Result<()> {
     let config = cli.config()?;
     match cli.command.as_ref().unwrap_or(&Command::Serve) {
         Command::Serve => {
-            let listener = tokio::net::TcpListener::bind(config.listen).await?;
-            let bound = listener.local_addr()?;
             let mut config = config;
-            // Port 0 picks a free port; the default public URL follows it.
-            if config.public_url.port() == Some(0) {
-                let _ = config.public_url.set_port(Some(bound.port()));
+            // Port 0 picks a free port, which the default public URL must follow: bind
+            // first. Otherwise connect every store first, so a database or Redis that
+            // cannot be reached fails the start before the port is taken.
+            let (state, listener) = if config.listen.port() == 0 {
+                let listener = bind(config.listen).await?;
+                if config.public_url.port() == Some(0) {
+                    let _ = config
+                        .public_url
+                        .set_port(Some(listener.local_addr()?.port()));
+                }
+                (AppState::build(config, Clock::default()).await?, listener)
+            } else {
+                let listen = config.listen;
+                let state = AppState::build(config, Clock::default()).await?;
+                (state, bind(listen).await?)
+            };
+            if state.config.smtp_url.is_none() {
+                tracing::warn!(
+                    "GATEHOUSE_SMTP_URL is not set: mail goes to the log (development only)"
+                );
             }
-            let issuer = config.issuer(gateway::state::MAIN_POOL);
-            let state = AppState::build(config, Clock::default()).await?;
+            let bound = listener.local_addr()?;
+            let issuer = state.config.issuer(gateway::state::MAIN_POOL);
             tracing::info!(listen = %bound, %issuer, "gatehouse listening");
             serve(state, listener, shutdown_signal()).await?;
             tracing::info!("stopped");
@@ -34,6 +49,22 @@ async fn main() -> anyhow::Result<()> {
         other => gateway::cli::run_admin(other, config).await?,
     }
     Ok(())
+}
+
+/// Binds `addr`, naming the address and the setting when it cannot.
+async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "the address is in use (another process has the port)".to_string()
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "permission denied (ports below 1024 need privileges)".to_string()
+            }
+            _ => e.to_string(),
+        };
+        anyhow::anyhow!("cannot listen on {addr}: {why}; set GATEHOUSE_LISTEN to another address")
+    })
 }
 
 /// SIGTERM or Ctrl-C.

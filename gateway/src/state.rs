@@ -114,7 +114,12 @@ pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
     }
     accounts::store::connect(&config.database_url)
         .await
-        .map_err(|e| anyhow::anyhow!("database: {e}"))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open the database at {} (DATABASE_URL): {e}",
+                crate::config::redacted(&config.database_url)
+            )
+        })
 }
 
 impl AppState {
@@ -126,23 +131,21 @@ impl AppState {
         let master = Arc::new(master_key(&config)?);
         let store = open_store(&config).await?;
         let ephemeral: Arc<dyn Ephemeral> = match &config.redis_url {
-            Some(url) => Arc::new(
-                RedisEphemeral::connect(url, "gatehouse:")
-                    .await
-                    .map_err(|e| anyhow::anyhow!("redis: {e}"))?,
-            ),
+            Some(url) => Arc::new(RedisEphemeral::connect(url, "gatehouse:").await.map_err(
+                |e| {
+                    anyhow::anyhow!(
+                        "cannot reach Redis at {} (REDIS_URL): {e}",
+                        crate::config::redacted(url)
+                    )
+                },
+            )?),
             None => Arc::new(MemoryEphemeral::new()),
         };
         let transport: Arc<dyn Transport> = match &config.smtp_url {
             Some(url) => Arc::new(
                 SmtpTransport::new(url.expose(), &config.smtp_from).map_err(anyhow::Error::msg)?,
             ),
-            None => {
-                tracing::warn!(
-                    "GATEHOUSE_SMTP_URL is not set: mail goes to the log (development only)"
-                );
-                Arc::new(LogTransport)
-            }
+            None => Arc::new(LogTransport),
         };
         let chains = wallet::Chains::new(
             config.rpc_urls.iter().map(|(id, url)| (*id, url.expose())),

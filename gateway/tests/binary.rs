@@ -183,3 +183,70 @@ fn client_commands_create_list_and_delete() {
         1
     );
 }
+
+/// Runs `gatehouse serve` with `env` in a fresh directory; its exit status, stderr and how
+/// long it took.
+fn serve_with(env: &[(&str, &str)]) -> (std::process::ExitStatus, String, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        started.elapsed(),
+    )
+}
+
+/// A start-up that cannot work fails at once, naming the setting and the fix; a Redis that
+/// cannot be reached fails the start within seconds, before the port is taken.
+#[test]
+fn bad_settings_fail_the_start_with_the_fix() {
+    for (name, value, says) in [
+        ("GATEHOUSE_LISTEN", "8080", "127.0.0.1:8080"),
+        (
+            "GATEHOUSE_PUBLIC_URL",
+            "127.0.0.1:8080",
+            "http://127.0.0.1:8080",
+        ),
+        ("DATABASE_URL", "mysql://root:hunter2@db/x", "postgres://"),
+        ("GATEHOUSE_TRUST_PROXY", "banana", "true or false"),
+    ] {
+        let (status, stderr, _) = serve_with(&[(name, value)]);
+        assert!(!status.success(), "{name}={value}");
+        assert!(
+            stderr.contains(name) && stderr.contains(says),
+            "{name}={value}: {stderr}"
+        );
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+    }
+    // A port nobody listens on: connection refused at once.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let redis = format!("redis://:hunter2@127.0.0.1:{port}");
+    let (status, stderr, took) = serve_with(&[
+        ("REDIS_URL", redis.as_str()),
+        ("GATEHOUSE_LISTEN", "127.0.0.1:0"),
+    ]);
+    assert!(!status.success());
+    assert!(stderr.contains("REDIS_URL"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    // A port in use is named with the setting.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let (status, stderr, _) = serve_with(&[("GATEHOUSE_LISTEN", addr.as_str())]);
+    assert!(!status.success());
+    assert!(
+        stderr.contains(&addr) && stderr.contains("GATEHOUSE_LISTEN"),
+        "{stderr}"
+    );
+}

@@ -313,6 +313,8 @@ pub trait PoolStore: Send + Sync {
     ) -> Result<PoolRecord, Error>;
     async fn find_pool_by_name(&self, name: &str) -> Result<Option<PoolRecord>, Error>;
     async fn find_pool(&self, id: PoolId) -> Result<Option<PoolRecord>, Error>;
+    /// The names of the pools, in order (at most `limit`).
+    async fn list_pool_names(&self, limit: i64) -> Result<Vec<String>, Error>;
 }
 
 #[async_trait]

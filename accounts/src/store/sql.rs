@@ -343,7 +343,7 @@ fn json_text<T: serde::Serialize>(v: &T) -> Result<String, Error> {
 }
 
 macro_rules! sql_store {
-    ($store:ident, $db:ty, $begin:literal) => {
+    ($store:ident, $db:ty, $begin:literal, $name:literal) => {
         pub struct $store {
             pub(super) pool: sqlx::Pool<$db>,
         }
@@ -591,7 +591,7 @@ macro_rules! sql_store {
             }
 
             fn backend(&self) -> &'static str {
-                stringify!($store)
+                $name
             }
         }
     };
@@ -602,7 +602,7 @@ mod pg {
 
     /// Rows whose stored address has a character outside printable ASCII.
     const NON_ASCII_EMAIL: &str = "email ~ '[^ -~]'";
-    sql_store!(PgStore, sqlx::Postgres, "BEGIN");
+    sql_store!(PgStore, sqlx::Postgres, "BEGIN", "PostgreSQL");
 }
 
 mod lite {
@@ -610,7 +610,7 @@ mod lite {
 
     /// Rows whose stored address has a character outside printable ASCII.
     const NON_ASCII_EMAIL: &str = "email GLOB '*[^ -~]*'";
-    sql_store!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE");
+    sql_store!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE", "SQLite");
 }
 
 use lite::SqliteStore;

@@ -51,11 +51,15 @@ async fn health_and_readiness(w: Arc<World>) -> TestResult {
     );
     let r = gw.call(Method::GET, "//readyz", None, None).await?;
     assert_eq!(r.status, StatusCode::OK);
+    // Backends in words, not type names.
     let expected = match w.backend {
-        Backend::Sqlite => "memory",
-        Backend::Postgres { .. } => "redis",
+        Backend::Sqlite => ("SQLite", "in-process"),
+        Backend::Postgres { .. } => ("PostgreSQL", "Redis"),
     };
-    assert_eq!(r.body["ephemeral"], expected);
+    assert_eq!(
+        (r.body["database"].as_str(), r.body["ephemeral"].as_str()),
+        (Some(expected.0), Some(expected.1))
+    );
     assert!(!r.header("x-request-id").is_empty());
     gw.stop().await
 }
@@ -134,6 +138,17 @@ async fn errors_and_security_headers(w: Arc<World>) -> TestResult {
     let gw = w.start().await?;
     let r = gw.call(Method::GET, "//nowhere", None, None).await?;
     assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "not_found"));
+    // The root is a small page that leads to each pool's login page, with the same headers.
+    let home = gw.http.get(format!("{}/", gw.base)).send().await?;
+    assert_eq!(home.status(), StatusCode::OK);
+    assert!(
+        home.headers()["content-type"]
+            .to_str()?
+            .starts_with("text/html")
+    );
+    assert!(home.headers().contains_key("content-security-policy"));
+    let html = home.text().await?;
+    assert!(html.contains(&format!("{}/login", gw.issuer)), "{html}");
     assert_eq!(r.header("content-type"), "application/problem+json");
     let r = gw
         .call(

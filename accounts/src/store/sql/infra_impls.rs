@@ -20,6 +20,14 @@ macro_rules! infra_store {
                 self.find_pool_by_name(name).await?.ok_or(Error::PoolNotFound)
             }
 
+            async fn list_pool_names(&self, limit: i64) -> Result<Vec<String>, Error> {
+                let rows: Vec<(String,)> = sqlx::query_as("SELECT name FROM pool ORDER BY name LIMIT $1")
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.into_iter().map(|(n,)| n).collect())
+            }
+
             async fn find_pool(&self, id: PoolId) -> Result<Option<PoolRecord>, Error> {
                 sqlx::query_as::<_, PoolRow>("SELECT id, name, config, created_at FROM pool WHERE id = $1")
                     .bind(id.to_string())
