@@ -48,6 +48,12 @@ pub const MAIL_PER_ACCOUNT: Limit = Limit {
     max: 10,
     window: 3600,
 };
+/// SIWE nonces per client address.
+pub const NONCES_PER_IP: Limit = Limit {
+    name: "siwe-nonce-ip",
+    max: 60,
+    window: 60,
+};
 /// Sign-in and code attempts per address.
 pub const ATTEMPTS_PER_IP: Limit = Limit {
     name: "attempt-ip",

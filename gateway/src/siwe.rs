@@ -6,8 +6,18 @@ use accounts::ProvenWallet;
 use accounts::store::PoolRecord;
 use std::time::Duration;
 
-use crate::http::error::AppError;
 use crate::state::AppState;
+
+/// Why a wallet was not proven.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The message or signature was refused (EIP-4361 rules, the nonce, the signature).
+    #[error(transparent)]
+    Refused(#[from] wallet::VerifyError),
+    /// The nonce store or the clock failed.
+    #[error(transparent)]
+    Store(#[from] accounts::Error),
+}
 
 const NONCE_LEN: usize = 20; // 62^20 ≈ 2^119
 const SKEW_SECONDS: i64 = 60;
@@ -32,7 +42,10 @@ pub fn random_nonce() -> String {
 }
 
 /// Issues a nonce for the pool; it lives `siwe_nonce_ttl` seconds.
-pub async fn issue_nonce(state: &AppState, pool: &PoolRecord) -> Result<(String, i64), AppError> {
+pub async fn issue_nonce(
+    state: &AppState,
+    pool: &PoolRecord,
+) -> Result<(String, i64), accounts::Error> {
     let ttl = pool.config.siwe_nonce_ttl.max(30);
     loop {
         let nonce = random_nonce();
@@ -98,7 +111,7 @@ pub async fn prove(
     pool: &PoolRecord,
     message: &str,
     signature: &str,
-) -> Result<ProvenWallet, AppError> {
+) -> Result<ProvenWallet, Error> {
     let msg = wallet::SiweMessage::parse(message)?;
     if state
         .ephemeral
@@ -109,7 +122,7 @@ pub async fn prove(
         return Err(wallet::VerifyError::Nonce.into());
     }
     let now = time::OffsetDateTime::from_unix_timestamp(state.clock.now())
-        .map_err(|_| AppError::Unavailable("clock".into()))?;
+        .map_err(|_| accounts::Error::Store("the clock is out of range".into()))?;
     msg.check(&policy(state, pool), msg.nonce(), now)?;
     let hex_sig = signature.strip_prefix("0x").unwrap_or(signature);
     let bytes = hex::decode(hex_sig).map_err(|_| wallet::VerifyError::BadSignature)?;

@@ -101,6 +101,22 @@ impl From<accounts::Error> for AppError {
     }
 }
 
+impl From<crate::flows::Error> for AppError {
+    fn from(e: crate::flows::Error) -> Self {
+        match e {
+            crate::flows::Error::Limited { retry_after } => AppError::RateLimited { retry_after },
+            crate::flows::Error::Account(e) => AppError::Domain(e),
+            crate::flows::Error::Wallet(e) => AppError::Siwe(e),
+        }
+    }
+}
+
+impl From<crate::siwe::Error> for AppError {
+    fn from(e: crate::siwe::Error) -> Self {
+        crate::flows::Error::from(e).into()
+    }
+}
+
 impl From<crate::ratelimit::Error> for AppError {
     fn from(e: crate::ratelimit::Error) -> Self {
         match e {

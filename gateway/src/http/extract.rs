@@ -12,7 +12,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::error::AppError;
-use crate::ratelimit::{self, PASSWORD_CHECK_FAILURES};
 use crate::state::AppState;
 use crate::tokens::{self, AccessClaims};
 
@@ -91,40 +90,23 @@ impl FromRequestParts<AppState> for Authenticated {
     }
 }
 
-/// How recent a sign-in must be for a change that could take an account over (its email,
-/// its wallets): a stolen access token alone must not do it.
-pub const REAUTH_WINDOW: i64 = 15 * 60;
-
 impl Authenticated {
-    /// A sensitive change needs a recent authentication: the session signed in (or
-    /// recovered) within [`REAUTH_WINDOW`], or the current password given in the request
-    /// (wrong ones counted under [`PASSWORD_CHECK_FAILURES`]). Otherwise 403
-    /// `reauthentication_required`.
+    /// A sensitive change needs a recent authentication (see
+    /// [`crate::flows::account::require_recent`]).
     pub async fn require_recent(
         &self,
         state: &AppState,
         current_password: Option<&str>,
     ) -> Result<(), AppError> {
-        let now = state.clock.now();
-        if now - self.session.auth_time <= REAUTH_WINDOW {
-            return Ok(());
-        }
-        let Some(password) = current_password else {
-            return Err(accounts::Error::ReauthenticationRequired.into());
-        };
-        let account = self.claims.sub.to_string();
-        let reservation =
-            ratelimit::reserve(state, self.pool.id, &[(PASSWORD_CHECK_FAILURES, &account)]).await?;
-        let outcome = state
-            .users
-            .verify_current_password(&self.pool, self.claims.sub, password, now)
-            .await;
-        let failed = outcome
-            .as_ref()
-            .err()
-            .is_some_and(ratelimit::counts_as_failure);
-        reservation.settle(state, failed).await;
-        Ok(outcome?)
+        crate::flows::account::require_recent(
+            state,
+            &self.pool,
+            self.claims.sub,
+            &self.session,
+            current_password,
+        )
+        .await?;
+        Ok(())
     }
 }
 

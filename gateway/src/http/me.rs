@@ -10,7 +10,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::error::AppError;
-use super::extract::{AppJson, Authenticated, ClientIp, Pool, REAUTH_WINDOW};
+use super::extract::{AppJson, Authenticated, ClientIp, Pool};
+use crate::flows::account::REAUTH_WINDOW;
+use crate::flows::recovery;
 use crate::ratelimit::{self, MAIL_PER_ACCOUNT, MAIL_PER_EMAIL, PASSWORD_CHECK_FAILURES};
 use crate::state::AppState;
 
@@ -177,25 +179,9 @@ async fn undo_email_change(
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<UndoEmailChange>,
 ) -> Result<Json<Value>, AppError> {
-    undo_change(&state, &pool, &ip, &req.token).await?;
+    recovery::undo_email_change(&state, &pool, &ip, &req.token).await?;
     Ok(Json(json!({
         "status": "restored",
         "detail": "the old address is the account's email again, every session was signed out, and a recovery code was sent to it"
     })))
-}
-
-/// An undo with its attempt limit, for the API and the hosted page alike.
-pub(super) async fn undo_change(
-    state: &AppState,
-    pool: &accounts::store::PoolRecord,
-    ip: &str,
-    token: &str,
-) -> Result<String, AppError> {
-    ratelimit::hit(state, pool.id, ratelimit::ATTEMPTS_PER_IP, ip).await?;
-    let restored = state
-        .users
-        .undo_email_change(pool, token, state.clock.now())
-        .await?;
-    state.mail.wake();
-    Ok(restored)
 }

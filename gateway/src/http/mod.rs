@@ -104,3 +104,21 @@ async fn not_found() -> Response {
 async fn method_not_allowed() -> Response {
     AppError::MethodNotAllowed.into_response()
 }
+
+/// `303 See Other` to `location`, setting `cookies` (the redirects of the authorization
+/// flow and the hosted pages).
+pub(crate) fn see_other(
+    location: &str,
+    cookies: &[axum::http::HeaderValue],
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::IntoResponse;
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    for c in cookies {
+        res.headers_mut().append(header::SET_COOKIE, c.clone());
+    }
+    res
+}

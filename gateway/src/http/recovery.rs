@@ -1,7 +1,5 @@
 //! Recovery by email (DESIGN rule 6): `POST /v1/recovery`, `POST /v1/recovery/confirm`.
 
-use accounts::Issued;
-use accounts::store::PoolRecord;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -11,8 +9,7 @@ use serde_json::{Value, json};
 
 use super::error::AppError;
 use super::extract::{AppJson, ClientIp, Pool};
-use super::sessions::token_set;
-use crate::ratelimit::{self, ATTEMPTS_PER_IP};
+use crate::flows::{recovery, sign_in};
 use crate::state::AppState;
 use crate::tokens::TokenSet;
 
@@ -44,31 +41,13 @@ async fn start_recovery(
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<RecoveryRequest>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    send_recovery_code(&state, &pool, &ip, &req.email).await?;
+    recovery::send_code(&state, &pool, &ip, &req.email).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(
             json!({ "status": "code_sent", "detail": "if the address belongs to an account, a code was sent to it" }),
         ),
     ))
-}
-
-/// A recovery code with its mail budget, for the API and the hosted page alike.
-pub(super) async fn send_recovery_code(
-    state: &AppState,
-    pool: &PoolRecord,
-    ip: &str,
-    email: &str,
-) -> Result<(), AppError> {
-    let budget = ratelimit::mail_budget(state, pool.id, ip, email).await?;
-    let outcome = state
-        .users
-        .start_recovery(pool, email, state.clock.now())
-        .await;
-    budget.settle(state, &outcome).await;
-    outcome?;
-    state.mail.wake();
-    Ok(())
 }
 
 /// Proves the email with its code: optionally sets a new password, ends every session, and
@@ -79,7 +58,7 @@ async fn confirm_recovery(
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<ConfirmRecovery>,
 ) -> Result<Json<TokenSet>, AppError> {
-    let issued = recover(
+    let issued = recovery::recover(
         &state,
         &pool,
         &ip,
@@ -88,24 +67,5 @@ async fn confirm_recovery(
         req.new_password.as_deref(),
     )
     .await?;
-    token_set(&state, &pool, &issued).await
-}
-
-/// A recovery with its attempt limits, for the API and the hosted page alike.
-pub(super) async fn recover(
-    state: &AppState,
-    pool: &PoolRecord,
-    ip: &str,
-    email: &str,
-    code: &str,
-    new_password: Option<&str>,
-) -> Result<Issued, AppError> {
-    ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
-    let confirm = state
-        .users
-        .confirm_recovery(pool, email, code, new_password, state.clock.now());
-    let subject = format!("recovery:{}", ratelimit::email_subject(email));
-    let issued = ratelimit::code_attempt(state, pool.id, &subject, confirm).await??;
-    state.mail.wake();
-    Ok(issued)
+    Ok(Json(sign_in::token_set(&state, &pool, &issued).await?))
 }

@@ -1,6 +1,5 @@
 //! Sessions: password sign-in, refresh-token rotation, sign-out of one or every session.
 
-use accounts::Issued;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -10,10 +9,9 @@ use serde_json::{Value, json};
 
 use super::error::AppError;
 use super::extract::{AppJson, Authenticated, ClientIp, Pool};
-use crate::ratelimit::{self, ATTEMPTS_PER_IP};
+use crate::flows::sign_in;
 use crate::state::AppState;
-use crate::tokens::{self, TokenSet};
-use accounts::store::PoolRecord;
+use crate::tokens::TokenSet;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -36,23 +34,6 @@ struct RefreshRequest {
     refresh_token: String,
 }
 
-/// Signs the issued session's tokens.
-pub(super) async fn token_set(
-    state: &AppState,
-    pool: &PoolRecord,
-    issued: &Issued,
-) -> Result<Json<TokenSet>, AppError> {
-    let now = state.clock.now();
-    let keys = state.keys.keys(pool.id, now).await?;
-    Ok(Json(tokens::issue(
-        &keys,
-        &state.config.issuer(&pool.name),
-        pool,
-        issued,
-        now,
-    )?))
-}
-
 /// Email and password: a token set. An unknown email and a wrong password answer alike.
 async fn sign_in_password(
     State(state): State<AppState>,
@@ -60,28 +41,8 @@ async fn sign_in_password(
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<PasswordSignIn>,
 ) -> Result<Json<TokenSet>, AppError> {
-    let issued = password_sign_in(&state, &pool, &ip, &req.email, &req.password).await?;
-    token_set(&state, &pool, &issued).await
-}
-
-/// A password sign-in with its rate limits (per address, per email and address), for the
-/// API and the hosted login page alike.
-pub(super) async fn password_sign_in(
-    state: &AppState,
-    pool: &PoolRecord,
-    ip: &str,
-    email: &str,
-    password: &str,
-) -> Result<Issued, AppError> {
-    ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
-    let attempt = ratelimit::reserve_sign_in(state, pool, email, ip).await?;
-    let outcome = state
-        .users
-        .sign_in_password(pool, email, password, state.clock.now())
-        .await;
-    attempt.settle(state, &outcome).await;
-    let issued = outcome?;
-    Ok(issued)
+    let issued = sign_in::password(&state, &pool, &ip, &req.email, &req.password).await?;
+    Ok(Json(sign_in::token_set(&state, &pool, &issued).await?))
 }
 
 /// Rotates the refresh token (a repeat within 10 s gets the same successor; a later repeat
@@ -95,7 +56,7 @@ async fn refresh_session(
         .users
         .refresh(&pool, &req.refresh_token, None, state.clock.now())
         .await?;
-    token_set(&state, &pool, &issued).await
+    Ok(Json(sign_in::token_set(&state, &pool, &issued).await?))
 }
 
 /// Ends the session the refresh token belongs to. Unknown tokens answer the same.

@@ -1,6 +1,5 @@
 //! Sign-up by email: `POST /v1/signup`, `/v1/signup/resend`, `/v1/signup/confirm`.
 
-use accounts::store::PoolRecord;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -10,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::AppError;
 use super::extract::{AppJson, ClientIp, Pool};
-use crate::ratelimit::{self, ATTEMPTS_PER_IP};
+use crate::flows::signup;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -61,7 +60,7 @@ async fn signup(
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<SignupRequest>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    start_signup(
+    signup::start(
         &state,
         &pool,
         &ip,
@@ -73,26 +72,6 @@ async fn signup(
     Ok(accepted())
 }
 
-/// A sign-up with its mail budget, for the API and the hosted page alike.
-pub(super) async fn start_signup(
-    state: &AppState,
-    pool: &PoolRecord,
-    ip: &str,
-    email: &str,
-    password: &str,
-    attributes: Option<Map<String, Value>>,
-) -> Result<(), AppError> {
-    let budget = ratelimit::mail_budget(state, pool.id, ip, email).await?;
-    let outcome = state
-        .users
-        .signup(pool, email, password, attributes, state.clock.now())
-        .await;
-    budget.settle(state, &outcome).await;
-    outcome?;
-    state.mail.wake();
-    Ok(())
-}
-
 /// Sends a new code to an unconfirmed account; answers the same for any address.
 async fn resend_code(
     State(state): State<AppState>,
@@ -100,14 +79,7 @@ async fn resend_code(
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<EmailRequest>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    let budget = ratelimit::mail_budget(&state, pool.id, &ip, &req.email).await?;
-    let outcome = state
-        .users
-        .resend_signup_code(&pool, &req.email, state.clock.now())
-        .await;
-    budget.settle(&state, &outcome).await;
-    outcome?;
-    state.mail.wake();
+    signup::resend(&state, &pool, &ip, &req.email).await?;
     Ok(accepted())
 }
 
@@ -123,24 +95,6 @@ async fn confirm_signup(
         code: "password_required",
         detail: "give the password chosen at sign-up together with the code".into(),
     })?;
-    confirm_email(&state, &pool, &ip, &req.email, &req.code, &password).await?;
+    signup::confirm(&state, &pool, &ip, &req.email, &req.code, &password).await?;
     Ok(Json(json!({ "status": "confirmed" })))
-}
-
-/// A sign-up confirmation with its attempt limits, for the API and the hosted page alike.
-pub(super) async fn confirm_email(
-    state: &AppState,
-    pool: &PoolRecord,
-    ip: &str,
-    email: &str,
-    code: &str,
-    password: &str,
-) -> Result<(), AppError> {
-    ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
-    let confirm = state
-        .users
-        .confirm_signup(pool, email, code, password, state.clock.now());
-    let subject = format!("signup:{}", ratelimit::email_subject(email));
-    ratelimit::code_attempt(state, pool.id, &subject, confirm).await??;
-    Ok(())
 }

@@ -1,8 +1,7 @@
 //! Wallets: SIWE nonces, sign-in with a wallet, linking and unlinking (EIP-4361; DESIGN
 //! rules 1-4).
 
-use accounts::store::PoolRecord;
-use accounts::{AccountView, Issued};
+use accounts::AccountView;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, post};
@@ -12,18 +11,11 @@ use serde_json::{Value, json};
 
 use super::error::AppError;
 use super::extract::{AppJson, Authenticated, ClientIp, Pool};
-use super::sessions::token_set;
-use crate::ratelimit::{self, ATTEMPTS_PER_IP, Limit};
+use crate::flows::sign_in;
+use crate::ratelimit::{self, NONCES_PER_IP};
 use crate::siwe;
 use crate::state::AppState;
 use crate::tokens::TokenSet;
-
-/// Nonces per client address.
-pub(super) const NONCES_PER_IP: Limit = Limit {
-    name: "siwe-nonce-ip",
-    max: 60,
-    window: 60,
-};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -82,24 +74,8 @@ async fn sign_in_siwe(
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<SignedMessage>,
 ) -> Result<Json<TokenSet>, AppError> {
-    let issued = wallet_sign_in(&state, &pool, &ip, &req.message, &req.signature).await?;
-    token_set(&state, &pool, &issued).await
-}
-
-/// A wallet sign-in with its rate limit, for the API and the hosted login page alike.
-pub(super) async fn wallet_sign_in(
-    state: &AppState,
-    pool: &PoolRecord,
-    ip: &str,
-    message: &str,
-    signature: &str,
-) -> Result<Issued, AppError> {
-    ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
-    let wallet = siwe::prove(state, pool, message, signature).await?;
-    Ok(state
-        .users
-        .sign_in_wallet(pool, &wallet, state.clock.now())
-        .await?)
+    let issued = sign_in::wallet(&state, &pool, &ip, &req.message, &req.signature).await?;
+    Ok(Json(sign_in::token_set(&state, &pool, &issued).await?))
 }
 
 /// Links the wallet that signed the message to the signed-in account. Needs a recent

@@ -10,8 +10,12 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 use super::request::AuthRequest;
-use crate::http::error::AppError;
 use crate::state::AppState;
+
+/// A value that must round-trip through JSON did not: a bug, never the client's doing.
+fn json_bug(_: serde_json::Error) -> accounts::Error {
+    accounts::Error::Store("an authorization state did not (de)serialise".into())
+}
 
 const REQUEST_TTL: Duration = Duration::from_secs(600);
 pub const CODE_TTL: Duration = Duration::from_secs(60);
@@ -57,8 +61,8 @@ pub async fn save_request(
     state: &AppState,
     pool: &PoolRecord,
     req: &AuthRequest,
-) -> Result<String, AppError> {
-    let value = serde_json::to_string(req).map_err(|_| AppError::Unavailable("json".into()))?;
+) -> Result<String, accounts::Error> {
+    let value = serde_json::to_string(req).map_err(json_bug)?;
     loop {
         let id = accounts::secret::random_token().expose().to_string();
         if state
@@ -76,7 +80,7 @@ pub async fn load_request(
     state: &AppState,
     pool: &PoolRecord,
     id: &str,
-) -> Result<Option<AuthRequest>, AppError> {
+) -> Result<Option<AuthRequest>, accounts::Error> {
     read_request(state, pool, id, false).await
 }
 
@@ -86,7 +90,7 @@ pub async fn take_request(
     state: &AppState,
     pool: &PoolRecord,
     id: &str,
-) -> Result<Option<AuthRequest>, AppError> {
+) -> Result<Option<AuthRequest>, accounts::Error> {
     read_request(state, pool, id, true).await
 }
 
@@ -95,7 +99,7 @@ async fn read_request(
     pool: &PoolRecord,
     id: &str,
     take: bool,
-) -> Result<Option<AuthRequest>, AppError> {
+) -> Result<Option<AuthRequest>, accounts::Error> {
     if id.is_empty() || id.len() > 64 {
         return Ok(None);
     }
@@ -113,8 +117,8 @@ pub async fn issue_code(
     state: &AppState,
     pool: &PoolRecord,
     grant: &CodeGrant,
-) -> Result<String, AppError> {
-    let value = serde_json::to_string(grant).map_err(|_| AppError::Unavailable("json".into()))?;
+) -> Result<String, accounts::Error> {
+    let value = serde_json::to_string(grant).map_err(json_bug)?;
     loop {
         let code = accounts::secret::random_token().expose().to_string();
         let [key, _, _] = code_keys(state, pool, &code);
@@ -131,14 +135,13 @@ pub async fn redeem_code(
     state: &AppState,
     pool: &PoolRecord,
     code: &str,
-) -> Result<Redeemed, AppError> {
+) -> Result<Redeemed, accounts::Error> {
     if code.is_empty() || code.len() > 128 {
         return Ok(Redeemed::Unknown);
     }
     let [key, claimed, replayed] = code_keys(state, pool, code);
     if let Some(value) = state.ephemeral.get(&key).await? {
-        let grant: CodeGrant =
-            serde_json::from_str(&value).map_err(|_| AppError::Unavailable("json".into()))?;
+        let grant: CodeGrant = serde_json::from_str(&value).map_err(json_bug)?;
         let session = grant.session.to_string();
         if state
             .ephemeral
@@ -166,7 +169,7 @@ pub async fn was_replayed(
     state: &AppState,
     pool: &PoolRecord,
     code: &str,
-) -> Result<bool, AppError> {
+) -> Result<bool, accounts::Error> {
     let [_, _, replayed] = code_keys(state, pool, code);
     Ok(state.ephemeral.get(&replayed).await?.is_some())
 }

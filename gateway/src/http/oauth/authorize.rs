@@ -6,40 +6,29 @@
 //! pool's clients) unless `prompt=login` or `max_age` asks for a fresh sign-in; otherwise the
 //! checked request waits in the ephemeral store while the person signs in on `/login`.
 
-use accounts::SessionId;
 use accounts::clients::ClientRecord;
 use accounts::store::{PoolRecord, SessionRecord};
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde_json::Value;
 use std::collections::HashMap;
 use url::Url;
 
+use crate::flows;
 use crate::http::browser;
 use crate::http::error::AppError;
 use crate::http::extract::Pool;
 use crate::http::pages::{self, Page, PageForm};
-use crate::oauth::flow::{self, CodeGrant};
-use crate::oauth::request::{self, AuthRequest, Prompt, Refused};
+use crate::http::see_other;
+use crate::oauth::flow;
+use crate::oauth::request::{self, Prompt, Refused};
 use crate::state::AppState;
 
 fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
     url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .into_owned()
         .collect()
-}
-
-/// `303 See Other` to `location`, setting `cookies`.
-pub(crate) fn see_other(location: &str, cookies: &[HeaderValue]) -> Response {
-    let mut res = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(location) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    for c in cookies {
-        res.headers_mut().append(header::SET_COOKIE, c.clone());
-    }
-    res
 }
 
 async fn client(
@@ -87,7 +76,8 @@ pub(super) async fn authorize(
         && let Some(session) = browser::session(&state, &pool, &headers).await?
         && req.max_age.is_none_or(|age| now - session.auth_time <= age)
     {
-        return complete(&state, &pool, &req, &session, &[]).await;
+        let location = flows::authorize::finish(&state, &pool, &req, &session).await?;
+        return Ok(see_other(&location, &[]));
     }
     if req.prompt == Prompt::None {
         let e = request::RedirectedError {
@@ -103,35 +93,6 @@ pub(super) async fn authorize(
         .map_err(|_| AppError::Unavailable("issuer URL".into()))?;
     login.query_pairs_mut().append_pair("authz", &id);
     Ok(see_other(login.as_str(), &[]))
-}
-
-/// Ends an authorization for a signed-in person: a fresh code, sent to the client's
-/// redirect URI with `state` and `iss` (RFC 9207).
-pub(crate) async fn complete(
-    state: &AppState,
-    pool: &PoolRecord,
-    req: &AuthRequest,
-    session: &SessionRecord,
-    cookies: &[HeaderValue],
-) -> Result<Response, AppError> {
-    let grant = CodeGrant {
-        client_id: req.client_id.clone(),
-        redirect_uri: req.redirect_uri.clone(),
-        redirect_uri_given: req.redirect_uri_given,
-        scope: req.scope.join(" "),
-        nonce: req.nonce.clone(),
-        code_challenge: req.code_challenge.clone(),
-        browser_session: session.id,
-        session: SessionId::new(),
-    };
-    let code = flow::issue_code(state, pool, &grant).await?;
-    let location = request::response_location(
-        &req.redirect_uri,
-        &[("code", &code)],
-        req.state.as_deref(),
-        &state.config.issuer(&pool.name),
-    );
-    Ok(see_other(&location, cookies))
 }
 
 /// The client an ID token hint names, if the hint is an ID token this pool signed (expired

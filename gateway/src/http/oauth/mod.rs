@@ -8,8 +8,6 @@ mod authorize;
 mod token;
 mod userinfo;
 
-pub(crate) use authorize::complete;
-
 use accounts::clients::ClientRecord;
 use accounts::store::PoolRecord;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

@@ -3,7 +3,6 @@
 //! `refresh_token` grant (bound to its client; scope may only narrow), and
 //! `client_credentials` (RFC 6749 §4.1.3, §6, §4.4; RFC 7636 §4.6).
 
-use accounts::ClientGrant;
 use accounts::clients::{
     ClientRecord, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN,
 };
@@ -16,10 +15,9 @@ use serde_json::json;
 use std::collections::HashMap;
 
 use super::{OAuthError, granted_scope, identify, no_store_json, oauth_error, single_params};
+use crate::flows::authorize;
 use crate::http::extract::Pool;
 use crate::keys::Alg;
-use crate::oauth::flow::{self, Redeemed};
-use crate::oauth::pkce;
 use crate::state::AppState;
 use crate::tokens::{self, IssueOptions};
 
@@ -89,92 +87,24 @@ async fn client_token_set(
     Ok(no_store_json(json!(set)))
 }
 
-/// Redeems an authorization code: once, by the client it was issued to, with the same
-/// redirect URI and the PKCE verifier of its challenge.
+/// Redeems an authorization code (see [`authorize::redeem`]).
 async fn authorization_code(
     state: &AppState,
     pool: &PoolRecord,
     client: &ClientRecord,
     params: &HashMap<String, String>,
 ) -> Result<Response, OAuthError> {
-    let code = params.get("code").map(String::as_str).unwrap_or_default();
-    let now = state.clock.now();
-    let grant = match flow::redeem_code(state, pool, code).await? {
-        Redeemed::Fresh(g) => g,
-        Redeemed::Replayed(session) => {
-            // RFC 6749 §4.1.2: a code used twice revokes what it was used for.
-            tracing::warn!(client = %client.id, "authorization code replayed; its session is revoked");
-            state
-                .users
-                .end_session_tree(pool, session, "code_replayed", now)
-                .await?;
-            return Err(invalid_grant("the authorization code was already used"));
-        }
-        Redeemed::Unknown => return Err(invalid_grant("unknown or expired authorization code")),
+    let presented = authorize::Presented {
+        code: params.get("code").map(String::as_str).unwrap_or_default(),
+        redirect_uri: params.get("redirect_uri").map(String::as_str),
+        code_verifier: params.get("code_verifier").map(String::as_str),
     };
-    if grant.client_id != client.id {
-        return Err(invalid_grant("the code was issued to another client"));
-    }
-    // RFC 6749 §4.1.3: required, and identical, when the authorization request had it.
-    let given = params.get("redirect_uri");
-    if (grant.redirect_uri_given || given.is_some()) && given != Some(&grant.redirect_uri) {
-        return Err(invalid_grant(
-            "redirect_uri must be the one of the authorization request",
-        ));
-    }
-    match (&grant.code_challenge, params.get("code_verifier")) {
-        (Some(challenge), Some(verifier)) if pkce::verifies(verifier, challenge) => {}
-        (Some(_), _) => return Err(invalid_grant("the code_verifier does not match")),
-        // RFC 9700 §2.1.1: a verifier without a challenge is a downgrade attempt.
-        (None, Some(_)) => {
-            return Err(invalid_grant(
-                "code_verifier given but the authorization request had no code_challenge",
-            ));
-        }
-        (None, None) => {}
-    }
-    let Some(parent) = state.users.live_session(grant.browser_session, now).await? else {
-        return Err(invalid_grant("the sign-in this code came from has ended"));
+    let (issued, nonce) = match authorize::redeem(state, pool, client, &presented).await {
+        Ok(r) => r,
+        Err(authorize::RedeemError::Refused(why)) => return Err(invalid_grant(why)),
+        Err(authorize::RedeemError::Store(e)) => return Err(e.into()),
     };
-    let client_grant = ClientGrant {
-        client_id: client.id.clone(),
-        scope: grant.scope.clone(),
-        session: grant.session,
-        refresh_ttl: client.config.refresh_token_ttl,
-    };
-    let issued = match state
-        .users
-        .open_client_session(pool, &parent, &client_grant, now)
-        .await
-    {
-        Ok(i) => i,
-        Err(accounts::Error::InvalidRefreshToken) => {
-            return Err(invalid_grant("the account can no longer sign in"));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    // Both checks come after the session exists, so a replay or a logout racing this
-    // redemption either sees the new session (and ends it) or is seen here.
-    if flow::was_replayed(state, pool, code).await? {
-        state
-            .users
-            .end_session_tree(pool, grant.session, "code_replayed", now)
-            .await?;
-        return Err(invalid_grant("the authorization code was used twice"));
-    }
-    if state
-        .users
-        .live_session(grant.browser_session, now)
-        .await?
-        .is_none()
-    {
-        state
-            .users
-            .end_session_tree(pool, grant.session, "signed_out", now)
-            .await?;
-        return Err(invalid_grant("the sign-in this code came from has ended"));
-    }
-    client_token_set(state, pool, client, &issued, grant.nonce.as_deref()).await
+    client_token_set(state, pool, client, &issued, nonce.as_deref()).await
 }
 
 /// Rotates a client's refresh token. A narrower `scope` may be asked for, never a wider one

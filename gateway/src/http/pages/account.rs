@@ -9,12 +9,10 @@ use serde::Deserialize;
 
 use super::login::{Authz, form_target, login_page, signed_in};
 use super::{Page, PageForm, authz_query, base, esc, hidden, refusal, render};
+use crate::flows::{recovery, signup};
 use crate::http::browser;
 use crate::http::error::AppError;
 use crate::http::extract::{ClientIp, Pool};
-use crate::http::me::undo_change;
-use crate::http::recovery::{recover as recover_account, send_recovery_code};
-use crate::http::signup::{confirm_email, start_signup};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -222,10 +220,10 @@ pub(super) async fn signup(
     headers: HeaderMap,
     PageForm(f): PageForm<AccountForm>,
 ) -> Result<Response, AppError> {
-    let (next, refused) = match start_signup(&state, &pool, &ip, &f.email, &f.password, None).await
+    let (next, refused) = match signup::start(&state, &pool, &ip, &f.email, &f.password, None).await
     {
         Ok(()) => (Step::Confirm, None),
-        Err(e) => (Step::Signup, Some(refusal(&e))),
+        Err(e) => (Step::Signup, Some(refusal(&e.into()))),
     };
     Ok(step_page(&state, &pool, &headers, next, &f.authz, &f.email, refused).await)
 }
@@ -239,13 +237,13 @@ pub(super) async fn confirm_signup(
     PageForm(f): PageForm<AccountForm>,
 ) -> Result<Response, AppError> {
     Ok(
-        match confirm_email(&state, &pool, &ip, &f.email, f.code.trim(), &f.password).await {
+        match signup::confirm(&state, &pool, &ip, &f.email, f.code.trim(), &f.password).await {
             Ok(()) => {
                 let notice = Some("Your email is confirmed. Sign in to continue.".into());
                 login_page(&state, &pool, &headers, &f.authz, &f.email, None, notice).await
             }
             Err(e) => {
-                let refused = Some(refusal(&e));
+                let refused = Some(refusal(&e.into()));
                 step_page(
                     &state,
                     &pool,
@@ -269,9 +267,9 @@ pub(super) async fn recover(
     headers: HeaderMap,
     PageForm(f): PageForm<AccountForm>,
 ) -> Result<Response, AppError> {
-    let (next, refused) = match send_recovery_code(&state, &pool, &ip, &f.email).await {
+    let (next, refused) = match recovery::send_code(&state, &pool, &ip, &f.email).await {
         Ok(()) => (Step::Reset, None),
-        Err(e) => (Step::Recover, Some(refusal(&e))),
+        Err(e) => (Step::Recover, Some(refusal(&e.into()))),
     };
     Ok(step_page(&state, &pool, &headers, next, &f.authz, &f.email, refused).await)
 }
@@ -286,10 +284,10 @@ pub(super) async fn confirm_recovery(
     PageForm(f): PageForm<AccountForm>,
 ) -> Result<Response, AppError> {
     let code = f.code.trim();
-    match recover_account(&state, &pool, &ip, &f.email, code, Some(&f.password)).await {
+    match recovery::recover(&state, &pool, &ip, &f.email, code, Some(&f.password)).await {
         Ok(issued) => signed_in(&state, &pool, &headers, &issued.session, &f.authz).await,
         Err(e) => {
-            let refused = Some(refusal(&e));
+            let refused = Some(refusal(&e.into()));
             Ok(step_page(
                 &state,
                 &pool,
@@ -360,10 +358,14 @@ pub(super) async fn undo_email_change(
     headers: HeaderMap,
     PageForm(f): PageForm<AccountForm>,
 ) -> Result<Response, AppError> {
-    Ok(match undo_change(&state, &pool, &ip, &f.token).await {
-        // The recovery code went to the restored address: the next step is the code and
-        // a new password.
-        Ok(restored) => step_page(&state, &pool, &headers, Step::Reset, "", &restored, None).await,
-        Err(e) => undo_form(&state, &pool, &headers, &f.token, Some(refusal(&e))),
-    })
+    Ok(
+        match recovery::undo_email_change(&state, &pool, &ip, &f.token).await {
+            // The recovery code went to the restored address: the next step is the code and
+            // a new password.
+            Ok(restored) => {
+                step_page(&state, &pool, &headers, Step::Reset, "", &restored, None).await
+            }
+            Err(e) => undo_form(&state, &pool, &headers, &f.token, Some(refusal(&e.into()))),
+        },
+    )
 }

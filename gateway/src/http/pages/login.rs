@@ -13,14 +13,13 @@ use serde_json::{Value, json};
 use std::str::FromStr;
 
 use super::{Page, PageForm, authz_query, base, esc, hidden, refusal, render, words};
+use crate::flows::{self, sign_in};
 use crate::http::browser;
 use crate::http::error::AppError;
 use crate::http::extract::{AppJson, ClientIp, Pool};
-use crate::http::oauth::complete;
-use crate::http::sessions::password_sign_in;
-use crate::http::wallets::{NONCES_PER_IP, wallet_sign_in};
+use crate::http::see_other;
 use crate::oauth::flow;
-use crate::ratelimit;
+use crate::ratelimit::{self, NONCES_PER_IP};
 use crate::siwe;
 use crate::state::AppState;
 
@@ -168,7 +167,8 @@ pub async fn signed_in(
                 &[cookie],
             ));
         };
-        return complete(state, pool, &req, session, &[cookie]).await;
+        let location = flows::authorize::finish(state, pool, &req, session).await?;
+        return Ok(see_other(&location, &[cookie]));
     }
     Ok(render(
         pool,
@@ -189,7 +189,7 @@ pub(super) async fn password(
     headers: HeaderMap,
     PageForm(form): PageForm<PasswordForm>,
 ) -> Result<Response, AppError> {
-    let outcome = password_sign_in(&state, &pool, &ip, &form.email, &form.password).await;
+    let outcome = sign_in::password(&state, &pool, &ip, &form.email, &form.password).await;
     after_sign_in(&state, &pool, &headers, &form.authz, &form.email, outcome).await
 }
 
@@ -200,12 +200,12 @@ async fn after_sign_in(
     headers: &HeaderMap,
     authz: &str,
     email: &str,
-    outcome: Result<Issued, AppError>,
+    outcome: Result<Issued, flows::Error>,
 ) -> Result<Response, AppError> {
     match outcome {
         Ok(issued) => signed_in(state, pool, headers, &issued.session, authz).await,
         Err(e) => {
-            let refused = Some(refusal(&e));
+            let refused = Some(refusal(&e.into()));
             Ok(login_page(state, pool, headers, authz, email, refused, None).await)
         }
     }
@@ -222,7 +222,7 @@ pub(super) async fn wallet(
     // A form field's line breaks arrive as CRLF (HTML form encoding); the wallet signed
     // the message with LF, as EIP-4361 writes it.
     let message = form.message.replace("\r\n", "\n");
-    let outcome = wallet_sign_in(&state, &pool, &ip, &message, &form.signature).await;
+    let outcome = sign_in::wallet(&state, &pool, &ip, &message, &form.signature).await;
     after_sign_in(&state, &pool, &headers, &form.authz, "", outcome).await
 }
 

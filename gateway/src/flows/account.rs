@@ -1,0 +1,45 @@
+//! The signed-in account's sensitive changes: the recent-authentication rule.
+
+use accounts::AccountId;
+use accounts::store::{PoolRecord, SessionRecord};
+
+use super::Error;
+use crate::ratelimit::{self, PASSWORD_CHECK_FAILURES};
+use crate::state::AppState;
+
+/// How recent a sign-in must be for a change that could take an account over (its email,
+/// its wallets, a password where there was none): a stolen access token must not do it.
+pub const REAUTH_WINDOW: i64 = 15 * 60;
+
+/// A sensitive change needs a recent authentication: `session` signed in (or recovered)
+/// within [`REAUTH_WINDOW`], or the current password given in the request (wrong ones
+/// counted under [`PASSWORD_CHECK_FAILURES`]). Otherwise
+/// [`accounts::Error::ReauthenticationRequired`].
+pub async fn require_recent(
+    state: &AppState,
+    pool: &PoolRecord,
+    account: AccountId,
+    session: &SessionRecord,
+    current_password: Option<&str>,
+) -> Result<(), Error> {
+    let now = state.clock.now();
+    if now - session.auth_time <= REAUTH_WINDOW {
+        return Ok(());
+    }
+    let Some(password) = current_password else {
+        return Err(accounts::Error::ReauthenticationRequired.into());
+    };
+    let subject = account.to_string();
+    let reservation =
+        ratelimit::reserve(state, pool.id, &[(PASSWORD_CHECK_FAILURES, &subject)]).await?;
+    let outcome = state
+        .users
+        .verify_current_password(pool, account, password, now)
+        .await;
+    let failed = outcome
+        .as_ref()
+        .err()
+        .is_some_and(ratelimit::counts_as_failure);
+    reservation.settle(state, failed).await;
+    Ok(outcome?)
+}

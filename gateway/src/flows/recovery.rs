@@ -1,0 +1,63 @@
+//! Recovery by email (DESIGN rule 6): asking for a code under its mail budget, confirming it
+//! under the code budget, and undoing an email change from the old address.
+
+use accounts::Issued;
+use accounts::store::PoolRecord;
+
+use super::Error;
+use crate::ratelimit::{self, ATTEMPTS_PER_IP};
+use crate::state::AppState;
+
+/// Queues a recovery code for the address; the same answer whether it has an account.
+pub async fn send_code(
+    state: &AppState,
+    pool: &PoolRecord,
+    ip: &str,
+    email: &str,
+) -> Result<(), Error> {
+    let budget = ratelimit::mail_budget(state, pool.id, ip, email).await?;
+    let outcome = state
+        .users
+        .start_recovery(pool, email, state.clock.now())
+        .await;
+    budget.settle(state, &outcome).await;
+    outcome?;
+    state.mail.wake();
+    Ok(())
+}
+
+/// Proves the email with its code: a recovery session, maybe a new password.
+pub async fn recover(
+    state: &AppState,
+    pool: &PoolRecord,
+    ip: &str,
+    email: &str,
+    code: &str,
+    new_password: Option<&str>,
+) -> Result<Issued, Error> {
+    ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
+    let confirm = state
+        .users
+        .confirm_recovery(pool, email, code, new_password, state.clock.now());
+    let subject = format!("recovery:{}", ratelimit::email_subject(email));
+    let issued = ratelimit::code_attempt(state, pool.id, &subject, confirm).await??;
+    state.mail.wake();
+    Ok(issued)
+}
+
+/// "This wasn't me": undoes an email change with the link mailed to the old address;
+/// answers the restored address.
+pub async fn undo_email_change(
+    state: &AppState,
+    pool: &PoolRecord,
+    ip: &str,
+    token: &str,
+) -> Result<String, Error> {
+    ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
+    let restored = state
+        .users
+        .undo_email_change(pool, token, state.clock.now())
+        .await?;
+    state.mail.wake();
+    Ok(restored)
+}

@@ -1,0 +1,57 @@
+//! Signing in: with a password or a wallet, each under its rate limits, and the token set a
+//! sign-in ends with.
+
+use accounts::Issued;
+use accounts::store::PoolRecord;
+
+use super::Error;
+use crate::ratelimit::{self, ATTEMPTS_PER_IP};
+use crate::siwe;
+use crate::state::AppState;
+use crate::tokens::{self, TokenSet};
+
+/// Signs the issued session's tokens.
+pub async fn token_set(
+    state: &AppState,
+    pool: &PoolRecord,
+    issued: &Issued,
+) -> Result<TokenSet, accounts::Error> {
+    let now = state.clock.now();
+    let keys = state.keys.keys(pool.id, now).await?;
+    tokens::issue(&keys, &state.config.issuer(&pool.name), pool, issued, now)
+}
+
+/// Email and password, under the limits per client address, the lockout per (email,
+/// address) and the cap per email: counted before the password is checked.
+pub async fn password(
+    state: &AppState,
+    pool: &PoolRecord,
+    ip: &str,
+    email: &str,
+    password: &str,
+) -> Result<Issued, Error> {
+    ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
+    let attempt = ratelimit::reserve_sign_in(state, pool, email, ip).await?;
+    let outcome = state
+        .users
+        .sign_in_password(pool, email, password, state.clock.now())
+        .await;
+    attempt.settle(state, &outcome).await;
+    Ok(outcome?)
+}
+
+/// A wallet's signed EIP-4361 message; a wallet's first sign-in creates its account.
+pub async fn wallet(
+    state: &AppState,
+    pool: &PoolRecord,
+    ip: &str,
+    message: &str,
+    signature: &str,
+) -> Result<Issued, Error> {
+    ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
+    let wallet = siwe::prove(state, pool, message, signature).await?;
+    Ok(state
+        .users
+        .sign_in_wallet(pool, &wallet, state.clock.now())
+        .await?)
+}

@@ -1,0 +1,65 @@
+//! Sign-up by email: the sign-up with its mail budget, a new code, and the confirmation
+//! with its attempt limits.
+
+use accounts::store::PoolRecord;
+use serde_json::{Map, Value};
+
+use super::Error;
+use crate::ratelimit::{self, ATTEMPTS_PER_IP};
+use crate::state::AppState;
+
+/// Creates a pending account and mails a code (an existing address gets a notice).
+pub async fn start(
+    state: &AppState,
+    pool: &PoolRecord,
+    ip: &str,
+    email: &str,
+    password: &str,
+    attributes: Option<Map<String, Value>>,
+) -> Result<(), Error> {
+    let budget = ratelimit::mail_budget(state, pool.id, ip, email).await?;
+    let outcome = state
+        .users
+        .signup(pool, email, password, attributes, state.clock.now())
+        .await;
+    budget.settle(state, &outcome).await;
+    outcome?;
+    state.mail.wake();
+    Ok(())
+}
+
+/// A new code for an unconfirmed account; nothing (at the same cost) otherwise.
+pub async fn resend(
+    state: &AppState,
+    pool: &PoolRecord,
+    ip: &str,
+    email: &str,
+) -> Result<(), Error> {
+    let budget = ratelimit::mail_budget(state, pool.id, ip, email).await?;
+    let outcome = state
+        .users
+        .resend_signup_code(pool, email, state.clock.now())
+        .await;
+    budget.settle(state, &outcome).await;
+    outcome?;
+    state.mail.wake();
+    Ok(())
+}
+
+/// Confirms the email with its code and the password of the sign-up it is for.
+pub async fn confirm(
+    state: &AppState,
+    pool: &PoolRecord,
+    ip: &str,
+    email: &str,
+    code: &str,
+    password: &str,
+) -> Result<(), Error> {
+    ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
+    let confirm = state
+        .users
+        .confirm_signup(pool, email, code, password, state.clock.now());
+    let subject = format!("signup:{}", ratelimit::email_subject(email));
+    ratelimit::code_attempt(state, pool.id, &subject, confirm).await??;
+    Ok(())
+}
