@@ -42,3 +42,21 @@ impl From<crate::siwe::Error> for Error {
         }
     }
 }
+
+/// Runs `send` (a change that queues mail to `email`) under the mail budgets of an
+/// unauthenticated request (per client address, per recipient), and wakes the mail worker:
+/// the shape of sign-up, resend and recovery alike.
+async fn under_mail_budget(
+    state: &crate::state::AppState,
+    pool: &accounts::store::PoolRecord,
+    ip: &str,
+    email: &str,
+    send: impl Future<Output = Result<(), accounts::Error>>,
+) -> Result<(), Error> {
+    let budget = crate::ratelimit::mail_budget(state, pool.id, ip, email).await?;
+    let outcome = send.await;
+    budget.settle(state, &outcome).await;
+    outcome?;
+    state.mail.wake();
+    Ok(())
+}

@@ -15,15 +15,8 @@ pub async fn send_code(
     ip: &str,
     email: &str,
 ) -> Result<(), Error> {
-    let budget = ratelimit::mail_budget(state, pool.id, ip, email).await?;
-    let outcome = state
-        .users
-        .start_recovery(pool, email, state.clock.now())
-        .await;
-    budget.settle(state, &outcome).await;
-    outcome?;
-    state.mail.wake();
-    Ok(())
+    let start = state.users.start_recovery(pool, email, state.clock.now());
+    super::under_mail_budget(state, pool, ip, email, start).await
 }
 
 /// Proves the email with its code: a recovery session, maybe a new password.

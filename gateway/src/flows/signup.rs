@@ -17,15 +17,10 @@ pub async fn start(
     password: &str,
     attributes: Option<Map<String, Value>>,
 ) -> Result<(), Error> {
-    let budget = ratelimit::mail_budget(state, pool.id, ip, email).await?;
-    let outcome = state
+    let signup = state
         .users
-        .signup(pool, email, password, attributes, state.clock.now())
-        .await;
-    budget.settle(state, &outcome).await;
-    outcome?;
-    state.mail.wake();
-    Ok(())
+        .signup(pool, email, password, attributes, state.clock.now());
+    super::under_mail_budget(state, pool, ip, email, signup).await
 }
 
 /// A new code for an unconfirmed account; nothing (at the same cost) otherwise.
@@ -35,15 +30,10 @@ pub async fn resend(
     ip: &str,
     email: &str,
 ) -> Result<(), Error> {
-    let budget = ratelimit::mail_budget(state, pool.id, ip, email).await?;
-    let outcome = state
+    let resend = state
         .users
-        .resend_signup_code(pool, email, state.clock.now())
-        .await;
-    budget.settle(state, &outcome).await;
-    outcome?;
-    state.mail.wake();
-    Ok(())
+        .resend_signup_code(pool, email, state.clock.now());
+    super::under_mail_budget(state, pool, ip, email, resend).await
 }
 
 /// Confirms the email with its code and the password of the sign-up it is for.
