@@ -50,13 +50,49 @@ pub(crate) struct OAuthError {
 
 impl From<crate::http::error::AppError> for OAuthError {
     fn from(e: crate::http::error::AppError) -> Self {
-        tracing::error!(error = ?e, "oauth endpoint");
-        OAuthError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            error: "temporarily_unavailable",
-            description: "try again later".into(),
-            basic_challenge: false,
+        use crate::http::error::AppError as A;
+        match e {
+            A::Domain(e) => e.into(),
+            A::RateLimited { .. } => OAuthError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                error: "temporarily_unavailable",
+                description: "too many requests; try again later".into(),
+                basic_challenge: false,
+            },
+            A::Unavailable(why) => {
+                tracing::error!(error = %why, "oauth endpoint: a backing service is down");
+                unavailable()
+            }
+            A::Unauthorized => OAuthError {
+                status: StatusCode::UNAUTHORIZED,
+                error: "invalid_client",
+                description: "client authentication failed".into(),
+                basic_challenge: true,
+            },
+            other if other.is_server_error() => {
+                tracing::error!(error = ?other, "oauth endpoint");
+                server_error()
+            }
+            other => oauth_error("invalid_request", other.code()),
         }
+    }
+}
+
+fn unavailable() -> OAuthError {
+    OAuthError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        error: "temporarily_unavailable",
+        description: "try again later".into(),
+        basic_challenge: false,
+    }
+}
+
+fn server_error() -> OAuthError {
+    OAuthError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        error: "server_error",
+        description: "something went wrong on our side".into(),
+        basic_challenge: false,
     }
 }
 
@@ -92,9 +128,50 @@ fn no_store(h: &mut HeaderMap) {
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
+/// Every domain error as its RFC 6749 §5.2 error, exhaustively (a new variant forces a
+/// decision): a grant that does not hold is `invalid_grant`, input the request should not
+/// have carried `invalid_request`, a backing service that is down `temporarily_unavailable`
+/// (503), a bug `server_error` (500, logged).
 impl From<accounts::Error> for OAuthError {
     fn from(e: accounts::Error) -> Self {
-        crate::http::error::AppError::from(e).into()
+        use accounts::Error as E;
+        match e {
+            E::InvalidRefreshToken
+            | E::InvalidCredentials
+            | E::CodeInvalid
+            | E::AccountDisabled
+            | E::AccountNotFound => oauth_error("invalid_grant", e.to_string()),
+            // A 401 always carries a challenge (RFC 7235 §3.1).
+            E::ClientNotFound => OAuthError {
+                status: StatusCode::UNAUTHORIZED,
+                error: "invalid_client",
+                description: e.to_string(),
+                basic_challenge: true,
+            },
+            E::InvalidEmail
+            | E::PasswordTooShort { .. }
+            | E::PasswordTooLong { .. }
+            | E::PasswordTooCommon
+            | E::PasswordMatchesEmail
+            | E::CurrentPasswordRequired
+            | E::ReauthenticationRequired
+            | E::EmailTaken
+            | E::InvalidAttributes(_)
+            | E::WalletAlreadyLinked
+            | E::WalletNotFound
+            | E::LastCredential
+            | E::PoolNotFound
+            | E::InvalidPoolConfig(_)
+            | E::InvalidClient(_) => oauth_error("invalid_request", e.to_string()),
+            E::Unavailable(why) => {
+                tracing::error!(error = %why, "oauth endpoint: a backing service is down");
+                unavailable()
+            }
+            E::Store(_) | E::Ephemeral(_) | E::Crypto => {
+                tracing::error!(error = %e, "oauth endpoint");
+                server_error()
+            }
+        }
     }
 }
 
@@ -260,4 +337,33 @@ fn no_store_json(body: serde_json::Value) -> Response {
     let mut res = Json(body).into_response();
     no_store(res.headers_mut());
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Domain errors keep their meaning in RFC 6749 terms: not all "temporarily_unavailable".
+    #[test]
+    fn domain_errors_map_to_their_rfc6749_codes() {
+        let cases = [
+            (accounts::Error::InvalidRefreshToken, 400, "invalid_grant"),
+            (accounts::Error::AccountDisabled, 400, "invalid_grant"),
+            (accounts::Error::ClientNotFound, 401, "invalid_client"),
+            (accounts::Error::InvalidEmail, 400, "invalid_request"),
+            (
+                accounts::Error::Unavailable("redis".into()),
+                503,
+                "temporarily_unavailable",
+            ),
+            (accounts::Error::Store("bug".into()), 500, "server_error"),
+        ];
+        for (e, status, code) in cases {
+            let o = OAuthError::from(e);
+            assert_eq!((o.status.as_u16(), o.error), (status, code));
+        }
+        let limited =
+            OAuthError::from(crate::http::error::AppError::RateLimited { retry_after: 60 });
+        assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    }
 }
