@@ -28,7 +28,10 @@ pub enum AppError {
     RateLimited {
         retry_after: u64,
     },
+    /// A backing service (database, Redis) is down: 503, and only that.
     Unavailable(String),
+    /// A bug: 500 with the request id in the body and the log; the cause only in the log.
+    Internal(String),
     /// Any other refusal with its own status and stable code.
     Refused {
         status: StatusCode,
@@ -80,6 +83,7 @@ impl AppError {
             AppError::UnsupportedMediaType => "unsupported_media_type",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Unavailable(_) => "unavailable",
+            AppError::Internal(_) => "internal_error",
         }
     }
 
@@ -89,7 +93,7 @@ impl AppError {
             AppError::Domain(e) => domain(e).0.is_server_error(),
             AppError::Siwe(e) => siwe(e).0.is_server_error(),
             AppError::Refused { status, .. } => status.is_server_error(),
-            AppError::Unavailable(_) => true,
+            AppError::Unavailable(_) | AppError::Internal(_) => true,
             _ => false,
         }
     }
@@ -290,6 +294,14 @@ impl IntoResponse for AppError {
                 code,
                 detail,
             } => problem(status, code, &detail),
+            AppError::Internal(why) => {
+                tracing::error!(error = %why, "internal error");
+                problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "something went wrong on our side",
+                )
+            }
             AppError::Unavailable(why) => {
                 tracing::error!(error = %why, "not ready");
                 let mut res = problem(

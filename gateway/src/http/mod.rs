@@ -69,6 +69,7 @@ pub fn app(state: AppState) -> Router {
                     tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(axum::middleware::from_fn(request_id_on_server_errors))
                 .layer(CatchPanicLayer::custom(|_| panic_response()))
                 .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
                 .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
@@ -82,6 +83,37 @@ pub fn app(state: AppState) -> Router {
                 .option_layer(hsts),
         )
         .with_state(state)
+}
+
+/// A 500 answer (a bug) carries the request id in its problem body, the same id the log's
+/// span has, so a person can report it and an operator find it; nothing else of the cause.
+async fn request_id_on_server_errors(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let res = next.run(req).await;
+    let (Some(id), axum::http::StatusCode::INTERNAL_SERVER_ERROR) = (id, res.status()) else {
+        return res;
+    };
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
+        return Response::from_parts(parts, axum::body::Body::empty());
+    };
+    let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(mut problem)) => {
+            problem.insert("request_id".into(), serde_json::Value::String(id));
+            let json = serde_json::Value::Object(problem).to_string();
+            parts.headers.remove(header::CONTENT_LENGTH);
+            axum::body::Body::from(json)
+        }
+        _ => axum::body::Body::from(bytes),
+    };
+    Response::from_parts(parts, body)
 }
 
 fn panic_response() -> Response {

@@ -149,6 +149,26 @@ async fn errors_and_security_headers(w: Arc<World>) -> TestResult {
     assert!(home.headers().contains_key("content-security-policy"));
     let html = home.text().await?;
     assert!(html.contains(&format!("{}/login", gw.issuer)), "{html}");
+    // A bug (here: a pool row whose config is not JSON) answers 500 with the request id,
+    // which the log has too, and nothing of the cause.
+    let db = w.db().await?;
+    sqlx::query(
+        "INSERT INTO pool (id, name, config, created_at) VALUES ($1, 'broken', 'not json', 1)",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .execute(&db)
+    .await?;
+    let url = format!("{}/pools/broken/.well-known/openid-configuration", gw.base);
+    let broken = gw.http.get(url).send().await?;
+    assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let id = broken.headers()["x-request-id"].to_str()?.to_string();
+    let body: serde_json::Value = broken.json().await?;
+    assert_eq!(body["code"], "internal_error");
+    assert_eq!(body["request_id"], id.as_str());
+    assert!(
+        !body.to_string().contains("json"),
+        "no cause in the body: {body}"
+    );
     assert_eq!(r.header("content-type"), "application/problem+json");
     let r = gw
         .call(

@@ -90,7 +90,7 @@ pub(super) async fn authorize(
     }
     let id = flow::save_request(&state, &pool, &req).await?;
     let mut login = Url::parse(&format!("{issuer}/login"))
-        .map_err(|_| AppError::Unavailable("issuer URL".into()))?;
+        .map_err(|_| AppError::Internal("the issuer is not a URL".into()))?;
     login.query_pairs_mut().append_pair("authz", &id);
     Ok(see_other(login.as_str(), &[]))
 }
@@ -258,8 +258,8 @@ async fn finish_logout(
     let clear = browser::end_session(state, pool);
     match &logout.redirect {
         Some(uri) => {
-            let mut url =
-                Url::parse(uri).map_err(|_| AppError::Unavailable("stored URI".into()))?;
+            let mut url = Url::parse(uri)
+                .map_err(|_| AppError::Internal("a stored URI does not parse".into()))?;
             if let Some(s) = &logout.state {
                 url.query_pairs_mut().append_pair("state", s);
             }

@@ -255,10 +255,10 @@ pub(super) async fn siwe_message(
     }
     let (nonce, _) = siwe::issue_nonce(&state, &pool).await?;
     let now = time::OffsetDateTime::from_unix_timestamp(state.clock.now())
-        .map_err(|_| AppError::Unavailable("clock".into()))?;
+        .map_err(|_| AppError::Internal("the clock is out of range".into()))?;
     let issued_at = now
         .format(&time::format_description::well_known::Rfc3339)
-        .map_err(|_| AppError::Unavailable("clock".into()))?;
+        .map_err(|_| AppError::Internal("the clock does not format".into()))?;
     let domain = policy.domains.first().cloned().unwrap_or_default();
     let uri = policy.uri_origins.first().cloned().unwrap_or_default();
     let message = format!(

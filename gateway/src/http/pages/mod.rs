@@ -308,6 +308,7 @@ pub fn refusal(e: &AppError) -> (StatusCode, String) {
         "invalid_credentials" | "signature_invalid" => StatusCode::UNAUTHORIZED,
         "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
         "account_disabled" => StatusCode::FORBIDDEN,
+        "internal_error" => StatusCode::INTERNAL_SERVER_ERROR,
         _ if e.is_server_error() => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
