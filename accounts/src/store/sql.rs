@@ -519,6 +519,26 @@ macro_rules! sql_store {
                 Ok(r.rows_affected())
             }
 
+            /// Makes `email` the account's verified email (inserting or replacing its row);
+            /// [`Error::EmailTaken`] when another account of the pool has it.
+            async fn set_verified_email(c: &mut Conn, account: AccountId, pool: PoolId, email: &Email, now: i64) -> Result<(), Error> {
+                sqlx::query(
+                    "INSERT INTO email_credential (account_id, pool_id, email, email_normalized, \
+                     verified_at, created_at) VALUES ($1, $2, $3, $4, $5, $5) \
+                     ON CONFLICT (account_id) DO UPDATE SET email = excluded.email, \
+                     email_normalized = excluded.email_normalized, verified_at = excluded.verified_at",
+                )
+                .bind(account.to_string())
+                .bind(pool.to_string())
+                .bind(email.as_str())
+                .bind(email.normalized())
+                .bind(now)
+                .execute(&mut *c)
+                .await
+                .map_err(|e| if violates(&e, &EMAIL_KEY) { Error::EmailTaken } else { e.into() })?;
+                Ok(())
+            }
+
             /// A failed try on every live code of the attempt's purpose, audited.
             async fn count_code_failure(c: &mut Conn, attempt: &CodeAttempt<'_>, audit: &AuditEvent) -> Result<(), Error> {
                 sqlx::query(

@@ -253,20 +253,7 @@ macro_rules! account_store {
                     CodeEffect::ChangeEmail { notice, undo } => {
                         let target = payload.ok_or_else(|| corrupt("verification_code"))?;
                         let email = Email::parse(&target)?;
-                        sqlx::query(
-                            "INSERT INTO email_credential (account_id, pool_id, email, email_normalized, \
-                             verified_at, created_at) VALUES ($1, $2, $3, $4, $5, $5) \
-                             ON CONFLICT (account_id) DO UPDATE SET email = excluded.email, \
-                             email_normalized = excluded.email_normalized, verified_at = excluded.verified_at",
-                        )
-                        .bind(&acc)
-                        .bind(audit.pool_id.to_string())
-                        .bind(email.as_str())
-                        .bind(email.normalized())
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| if violates(&e, &EMAIL_KEY) { Error::EmailTaken } else { e.into() })?;
+                        Self::set_verified_email(&mut tx, account, audit.pool_id, &email, now).await?;
                         if let Some(notice) = notice {
                             Self::mail(&mut tx, notice).await?;
                         }
@@ -392,20 +379,7 @@ macro_rules! account_store {
                     Some(_) => return Err(Error::EmailTaken),
                     None => {}
                 }
-                sqlx::query(
-                    "INSERT INTO email_credential (account_id, pool_id, email, email_normalized, \
-                     verified_at, created_at) VALUES ($1, $2, $3, $4, $5, $5) \
-                     ON CONFLICT (account_id) DO UPDATE SET email = excluded.email, \
-                     email_normalized = excluded.email_normalized, verified_at = excluded.verified_at",
-                )
-                .bind(&acc)
-                .bind(&pool)
-                .bind(old.as_str())
-                .bind(old.normalized())
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| if violates(&e, &EMAIL_KEY) { Error::EmailTaken } else { e.into() })?;
+                Self::set_verified_email(&mut tx, undo.account_id, audit.pool_id, &old, now).await?;
                 // A password set, or a wallet linked, after the change was set or linked by
                 // whoever made it.
                 sqlx::query("DELETE FROM password_credential WHERE account_id = $1 AND updated_at >= $2")
