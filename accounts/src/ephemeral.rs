@@ -34,6 +34,37 @@ pub trait Ephemeral: Send + Sync {
             .copied()
             .unwrap_or(u64::MAX))
     }
+    /// Counts a hit on `counter` (see [`Ephemeral::hits`]) and, when the count is at most
+    /// `max`, takes `key` (see [`Ephemeral::take`]): one round trip where the store allows.
+    /// Past `max`, nothing is taken.
+    async fn hit_and_take(
+        &self,
+        counter: (&str, Duration),
+        max: u64,
+        key: &str,
+    ) -> Result<(u64, Option<String>), Error> {
+        let n = self.hit(counter.0, counter.1).await?;
+        if n > max {
+            return Ok((n, None));
+        }
+        Ok((n, self.take(key).await?))
+    }
+    /// Counts a hit on `counter` and, when the count is at most `max`, stores `value` under
+    /// `key` if absent (see [`Ephemeral::put_new`]): one round trip where the store allows.
+    async fn hit_and_put_new(
+        &self,
+        counter: (&str, Duration),
+        max: u64,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<(u64, bool), Error> {
+        let n = self.hit(counter.0, counter.1).await?;
+        if n > max {
+            return Ok((n, false));
+        }
+        Ok((n, self.put_new(key, value, ttl).await?))
+    }
     async fn delete(&self, key: &str) -> Result<(), Error>;
     /// Readiness check.
     async fn ping(&self) -> Result<(), Error>;
@@ -150,6 +181,15 @@ impl Ephemeral for MemoryEphemeral {
 pub struct RedisEphemeral {
     conn: ConnectionManager,
     prefix: String,
+    /// The scripts, hashed once (`EVALSHA`, falling back to `EVAL` after a Redis restart).
+    scripts: Scripts,
+}
+
+struct Scripts {
+    hits: redis::Script,
+    unhit: redis::Script,
+    hit_and_take: redis::Script,
+    hit_and_put: redis::Script,
 }
 
 /// The bound on any one Redis command, connecting included.
@@ -165,6 +205,23 @@ for i, key in ipairs(KEYS) do
   out[i] = n
 end
 return out";
+
+/// `HITS_SCRIPT` on `KEYS[1]` (window `ARGV[1]`), then, if the count is at most `ARGV[2]`,
+/// `GETDEL KEYS[2]`. Returns `{count, value or false}`.
+const HIT_AND_TAKE_SCRIPT: &str = r"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+if n > tonumber(ARGV[2]) then return {n, false} end
+return {n, redis.call('GETDEL', KEYS[2])}";
+
+/// `HITS_SCRIPT` on `KEYS[1]` (window `ARGV[1]`), then, if the count is at most `ARGV[2]`,
+/// `SET KEYS[2] ARGV[3] NX PX ARGV[4]`. Returns `{count, 1 if stored else 0}`.
+const HIT_AND_PUT_SCRIPT: &str = r"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+if n > tonumber(ARGV[2]) then return {n, 0} end
+if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then return {n, 1} end
+return {n, 0}";
 
 /// Takes one hit back from every key that still counts.
 const UNHIT_SCRIPT: &str = r"
@@ -191,6 +248,12 @@ impl RedisEphemeral {
         let this = Self {
             conn,
             prefix: prefix.to_string(),
+            scripts: Scripts {
+                hits: redis::Script::new(HITS_SCRIPT),
+                unhit: redis::Script::new(UNHIT_SCRIPT),
+                hit_and_take: redis::Script::new(HIT_AND_TAKE_SCRIPT),
+                hit_and_put: redis::Script::new(HIT_AND_PUT_SCRIPT),
+            },
         };
         this.ping().await?;
         Ok(this)
@@ -248,8 +311,7 @@ impl Ephemeral for RedisEphemeral {
     }
 
     async fn hits(&self, keys: &[(&str, Duration)]) -> Result<Vec<u64>, Error> {
-        let script = redis::Script::new(HITS_SCRIPT);
-        let mut invocation = script.prepare_invoke();
+        let mut invocation = self.scripts.hits.prepare_invoke();
         for (key, window) in keys {
             invocation.key(self.key(key)).arg(millis(*window));
         }
@@ -258,14 +320,50 @@ impl Ephemeral for RedisEphemeral {
     }
 
     async fn unhit(&self, keys: &[&str]) -> Result<(), Error> {
-        let script = redis::Script::new(UNHIT_SCRIPT);
-        let mut invocation = script.prepare_invoke();
+        let mut invocation = self.scripts.unhit.prepare_invoke();
         for key in keys {
             invocation.key(self.key(key));
         }
         let mut c = self.conn.clone();
         let _: i64 = bounded(invocation.invoke_async(&mut c)).await?;
         Ok(())
+    }
+
+    async fn hit_and_take(
+        &self,
+        counter: (&str, Duration),
+        max: u64,
+        key: &str,
+    ) -> Result<(u64, Option<String>), Error> {
+        let mut invocation = self.scripts.hit_and_take.prepare_invoke();
+        invocation
+            .key(self.key(counter.0))
+            .key(self.key(key))
+            .arg(millis(counter.1))
+            .arg(max);
+        let mut c = self.conn.clone();
+        bounded(invocation.invoke_async(&mut c)).await
+    }
+
+    async fn hit_and_put_new(
+        &self,
+        counter: (&str, Duration),
+        max: u64,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<(u64, bool), Error> {
+        let mut invocation = self.scripts.hit_and_put.prepare_invoke();
+        invocation
+            .key(self.key(counter.0))
+            .key(self.key(key))
+            .arg(millis(counter.1))
+            .arg(max)
+            .arg(value)
+            .arg(millis(ttl));
+        let mut c = self.conn.clone();
+        let (n, stored): (u64, i64) = bounded(invocation.invoke_async(&mut c)).await?;
+        Ok((n, stored == 1))
     }
 
     async fn delete(&self, key: &str) -> Result<(), Error> {

@@ -108,6 +108,57 @@ pub async fn hit(state: &AppState, pool: PoolId, limit: Limit, subject: &str) ->
     Ok(())
 }
 
+/// Counts one hit of `limit` and, within it, takes `key` from the ephemeral store: one
+/// round trip. Past the limit nothing is taken and the request is refused.
+pub async fn hit_and_take(
+    state: &AppState,
+    pool: PoolId,
+    limit: Limit,
+    subject: &str,
+    key: &str,
+) -> Result<Option<String>, Error> {
+    let counter = self::key(limit, pool, subject);
+    let (n, taken) = state
+        .ephemeral
+        .hit_and_take((&counter, Duration::from_secs(limit.window)), limit.max, key)
+        .await?;
+    if n > limit.max {
+        return Err(Error::Limited {
+            retry_after: limit.window,
+        });
+    }
+    Ok(taken)
+}
+
+/// Counts one hit of `limit` and, within it, stores `value` under `key` if absent: one
+/// round trip. True when stored.
+pub async fn hit_and_put_new(
+    state: &AppState,
+    pool: PoolId,
+    (limit, subject): (Limit, &str),
+    key: &str,
+    value: &str,
+    ttl: Duration,
+) -> Result<bool, Error> {
+    let counter = self::key(limit, pool, subject);
+    let (n, stored) = state
+        .ephemeral
+        .hit_and_put_new(
+            (&counter, Duration::from_secs(limit.window)),
+            limit.max,
+            key,
+            value,
+            ttl,
+        )
+        .await?;
+    if n > limit.max {
+        return Err(Error::Limited {
+            retry_after: limit.window,
+        });
+    }
+    Ok(stored)
+}
+
 /// Hits counted ahead of an attempt: kept when the attempt counts (a failure, a mail
 /// sent), taken back otherwise.
 #[must_use = "keep or refund the reservation"]

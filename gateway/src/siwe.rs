@@ -6,6 +6,7 @@ use accounts::ProvenWallet;
 use accounts::store::PoolRecord;
 use std::time::Duration;
 
+use crate::ratelimit;
 use crate::state::AppState;
 
 /// Why a wallet was not proven.
@@ -46,18 +47,46 @@ pub async fn issue_nonce(
     state: &AppState,
     pool: &PoolRecord,
 ) -> Result<(String, i64), accounts::Error> {
-    let ttl = pool.config.siwe_nonce_ttl.max(30);
+    let ttl = nonce_ttl(pool);
     loop {
         let nonce = random_nonce();
-        let ttl_std = Duration::from_secs(u64::try_from(ttl).unwrap_or(300));
         if state
             .ephemeral
-            .put_new(&nonce_key(pool, &nonce), "1", ttl_std)
+            .put_new(&nonce_key(pool, &nonce), "1", ttl)
             .await?
         {
-            return Ok((nonce, state.clock.now() + ttl));
+            return Ok((nonce, state.clock.now() + ttl.as_secs() as i64));
         }
     }
+}
+
+/// Issues a nonce for the pool to a client `ip`, counted against `NONCES_PER_IP` in the
+/// same round trip to the ephemeral store.
+pub async fn issue_nonce_for(
+    state: &AppState,
+    pool: &PoolRecord,
+    ip: &str,
+) -> Result<(String, i64), ratelimit::Error> {
+    let ttl = nonce_ttl(pool);
+    loop {
+        let nonce = random_nonce();
+        let stored = ratelimit::hit_and_put_new(
+            state,
+            pool.id,
+            (ratelimit::NONCES_PER_IP, ip),
+            &nonce_key(pool, &nonce),
+            "1",
+            ttl,
+        )
+        .await?;
+        if stored {
+            return Ok((nonce, state.clock.now() + ttl.as_secs() as i64));
+        }
+    }
+}
+
+fn nonce_ttl(pool: &PoolRecord) -> Duration {
+    Duration::from_secs(u64::try_from(pool.config.siwe_nonce_ttl.max(30)).unwrap_or(300))
 }
 
 /// The pool's SIWE policy; empty lists default to the public URL, and to chain 1 plus
@@ -113,12 +142,30 @@ pub async fn prove(
     signature: &str,
 ) -> Result<ProvenWallet, Error> {
     let msg = wallet::SiweMessage::parse(message)?;
-    if state
+    let live = state
         .ephemeral
         .take(&nonce_key(pool, msg.nonce()))
         .await?
-        .is_none()
-    {
+        .is_some();
+    prove_parsed(state, pool, &msg, live, signature).await
+}
+
+/// The ephemeral-store key of a message's nonce, for a caller that takes it itself
+/// ([`prove_parsed`]).
+pub fn message_nonce_key(pool: &PoolRecord, msg: &wallet::SiweMessage) -> String {
+    nonce_key(pool, msg.nonce())
+}
+
+/// [`prove`] for a parsed message whose nonce the caller has already taken (`live`: it
+/// was there to take).
+pub async fn prove_parsed(
+    state: &AppState,
+    pool: &PoolRecord,
+    msg: &wallet::SiweMessage,
+    live: bool,
+    signature: &str,
+) -> Result<ProvenWallet, Error> {
+    if !live {
         return Err(wallet::VerifyError::Nonce.into());
     }
     let now = time::OffsetDateTime::from_unix_timestamp(state.clock.now())
@@ -127,7 +174,7 @@ pub async fn prove(
     let hex_sig = signature.strip_prefix("0x").unwrap_or(signature);
     let bytes = hex::decode(hex_sig).map_err(|_| wallet::VerifyError::BadSignature)?;
     // ERC-6492, then ERC-1271, then ecrecover; contract wallets need the chain's RPC.
-    let signer = state.chains.verify(&msg, &bytes).await?;
+    let signer = state.chains.verify(msg, &bytes).await?;
     Ok(ProvenWallet {
         kind: match signer.kind {
             wallet::WalletKind::Eoa => "eoa",

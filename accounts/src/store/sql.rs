@@ -39,6 +39,9 @@ pub async fn connect(url: &str) -> Result<DynStore, Error> {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
+            // An embedded database has no connection to lose: a ping before every acquire
+            // would be one more hand-off to the worker thread per statement.
+            .test_before_acquire(false)
             .connect_with(opts)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
@@ -182,14 +185,20 @@ struct BundleRow {
     password_created_at: Option<i64>,
     password_updated_at: Option<i64>,
     password_last_used_at: Option<i64>,
+    /// The account's wallets as a JSON array of rows (see each backend's `WALLETS_JSON`), so
+    /// that an account and its wallets are one statement.
+    wallets: Option<String>,
 }
+
+/// One wallet as `WALLETS_JSON` writes it: the columns of `WalletRow`, in order.
+type WalletJson = (String, i64, String, String, String, i64, i64, Option<i64>);
 
 const BUNDLE_SELECT: &str = "SELECT a.id, a.pool_id, a.status, a.attributes, a.created_at, a.updated_at, \
      e.email, e.verified_at AS email_verified_at, e.created_at AS email_created_at, \
      e.last_used_at AS email_last_used_at, p.hash AS password_hash, \
      p.created_at AS password_created_at, p.updated_at AS password_updated_at, \
-     p.last_used_at AS password_last_used_at \
-     FROM account a LEFT JOIN email_credential e ON e.account_id = a.id \
+     p.last_used_at AS password_last_used_at, ";
+const BUNDLE_FROM: &str = " FROM account a LEFT JOIN email_credential e ON e.account_id = a.id \
      LEFT JOIN password_credential p ON p.account_id = a.id ";
 
 impl BundleRow {
@@ -217,7 +226,25 @@ impl BundleRow {
                 updated_at: self.password_updated_at.unwrap_or_default(),
                 last_used_at: self.password_last_used_at,
             }),
-            wallets: Vec::new(),
+            wallets: match self.wallets.as_deref() {
+                None => Vec::new(),
+                Some(json) => serde_json::from_str::<Vec<WalletJson>>(json)
+                    .map_err(|_| corrupt("account wallets"))?
+                    .into_iter()
+                    .map(|w| {
+                        WalletRecord::from(WalletRow {
+                            kind: w.0,
+                            chain_id: w.1,
+                            address: w.2,
+                            address_key: w.3,
+                            caip10: w.4,
+                            created_at: w.5,
+                            verified_at: w.6,
+                            last_used_at: w.7,
+                        })
+                    })
+                    .collect(),
+            },
         })
     }
 }
@@ -355,19 +382,9 @@ macro_rules! sql_store {
                 Ok(self.pool.begin_with($begin).await?)
             }
 
-            /// Completes a bundle with its wallets.
-            async fn with_wallets(&self, row: Option<BundleRow>) -> Result<Option<AccountBundle>, Error> {
-                let Some(row) = row else { return Ok(None) };
-                let mut bundle = row.into_bundle()?;
-                let wallets: Vec<WalletRow> = sqlx::query_as(
-                    "SELECT kind, chain_id, address, address_key, caip10, created_at, verified_at, last_used_at \
-                     FROM wallet_credential WHERE account_id = $1 ORDER BY created_at, id",
-                )
-                .bind(bundle.account.id.to_string())
-                .fetch_all(&self.pool)
-                .await?;
-                bundle.wallets = wallets.into_iter().map(WalletRecord::from).collect();
-                Ok(Some(bundle))
+            /// The account, its credentials and its wallets where `filter` holds: one statement.
+            fn bundle_query(filter: &str) -> String {
+                format!("{BUNDLE_SELECT}{WALLETS_JSON}{BUNDLE_FROM}{filter}")
             }
 
             async fn insert_account(c: &mut Conn, account: &AccountRecord) -> Result<(), Error> {
@@ -565,36 +582,30 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            /// The session and its first refresh token: one statement (`NEW_SESSION`).
             async fn session(c: &mut Conn, new: &NewSession) -> Result<(), Error> {
-                let s = &new.session;
-                sqlx::query(
-                    "INSERT INTO session (id, pool_id, account_id, client_id, amr, wallet, auth_time, \
-                     created_at, expires_at, last_used_at, scope, parent_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11)",
-                )
-                .bind(s.id.to_string())
-                .bind(s.pool_id.to_string())
-                .bind(s.account_id.to_string())
-                .bind(&s.client_id)
-                .bind(json_text(&s.amr)?)
-                .bind(&s.wallet)
-                .bind(s.auth_time)
-                .bind(s.created_at)
-                .bind(s.expires_at)
-                .bind(&s.scope)
-                .bind(s.parent_id.map(|p| p.to_string()))
-                .execute(&mut *c)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO refresh_token (token_hash, session_id, generation, created_at) \
-                     VALUES ($1, $2, 0, $3)",
-                )
-                .bind(&new.refresh_hash)
-                .bind(s.id.to_string())
-                .bind(s.created_at)
-                .execute(&mut *c)
-                .await?;
+                Self::bind_session(sqlx::query(NEW_SESSION), new)?.execute(&mut *c).await?;
                 Ok(())
+            }
+
+            /// Binds `$1`…`$12` of `NEW_SESSION` and `NEW_SESSION_AUDITED`.
+            fn bind_session<'q>(
+                q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+                new: &'q NewSession,
+            ) -> Result<sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>, Error> {
+                let s = &new.session;
+                Ok(q.bind(s.id.to_string())
+                    .bind(s.pool_id.to_string())
+                    .bind(s.account_id.to_string())
+                    .bind(&s.client_id)
+                    .bind(json_text(&s.amr)?)
+                    .bind(&s.wallet)
+                    .bind(s.auth_time)
+                    .bind(s.created_at)
+                    .bind(s.expires_at)
+                    .bind(&s.scope)
+                    .bind(s.parent_id.map(|p| p.to_string()))
+                    .bind(&new.refresh_hash))
             }
         }
 
@@ -622,6 +633,29 @@ mod pg {
 
     /// Rows whose stored address has a character outside printable ASCII.
     const NON_ASCII_EMAIL: &str = "email ~ '[^ -~]'";
+    /// The bundle's `wallets` column.
+    const WALLETS_JSON: &str = "(SELECT json_agg(json_build_array(kind, chain_id, address, \
+        address_key, caip10, created_at, verified_at, last_used_at) ORDER BY created_at, id)::text \
+        FROM wallet_credential w WHERE w.account_id = a.id) AS wallets";
+    /// A session and its first refresh token, in one statement (a data-modifying CTE; the
+    /// foreign key is checked at the statement's end).
+    const NEW_SESSION: &str = "WITH s AS (INSERT INTO session (id, pool_id, account_id, client_id, \
+        amr, wallet, auth_time, created_at, expires_at, last_used_at, scope, parent_id) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11) RETURNING id) \
+        INSERT INTO refresh_token (token_hash, session_id, generation, created_at) \
+        SELECT $12, id, 0, $8 FROM s";
+    /// As `NEW_SESSION`, with the wallet's last use (`$13`, its address key, or NULL) and the
+    /// audit row (`$14`…`$18`): one statement, so atomic without a transaction.
+    const NEW_SESSION_AUDITED: &str = "WITH s AS (INSERT INTO session (id, pool_id, account_id, \
+        client_id, amr, wallet, auth_time, created_at, expires_at, last_used_at, scope, parent_id) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11) RETURNING id), \
+        r AS (INSERT INTO refresh_token (token_hash, session_id, generation, created_at) \
+        SELECT $12, id, 0, $8 FROM s), \
+        w AS (UPDATE wallet_credential SET last_used_at = $8 WHERE account_id = $3 AND address_key = $13) \
+        INSERT INTO audit_event (pool_id, account_id, kind, detail, created_at) \
+        VALUES ($14, $15, $16, $17, $18)";
+    /// Whether `NEW_SESSION_AUDITED` is one statement (atomic by itself).
+    const ONE_STATEMENT: bool = true;
     sql_store!(PgStore, sqlx::Postgres, "BEGIN", "PostgreSQL");
 }
 
@@ -630,6 +664,29 @@ mod lite {
 
     /// Rows whose stored address has a character outside printable ASCII.
     const NON_ASCII_EMAIL: &str = "email GLOB '*[^ -~]*'";
+    /// The bundle's `wallets` column.
+    const WALLETS_JSON: &str = "(SELECT json_group_array(json_array(kind, chain_id, address, \
+        address_key, caip10, created_at, verified_at, last_used_at)) FROM (SELECT * FROM \
+        wallet_credential w WHERE w.account_id = a.id ORDER BY created_at, id)) AS wallets";
+    /// A session and its first refresh token: two statements that sqlx's SQLite worker runs
+    /// in one hand-off (`$n` parameters are absolute across the statements).
+    const NEW_SESSION: &str = "INSERT INTO session (id, pool_id, account_id, client_id, amr, \
+        wallet, auth_time, created_at, expires_at, last_used_at, scope, parent_id) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11); \
+        INSERT INTO refresh_token (token_hash, session_id, generation, created_at) \
+        VALUES ($12, $1, 0, $8)";
+    /// As `NEW_SESSION`, with the wallet's last use (`$13`, its address key, or NULL) and the
+    /// audit row (`$14`…`$18`); run inside a transaction (four statements).
+    const NEW_SESSION_AUDITED: &str = "INSERT INTO session (id, pool_id, account_id, client_id, \
+        amr, wallet, auth_time, created_at, expires_at, last_used_at, scope, parent_id) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11); \
+        INSERT INTO refresh_token (token_hash, session_id, generation, created_at) \
+        VALUES ($12, $1, 0, $8); \
+        UPDATE wallet_credential SET last_used_at = $8 WHERE account_id = $3 AND address_key = $13; \
+        INSERT INTO audit_event (pool_id, account_id, kind, detail, created_at) \
+        VALUES ($14, $15, $16, $17, $18)";
+    /// Whether `NEW_SESSION_AUDITED` is one statement (atomic by itself).
+    const ONE_STATEMENT: bool = false;
     sql_store!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE", "SQLite");
 }
 

@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 use super::error::AppError;
 use super::extract::{AppJson, Authenticated, ClientIp, Pool};
 use crate::flows::sign_in;
-use crate::ratelimit::{self, NONCES_PER_IP};
 use crate::siwe;
 use crate::state::AppState;
 use crate::tokens::TokenSet;
@@ -54,8 +53,7 @@ async fn issue_nonce(
     Pool(pool): Pool,
     ClientIp(ip): ClientIp,
 ) -> Result<Json<Value>, AppError> {
-    ratelimit::hit(&state, pool.id, NONCES_PER_IP, &ip).await?;
-    let (nonce, expires_at) = siwe::issue_nonce(&state, &pool).await?;
+    let (nonce, expires_at) = siwe::issue_nonce_for(&state, &pool, &ip).await?;
     let expires_at = time::OffsetDateTime::from_unix_timestamp(expires_at)
         .ok()
         .and_then(|t| {

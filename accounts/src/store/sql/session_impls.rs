@@ -7,6 +7,28 @@ macro_rules! session_store {
         #[async_trait]
         impl SessionStore for $store {
             async fn insert_session(&self, new: &NewSession, password_hash: Option<&str>, audit: &AuditEvent) -> Result<(), Error> {
+                if password_hash.is_none() {
+                    // The common case in as few hand-offs as the backend allows: one statement
+                    // on PostgreSQL, one script inside a transaction on SQLite.
+                    let address_key = new.session.wallet.as_ref().map(|caip10| {
+                        caip10.rsplit(':').next().unwrap_or_default().to_ascii_lowercase()
+                    });
+                    let q = Self::bind_session(sqlx::query(NEW_SESSION_AUDITED), new)?
+                        .bind(address_key)
+                        .bind(audit.pool_id.to_string())
+                        .bind(audit.account_id.map(|a| a.to_string()))
+                        .bind(audit.kind)
+                        .bind(json_text(&audit.detail)?)
+                        .bind(audit.created_at);
+                    if ONE_STATEMENT {
+                        q.execute(&self.pool).await?;
+                    } else {
+                        let mut tx = self.begin().await?;
+                        q.execute(&mut *tx).await?;
+                        tx.commit().await?;
+                    }
+                    return Ok(());
+                }
                 let mut tx = self.begin().await?;
                 let account = new.session.account_id.to_string();
                 if let Some(hash) = password_hash {
