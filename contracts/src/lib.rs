@@ -1,6 +1,8 @@
 //! The contracts Gatehouse's wallet verification relies on, as Solidity sources
 //! (`contracts/sol`), compiled artifacts (`contracts/artifacts`, rebuilt and compared by
-//! `node contracts/build.mjs --check`), and ethers bindings over those artifacts:
+//! `node contracts/build.mjs --check`), and alloy bindings that `sol!` generates from those
+//! artifacts at compile time (ABI and creation code both: a rebuilt artifact changes the
+//! bindings, never a hand-written copy of them):
 //!
 //! - [`validator`]: ERC-6492's off-chain universal validator, sent as an `eth_call` with no
 //!   `to`; it deploys a counterfactual wallet inside the call, then asks ERC-1271, and uses
@@ -9,81 +11,21 @@
 //! - [`factory`]: the CREATE2 factory of a minimal ERC-1271 account (one ECDSA owner,
 //!   changeable), deployed by the tests to a local chain.
 //!
-//! Only `wallet` and the tests use this crate; ethers stays behind it and `wallet`.
+//! Only `wallet` and the tests use this crate; alloy stays behind it and `wallet`.
 
-use ethers_core::abi::{Abi, Function, Token};
-pub use ethers_core::types::{Address, Bytes, H256};
-use std::sync::LazyLock;
+pub use alloy_primitives::{Address, B256, Bytes};
+use alloy_sol_types::{SolCall, SolConstructor, SolValue, sol};
 
-/// A compiled contract: its ABI and creation bytecode.
-pub struct Artifact {
-    pub name: &'static str,
-    pub abi: Abi,
-    pub bytecode: Bytes,
+sol!(OwnedAccount, "artifacts/OwnedAccount.json");
+sol!(AccountFactory, "artifacts/AccountFactory.json");
+sol!(ValidateSigOffchain, "artifacts/ValidateSigOffchain.json");
+
+/// Creation code followed by the ABI-encoded constructor arguments.
+fn deploy_data(bytecode: &[u8], constructor: &impl SolConstructor) -> Bytes {
+    let mut data = bytecode.to_vec();
+    data.extend_from_slice(&constructor.abi_encode());
+    data.into()
 }
-
-#[derive(serde::Deserialize)]
-struct ArtifactFile {
-    abi: Abi,
-    bytecode: Bytes,
-}
-
-impl Artifact {
-    /// Parses an artifact checked into `contracts/artifacts`; the unit tests parse them all.
-    #[allow(clippy::expect_used)]
-    fn load(name: &'static str, json: &str) -> Artifact {
-        let file: ArtifactFile =
-            serde_json::from_str(json).expect("a checked-in artifact is valid JSON");
-        Artifact {
-            name,
-            abi: file.abi,
-            bytecode: file.bytecode,
-        }
-    }
-
-    /// A function of the ABI. Only names this crate knows exist are asked for.
-    #[allow(clippy::expect_used)]
-    fn function(&self, name: &str) -> &Function {
-        self.abi
-            .function(name)
-            .expect("the function is in the checked-in ABI")
-    }
-
-    /// Call data for `name(args…)`.
-    #[allow(clippy::expect_used)]
-    fn call(&self, name: &str, args: &[Token]) -> Bytes {
-        self.function(name)
-            .encode_input(args)
-            .expect("arguments match the ABI")
-            .into()
-    }
-
-    /// Creation code followed by the ABI-encoded constructor arguments.
-    pub fn deploy_data(&self, args: &[Token]) -> Bytes {
-        let mut data = self.bytecode.to_vec();
-        data.extend_from_slice(&ethers_core::abi::encode(args));
-        data.into()
-    }
-}
-
-pub static OWNED_ACCOUNT: LazyLock<Artifact> = LazyLock::new(|| {
-    Artifact::load(
-        "OwnedAccount",
-        include_str!("../artifacts/OwnedAccount.json"),
-    )
-});
-pub static ACCOUNT_FACTORY: LazyLock<Artifact> = LazyLock::new(|| {
-    Artifact::load(
-        "AccountFactory",
-        include_str!("../artifacts/AccountFactory.json"),
-    )
-});
-pub static VALIDATE_SIG_OFFCHAIN: LazyLock<Artifact> = LazyLock::new(|| {
-    Artifact::load(
-        "ValidateSigOffchain",
-        include_str!("../artifacts/ValidateSigOffchain.json"),
-    )
-});
 
 /// ERC-1271: contract signatures.
 pub mod erc1271 {
@@ -91,17 +33,16 @@ pub mod erc1271 {
 
     /// `bytes4(keccak256("isValidSignature(bytes32,bytes)"))`: the only answer that means
     /// valid.
-    pub const MAGIC: [u8; 4] = [0x16, 0x26, 0xba, 0x7e];
+    pub const MAGIC: [u8; 4] = OwnedAccount::isValidSignatureCall::SELECTOR;
 
     /// Call data for `isValidSignature(hash, signature)`.
     pub fn is_valid_signature(hash: [u8; 32], signature: &[u8]) -> Bytes {
-        OWNED_ACCOUNT.call(
-            "isValidSignature",
-            &[
-                Token::FixedBytes(hash.to_vec()),
-                Token::Bytes(signature.to_vec()),
-            ],
-        )
+        OwnedAccount::isValidSignatureCall {
+            hash: hash.into(),
+            signature: Bytes::copy_from_slice(signature),
+        }
+        .abi_encode()
+        .into()
     }
 
     /// Whether an `isValidSignature` answer is exactly the magic value: one ABI word whose
@@ -131,11 +72,14 @@ pub mod validator {
     /// Wraps `signature` for a wallet the `factory` deploys with `factory_calldata`:
     /// `abi.encode(factory, factoryCalldata, signature) ++ SUFFIX`.
     pub fn wrap(factory: Address, factory_calldata: &[u8], signature: &[u8]) -> Vec<u8> {
-        let mut out = ethers_core::abi::encode(&[
-            Token::Address(factory),
-            Token::Bytes(factory_calldata.to_vec()),
-            Token::Bytes(signature.to_vec()),
-        ]);
+        // `abi.encode` of three values is their encoding as a parameter list, not as one
+        // (dynamic) tuple behind an offset.
+        let mut out = (
+            factory,
+            Bytes::copy_from_slice(factory_calldata),
+            Bytes::copy_from_slice(signature),
+        )
+            .abi_encode_params();
         out.extend_from_slice(&SUFFIX);
         out
     }
@@ -143,11 +87,14 @@ pub mod validator {
     /// The `data` of an `eth_call` without `to` that validates `signature` of `hash` by
     /// `signer` in ERC-6492's order (deploy if wrapped, ERC-1271, then ecrecover).
     pub fn call_data(signer: Address, hash: [u8; 32], signature: &[u8]) -> Bytes {
-        VALIDATE_SIG_OFFCHAIN.deploy_data(&[
-            Token::Address(signer),
-            Token::FixedBytes(hash.to_vec()),
-            Token::Bytes(signature.to_vec()),
-        ])
+        deploy_data(
+            &ValidateSigOffchain::BYTECODE,
+            &ValidateSigOffchain::constructorCall {
+                signer,
+                hash: hash.into(),
+                signature: Bytes::copy_from_slice(signature),
+            },
+        )
     }
 
     /// The validator's answer: exactly one byte, 0x01 valid or 0x00 invalid.
@@ -166,17 +113,24 @@ pub mod factory {
 
     /// Call data for `deploy(owner, salt)`.
     pub fn deploy(owner: Address, salt: [u8; 32]) -> Bytes {
-        ACCOUNT_FACTORY.call(
-            "deploy",
-            &[Token::Address(owner), Token::FixedBytes(salt.to_vec())],
-        )
+        AccountFactory::deployCall {
+            owner,
+            salt: salt.into(),
+        }
+        .abi_encode()
+        .into()
     }
 
     /// The address `deploy(owner, salt)` gives, computed off chain (EIP-1014), as the
     /// factory's `accountAddress` does on chain.
     pub fn account_address(factory: Address, owner: Address, salt: [u8; 32]) -> Address {
-        let init_code = OWNED_ACCOUNT.deploy_data(&[Token::Address(owner)]);
-        ethers_core::utils::get_create2_address(factory, salt, init_code)
+        let init_code = deploy_data(
+            &OwnedAccount::BYTECODE,
+            &OwnedAccount::constructorCall {
+                initialOwner: owner,
+            },
+        );
+        factory.create2_from_code(salt, init_code)
     }
 }
 
@@ -186,20 +140,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn artifacts_parse_and_have_what_the_bindings_call() {
-        for a in [&*OWNED_ACCOUNT, &*ACCOUNT_FACTORY, &*VALIDATE_SIG_OFFCHAIN] {
-            assert!(!a.bytecode.is_empty(), "{}", a.name);
+    fn bindings_carry_the_artifacts_code_and_signatures() {
+        for code in [
+            &OwnedAccount::BYTECODE,
+            &AccountFactory::BYTECODE,
+            &ValidateSigOffchain::BYTECODE,
+        ] {
+            assert!(!code.is_empty());
         }
-        OWNED_ACCOUNT.function("isValidSignature");
-        ACCOUNT_FACTORY.function("deploy");
-        ACCOUNT_FACTORY.function("accountAddress");
-        assert!(VALIDATE_SIG_OFFCHAIN.abi.constructor.is_some());
+        assert_eq!(
+            OwnedAccount::isValidSignatureCall::SIGNATURE,
+            "isValidSignature(bytes32,bytes)"
+        );
+        assert_eq!(
+            AccountFactory::deployCall::SIGNATURE,
+            "deploy(address,bytes32)"
+        );
+        assert_eq!(
+            AccountFactory::accountAddressCall::SIGNATURE,
+            "accountAddress(address,bytes32)"
+        );
     }
 
     #[test]
     fn erc1271_selector_and_magic() {
+        assert_eq!(erc1271::MAGIC, [0x16, 0x26, 0xba, 0x7e]);
         let data = erc1271::is_valid_signature([7; 32], &[1, 2, 3]);
         assert_eq!(data[..4], erc1271::MAGIC, "the magic value is the selector");
+        assert_eq!(data[4..36], [7; 32]);
         let mut ok = [0u8; 32];
         ok[..4].copy_from_slice(&erc1271::MAGIC);
         assert!(erc1271::is_magic(&ok));
@@ -217,10 +185,30 @@ mod tests {
         assert!(validator::is_wrapped(&wrapped));
         assert!(!validator::is_wrapped(&sig));
         assert!(!validator::is_wrapped(&validator::SUFFIX[1..]));
+        // abi.encode(address, bytes, bytes): three head words (the address, then the offsets
+        // of the two byte strings), each string as its length and its padded bytes.
+        let word = |i: usize| &wrapped[32 * i..32 * (i + 1)];
+        assert_eq!(word(0)[12..], [1; 20]);
+        assert_eq!(word(1)[31], 0x60);
+        assert_eq!(word(2)[31], 0xa0);
+        assert_eq!((word(3)[31], &word(4)[..2]), (2, &[1u8, 2][..]));
+        assert_eq!(word(5)[31], 65);
+        assert_eq!(wrapped.len(), 32 * (5 + 1 + 3) + 32);
         assert_eq!(validator::outcome(&[1]), Some(true));
         assert_eq!(validator::outcome(&[0]), Some(false));
         assert_eq!(validator::outcome(&[0, 1]), None);
         assert_eq!(validator::outcome(&[]), None);
+    }
+
+    #[test]
+    fn validator_call_is_creation_code_then_constructor_arguments() {
+        let data = validator::call_data(Address::repeat_byte(3), [4; 32], &[5; 65]);
+        let code = &ValidateSigOffchain::BYTECODE;
+        assert_eq!(data[..code.len()], code[..]);
+        let args = &data[code.len()..];
+        assert_eq!(args[12..32], [3; 20]);
+        assert_eq!(args[32..64], [4; 32]);
+        assert_eq!(args[95], 0x60);
     }
 
     #[test]

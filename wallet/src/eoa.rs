@@ -47,7 +47,7 @@ pub fn recover(hash: &[u8; 32], signature: &[u8]) -> Option<Address> {
     let rs = RecoverableSignature::from_compact(&sig[..64], id).ok()?;
     let key = SECP.recover_ecdsa(&Message::from_digest(*hash), &rs).ok()?;
     let point = key.serialize_uncompressed();
-    let digest = ethers_core::utils::keccak256(&point[1..]);
+    let digest = alloy_primitives::keccak256(&point[1..]);
     let mut address = [0u8; 20];
     address.copy_from_slice(&digest[12..]);
     Some(Address(address))
@@ -60,7 +60,7 @@ mod tests {
 
     fn address_of(key: &SigningKey) -> Address {
         let point = key.verifying_key().to_encoded_point(false);
-        let digest = ethers_core::utils::keccak256(&point.as_bytes()[1..]);
+        let digest = alloy_primitives::keccak256(&point.as_bytes()[1..]);
         let mut a = [0u8; 20];
         a.copy_from_slice(&digest[12..]);
         Address(a)
@@ -72,7 +72,7 @@ mod tests {
     fn recovers_what_k256_signs() {
         for seed in 1u8..=16 {
             let key = SigningKey::from_slice(&[seed; 32]).unwrap();
-            let hash = ethers_core::utils::keccak256([seed, 1, 2, 3]);
+            let hash = alloy_primitives::keccak256([seed, 1, 2, 3]).0;
             let (sig, recid) = key.sign_prehash_recoverable(&hash).unwrap();
             let mut bytes = [0u8; 65];
             bytes[..64].copy_from_slice(&sig.to_bytes());

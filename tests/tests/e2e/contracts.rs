@@ -1,17 +1,20 @@
 //! Contract wallets against a real local chain (anvil): ERC-1271 sign-in with a deployed
 //! account, ERC-6492 sign-in with a counterfactual one, the old owner refused after an owner
 //! change, EOAs on a chain the gateway reads, and chains that are down, hanging or not
-//! configured. Messages are signed with viem; the contracts are `contracts/`.
+//! configured; and the `wallet` crate's ERC-6492 verdicts checked against viem's. Messages
+//! are signed with viem; the contracts are `contracts/`.
 
 use accounts::secret::Secret;
 use gatehouse_tests::chain::{
     Anvil, CHAIN_ID, closed_rpc, factory_calldata, hanging_rpc, new_key, salt_bytes,
 };
-use gatehouse_tests::{Gateway, World, verified_claims};
+use gatehouse_tests::{Gateway, SignedSiwe, World, verified_claims};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 use sqlx::Row;
 use std::sync::Arc;
+use std::time::Duration;
+use wallet::{Chains, SiweMessage, VerifyError, WalletKind};
 
 use crate::TestResult;
 
@@ -21,6 +24,7 @@ crate::tests!(
     old_owner_is_refused_after_an_owner_change,
     eoa_on_a_chain_with_rpc_is_still_an_eoa,
     unreachable_chains_refuse_and_never_accept,
+    erc6492_verdicts_match_viem,
     contract_artifacts_rebuild_identically,
 );
 
@@ -325,6 +329,212 @@ async fn unreachable_chains_refuse_and_never_accept(w: Arc<World>) -> TestResult
     );
     assert_eq!(accounts().await?, 2);
     gw.stop().await
+}
+
+/// A SIWE message for `address` on the test chain, signed by `key` with viem, and wrapped by
+/// viem (`serializeErc6492Signature`) when `erc6492` is `{factory, factoryData}`.
+async fn viem_signed(
+    key: &str,
+    address: &str,
+    nonce: &str,
+    erc6492: Option<Value>,
+) -> anyhow::Result<SignedSiwe> {
+    let mut input = json!({
+        "privateKey": key,
+        "address": address,
+        "domain": "gatehouse.test",
+        "uri": "https://gatehouse.test/login",
+        "chainId": CHAIN_ID,
+        "nonce": nonce,
+    });
+    if let Some(wrap) = erc6492 {
+        input["erc6492"] = wrap;
+    }
+    gatehouse_tests::siwe_sign(&input).await
+}
+
+fn unhex(s: &str) -> anyhow::Result<Vec<u8>> {
+    Ok(hex::decode(s.trim_start_matches("0x"))?)
+}
+
+/// Differential test of the ERC-6492 validator: for each signature, the `wallet` crate's
+/// verdict (`Chains::verify`, the gateway's own path) and viem's `verifyMessage` (its own
+/// universal validator) on the same anvil chain, both compared with the verdict the case must
+/// have: counterfactual and deployed wallets, wrapped and plain, a wrong signer, a wrong
+/// message, and malformed wrappers.
+async fn erc6492_verdicts_match_viem(_w: Arc<World>) -> TestResult {
+    let chain = Anvil::start().await?;
+    let factory = chain.deploy_factory().await?;
+    let (owner_key, owner) = new_key();
+    let (other_key, other) = new_key();
+    let counterfactual = chain.account_address(&factory, &owner, 11).await?;
+    let deployed = chain.deploy_account(&factory, &owner, 12).await?;
+    let wrap = |salt| -> anyhow::Result<Value> {
+        Ok(json!({ "factory": factory, "factoryData": factory_calldata(&owner, salt)? }))
+    };
+
+    let good = viem_signed(&owner_key, &counterfactual, "cf6492owner", Some(wrap(11)?)).await?;
+    let by_other = viem_signed(&other_key, &counterfactual, "cf6492other", Some(wrap(11)?)).await?;
+    let elsewhere = viem_signed(&owner_key, &counterfactual, "cf6492else", Some(wrap(11)?)).await?;
+    let plain = viem_signed(&owner_key, &counterfactual, "cf6492plain", None).await?;
+    let inner = unhex(&plain.signature)?;
+    let factory_address = factory.parse()?;
+    let wrapped_by = |calldata: &[u8], inner: &[u8]| {
+        format!(
+            "0x{}",
+            hex::encode(contracts::validator::wrap(factory_address, calldata, inner))
+        )
+    };
+    let deploy_owner = unhex(&factory_calldata(&owner, 11)?)?;
+    let deploy_other = unhex(&factory_calldata(&other, 11)?)?;
+    let mut truncated = unhex(&good.signature)?;
+    let suffix_at = truncated.len() - 32;
+    truncated.drain(suffix_at - 32..suffix_at);
+    let suffix = hex::encode(contracts::validator::SUFFIX);
+
+    let deployed_plain = viem_signed(&owner_key, &deployed, "dp6492plain", None).await?;
+    let deployed_wrapped =
+        viem_signed(&owner_key, &deployed, "dp6492wrap", Some(wrap(12)?)).await?;
+    let deployed_other = viem_signed(&other_key, &deployed, "dp6492other", Some(wrap(12)?)).await?;
+    let deployed_other_plain = viem_signed(&other_key, &deployed, "dp6492otherp", None).await?;
+
+    // (case, signed message, signature, the verdict it must have)
+    let cases: Vec<(&str, &str, String, bool)> = vec![
+        (
+            "counterfactual, owner's key",
+            &good.message,
+            good.signature.clone(),
+            true,
+        ),
+        (
+            "counterfactual, another key",
+            &by_other.message,
+            by_other.signature.clone(),
+            false,
+        ),
+        (
+            "counterfactual, signature of another message",
+            &elsewhere.message,
+            good.signature.clone(),
+            false,
+        ),
+        (
+            "counterfactual, wrapped by the contracts crate",
+            &plain.message,
+            wrapped_by(&deploy_owner, &inner),
+            true,
+        ),
+        (
+            "counterfactual, unwrapped owner's signature",
+            &plain.message,
+            plain.signature.clone(),
+            false,
+        ),
+        (
+            "malformed: the suffix after junk",
+            &good.message,
+            format!("0xdeadbeef{suffix}"),
+            false,
+        ),
+        (
+            "malformed: the suffix alone",
+            &good.message,
+            format!("0x{suffix}"),
+            false,
+        ),
+        (
+            "malformed: a word cut out of the wrapper",
+            &good.message,
+            format!("0x{}", hex::encode(&truncated)),
+            false,
+        ),
+        (
+            "malformed: a factory call that reverts",
+            &plain.message,
+            wrapped_by(&[0x12, 0x34, 0x56, 0x78], &inner),
+            false,
+        ),
+        (
+            "malformed: the factory deploys another wallet",
+            &plain.message,
+            wrapped_by(&deploy_other, &inner),
+            false,
+        ),
+        (
+            "deployed, owner's key, ERC-1271",
+            &deployed_plain.message,
+            deployed_plain.signature.clone(),
+            true,
+        ),
+        (
+            "deployed, owner's key, wrapped",
+            &deployed_wrapped.message,
+            deployed_wrapped.signature.clone(),
+            true,
+        ),
+        (
+            "deployed, another key, wrapped",
+            &deployed_other.message,
+            deployed_other.signature.clone(),
+            false,
+        ),
+        (
+            "deployed, another key, ERC-1271",
+            &deployed_other_plain.message,
+            deployed_other_plain.signature.clone(),
+            false,
+        ),
+    ];
+
+    let chains = Chains::new([(CHAIN_ID, chain.rpc.as_str())], Duration::from_secs(10))
+        .map_err(anyhow::Error::msg)?;
+    let mut ours = Vec::new();
+    let mut viem_cases = Vec::new();
+    for (case, message, signature, _) in &cases {
+        let parsed = SiweMessage::parse(message)?;
+        let address = parsed.address();
+        ours.push(match chains.verify(&parsed, &unhex(signature)?).await {
+            Ok(signer) => {
+                assert_eq!(
+                    (signer.kind, signer.address),
+                    (WalletKind::Contract, address),
+                    "{case}"
+                );
+                true
+            }
+            Err(VerifyError::WrongSigner | VerifyError::BadSignature) => false,
+            Err(e) => anyhow::bail!("{case}: no verdict from the wallet crate: {e}"),
+        });
+        viem_cases.push(json!({
+            "address": address.to_string(),
+            "message": message,
+            "signature": signature,
+        }));
+    }
+    let viem: Value = gatehouse_tests::node_client(
+        "erc6492.mjs",
+        &json!({ "rpc": chain.rpc, "cases": viem_cases }),
+    )
+    .await?;
+    let viem: Vec<bool> = serde_json::from_value(viem["valid"].clone())?;
+
+    assert_eq!(viem.len(), cases.len());
+    let mut wrong = Vec::new();
+    for (i, (case, _, _, expected)) in cases.iter().enumerate() {
+        if (ours[i], viem[i]) != (*expected, *expected) {
+            wrong.push(format!(
+                "{case}: expected {expected}, wallet {}, viem {}",
+                ours[i], viem[i]
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "verdicts differ:\n{}", wrong.join("\n"));
+    assert_eq!(
+        chain.code(&counterfactual).await?,
+        "0x",
+        "validation deploys only inside the eth_call"
+    );
+    Ok(())
 }
 
 /// `contracts/artifacts` is what the npm `solc` compiler makes of `contracts/sol`.
