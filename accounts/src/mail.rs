@@ -1,55 +1,64 @@
-//! The mails a pool sends. Rendered here, sealed into the outbox in the same transaction as
-//! the change that sends them, and delivered by the gateway's worker.
+//! The mails a pool sends: what happened and the facts to tell (a code, a wallet, a link),
+//! never their words. Sealed into the outbox in the same transaction as the change that sends
+//! them; the gateway's worker writes them out (subject, text and HTML, from its templates and
+//! its catalogue of words) when it delivers them.
 
 use serde::{Deserialize, Serialize};
 
-/// A rendered mail, as sealed into the outbox.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct MailBody {
-    pub subject: String,
-    pub text: String,
+/// A mail as sealed into the outbox.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Sealed {
+    /// What to tell, and the pool's name as it was when the mail was queued.
+    Letter { pool_name: String, mail: Mail },
+    /// A subject and text written before mails had templates (an outbox row queued by an
+    /// older version, still due): sent as it is.
+    Rendered { subject: String, text: String },
 }
 
-impl std::fmt::Debug for MailBody {
+impl std::fmt::Debug for Sealed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Bodies carry codes: only the subject may be shown.
-        f.debug_struct("MailBody")
-            .field("subject", &self.subject)
-            .finish_non_exhaustive()
+        // Mails carry codes and links: only the kind may be shown.
+        match self {
+            Sealed::Letter { mail, .. } => f.debug_tuple("Letter").field(&mail.kind()).finish(),
+            Sealed::Rendered { .. } => f.write_str("Rendered"),
+        }
     }
 }
 
 /// Every mail Gatehouse sends.
-pub enum Mail<'a> {
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Mail {
     SignupCode {
-        code: &'a str,
+        code: String,
     },
     ExistingAccount,
     RecoveryCode {
-        code: &'a str,
+        code: String,
     },
     /// After a recovery: what changed on the account in the last days, so a change made
     /// with a stolen session (a wallet linked, the email changed) can be undone now.
     RecoveryUsed {
-        changes: &'a [String],
+        changes: Vec<String>,
     },
     PasswordChanged,
     EmailChangeCode {
-        code: &'a str,
+        code: String,
     },
     /// To the old address: the change, and a link that undoes it for 72 hours.
     EmailChanged {
-        undo_url: &'a str,
+        undo_url: String,
     },
     WalletLinked {
-        wallet: &'a str,
+        wallet: String,
     },
     WalletUnlinked {
-        wallet: &'a str,
+        wallet: String,
     },
 }
 
-impl Mail<'_> {
+impl Mail {
     /// Stable name stored with the outbox row.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -64,77 +73,34 @@ impl Mail<'_> {
             Mail::WalletUnlinked { .. } => "wallet_unlinked",
         }
     }
+}
 
-    pub fn render(&self, pool_name: &str) -> MailBody {
-        let ignore = "If this was not you, you can ignore this mail.";
-        let secure =
-            "If this was not you, recover your account now and review its sign-in methods.";
-        let (subject, text) = match self {
-            Mail::SignupCode { code } => (
-                format!("Your {pool_name} sign-up code: {code}"),
-                format!(
-                    "Your code to confirm your email address is {code}.\nIt expires in 10 minutes.\n\n{ignore}"
-                ),
-            ),
-            Mail::ExistingAccount => (
-                format!("Someone tried to sign up to {pool_name} with your address"),
-                format!(
-                    "An account with this email address already exists.\nIf you forgot your password, use account recovery.\n\n{ignore}"
-                ),
-            ),
-            Mail::RecoveryCode { code } => (
-                format!("Your {pool_name} recovery code: {code}"),
-                format!(
-                    "Your code to recover your account is {code}.\nIt expires in 10 minutes.\n\n{ignore}"
-                ),
-            ),
-            Mail::RecoveryUsed { changes } => {
-                let recent = if changes.is_empty() {
-                    "Nothing else changed on your account in the last 7 days.".to_string()
-                } else {
-                    format!(
-                        "What changed on your account in the last 7 days (remove anything you do not recognise now, while this recovery session is fresh):\n{}",
-                        changes
-                            .iter()
-                            .map(|c| format!("- {c}"))
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    )
-                };
-                (
-                    format!("Your {pool_name} account was recovered"),
-                    format!(
-                        "Your account was just recovered with a code sent to this address, and every other session was signed out.\n\n{recent}\n\n{secure}"
-                    ),
-                )
-            }
-            Mail::PasswordChanged => (
-                format!("Your {pool_name} password was changed"),
-                format!(
-                    "The password of your account was just changed, and your other sessions were signed out.\n\n{secure}"
-                ),
-            ),
-            Mail::EmailChangeCode { code } => (
-                format!("Your {pool_name} code to confirm this address: {code}"),
-                format!(
-                    "Your code to make this the email address of your account is {code}.\nIt expires in 10 minutes.\n\n{ignore}"
-                ),
-            ),
-            Mail::EmailChanged { undo_url } => (
-                format!("The email address of your {pool_name} account was changed"),
-                format!(
-                    "The email address of your account was changed; this address no longer signs in.\n\nIf this was not you, undo the change within 72 hours:\n{undo_url}\nThis gives the account this address back, signs out every session, and sends a recovery code here."
-                ),
-            ),
-            Mail::WalletLinked { wallet } => (
-                format!("A wallet was linked to your {pool_name} account"),
-                format!("The wallet {wallet} can now sign in to your account.\n\n{secure}"),
-            ),
-            Mail::WalletUnlinked { wallet } => (
-                format!("A wallet was removed from your {pool_name} account"),
-                format!("The wallet {wallet} no longer signs in to your account.\n\n{secure}"),
-            ),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_letter_round_trips_and_an_older_body_still_opens() {
+        let sealed = Sealed::Letter {
+            pool_name: "Acme".into(),
+            mail: Mail::SignupCode {
+                code: "123456".into(),
+            },
         };
-        MailBody { subject, text }
+        let json = serde_json::to_string(&sealed).unwrap();
+        assert!(json.contains(r#""kind":"signup_code""#), "{json}");
+        match serde_json::from_str::<Sealed>(&json).unwrap() {
+            Sealed::Letter {
+                pool_name,
+                mail: Mail::SignupCode { code },
+            } => assert_eq!((pool_name.as_str(), code.as_str()), ("Acme", "123456")),
+            other => panic!("{other:?}"),
+        }
+        let old = r#"{"subject":"Your Acme sign-up code: 123456","text":"Your code is 123456."}"#;
+        assert!(matches!(
+            serde_json::from_str::<Sealed>(old).unwrap(),
+            Sealed::Rendered { .. }
+        ));
+        assert_eq!(format!("{sealed:?}"), r#"Letter("signup_code")"#);
     }
 }

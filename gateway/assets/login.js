@@ -1,7 +1,8 @@
 // "Sign in with Ethereum" on the hosted login page (EIP-4361) through the browser's wallet:
 // EIP-6963 discovery of announced wallets, else the injected EIP-1193 `window.ethereum`.
 // The gateway writes the message (fresh nonce, EIP-55 address, this pool's domain and URI);
-// the wallet signs it with personal_sign; the form posts message and signature.
+// the wallet signs it with personal_sign; the form posts message and signature. Its words
+// come from the form's data attributes (the gateway's catalogue, `gateway/src/words.rs`).
 'use strict';
 (function () {
   const form = document.getElementById('siwe-form');
@@ -19,6 +20,7 @@
   });
   window.dispatchEvent(new Event('eip6963:requestProvider'));
 
+  const words = form.dataset;
   const say = (text) => { status.textContent = text; };
   const provider = () => (announced.length ? announced[0].provider : window.ethereum);
 
@@ -29,15 +31,15 @@
   button.addEventListener('click', async () => {
     const wallet = provider();
     if (!wallet || typeof wallet.request !== 'function') {
-      say('No Ethereum wallet was found in this browser. Install or unlock one, then try again.');
+      say(words.noWallet);
       return;
     }
     button.disabled = true;
     try {
-      say('Waiting for your wallet…');
+      say(words.waiting);
       const accounts = await wallet.request({ method: 'eth_requestAccounts' });
       const address = accounts && accounts[0];
-      if (!address) throw new Error('Your wallet shared no account.');
+      if (!address) throw new Error(words.noAccount);
       const chainId = parseInt(await wallet.request({ method: 'eth_chainId' }), 16);
       const answer = await fetch(form.dataset.messageUrl, {
         method: 'POST',
@@ -46,19 +48,18 @@
         body: JSON.stringify({ address, chain_id: chainId }),
       });
       const body = await answer.json();
-      if (!answer.ok) throw new Error(body.detail || 'The sign-in could not start. Try again.');
-      say('Confirm the sign-in in your wallet…');
+      if (!answer.ok) throw new Error(body.detail || words.cannotStart);
+      say(words.confirm);
       const signature = await wallet.request({
         method: 'personal_sign', params: [toHex(body.message), address],
       });
       form.elements.message.value = body.message;
       form.elements.signature.value = signature;
-      say('Signing you in…');
+      say(words.signingIn);
       form.submit();
     } catch (err) {
       const refused = err && (err.code === 4001 || err.code === 'ACTION_REJECTED');
-      say(refused ? 'You declined the request in your wallet. Nothing was signed.'
-        : (err && err.message) || 'The wallet sign-in failed. Try again.');
+      say(refused ? words.declined : (err && err.message) || words.failed);
       button.disabled = false;
     }
   });

@@ -20,6 +20,7 @@ pub mod siwe;
 pub mod state;
 pub mod storage;
 pub mod tokens;
+pub mod words;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
 
-use crate::mail::Mail;
+use crate::mail::{Mail, Sealed};
 use crate::password::PasswordHasher;
 use crate::policy::{self, PoolConfig};
 use crate::secret::{MasterKey, Secret, random_token};
@@ -188,16 +188,20 @@ impl UserPool {
         &self,
         pool: &PoolRecord,
         to: &str,
-        mail: Mail<'_>,
+        mail: Mail,
         now: i64,
     ) -> Result<OutboxMail, Error> {
-        let body = mail.render(&pool.config.display_name);
-        let json = serde_json::to_vec(&body).map_err(|_| Error::Crypto)?;
+        let kind = mail.kind();
+        let sealed = Sealed::Letter {
+            pool_name: pool.config.display_name.clone(),
+            mail,
+        };
+        let json = serde_json::to_vec(&sealed).map_err(|_| Error::Crypto)?;
         Ok(OutboxMail {
             id: uuid::Uuid::new_v4(),
             pool_id: pool.id,
             recipient: to.to_string(),
-            kind: mail.kind(),
+            kind,
             body_sealed: self.master.seal("mail", &json)?,
             created_at: now,
         })
@@ -210,8 +214,8 @@ impl UserPool {
         self.master.hash(purpose, value)
     }
 
-    /// Opens a sealed outbox body (for the delivery worker).
-    pub fn open_mail(&self, sealed: &[u8]) -> Result<crate::mail::MailBody, Error> {
+    /// Opens a sealed outbox body (for the delivery worker, which writes it out).
+    pub fn open_mail(&self, sealed: &[u8]) -> Result<Sealed, Error> {
         let plain = self.master.open("mail", sealed)?;
         serde_json::from_slice(&plain).map_err(|_| Error::Crypto)
     }

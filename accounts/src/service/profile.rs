@@ -128,7 +128,7 @@ impl UserPool {
             pool,
             email.as_str(),
             Mail::EmailChangeCode {
-                code: code.expose(),
+                code: code.expose().to_string(),
             },
             now,
         )?;
@@ -164,7 +164,7 @@ impl UserPool {
                     pool,
                     old,
                     Mail::EmailChanged {
-                        undo_url: &undo_url,
+                        undo_url: undo_url.clone(),
                     },
                     now,
                 )?;
@@ -214,7 +214,7 @@ impl UserPool {
             pool,
             &undo.old_email,
             Mail::RecoveryCode {
-                code: code.expose(),
+                code: code.expose().to_string(),
             },
             now,
         )?;

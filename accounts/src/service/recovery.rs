@@ -100,7 +100,7 @@ impl UserPool {
             &pool,
             &address,
             Mail::RecoveryCode {
-                code: code.expose(),
+                code: code.expose().to_string(),
             },
             now,
         )?;
@@ -172,12 +172,7 @@ impl UserPool {
             self.new_session(pool, id, &["email"], &NewSessionRequest::default(), now);
         let changes = self.recent_changes(id, now).await?;
         // The notice goes to the stored address, never to the request's spelling of it.
-        let notice = self.outbox(
-            pool,
-            &address,
-            Mail::RecoveryUsed { changes: &changes },
-            now,
-        )?;
+        let notice = self.outbox(pool, &address, Mail::RecoveryUsed { changes }, now)?;
         let audit = Self::audit(
             pool.id,
             Some(id),

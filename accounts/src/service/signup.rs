@@ -63,7 +63,7 @@ impl UserPool {
             pool,
             email.as_str(),
             Mail::SignupCode {
-                code: code.expose(),
+                code: code.expose().to_string(),
             },
             now,
         )?;
@@ -133,7 +133,7 @@ impl UserPool {
             pool,
             address,
             Mail::SignupCode {
-                code: code.expose(),
+                code: code.expose().to_string(),
             },
             now,
         )?;

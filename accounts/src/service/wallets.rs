@@ -164,7 +164,7 @@ impl UserPool {
             pool,
             &current,
             Mail::WalletLinked {
-                wallet: &wallet.caip10(),
+                wallet: wallet.caip10(),
             },
             now,
         )?;
@@ -212,8 +212,14 @@ impl UserPool {
         } else {
             linked.chain_id
         };
-        let notice =
-            self.wallet_notice(pool, &current, Mail::WalletUnlinked { wallet: &shown }, now)?;
+        let notice = self.wallet_notice(
+            pool,
+            &current,
+            Mail::WalletUnlinked {
+                wallet: shown.clone(),
+            },
+            now,
+        )?;
         let audit = Self::audit(
             pool.id,
             Some(account),
@@ -232,7 +238,7 @@ impl UserPool {
         &self,
         pool: &PoolRecord,
         account: &AccountView,
-        mail: Mail<'_>,
+        mail: Mail,
         now: i64,
     ) -> Result<Option<crate::store::OutboxMail>, Error> {
         match (&account.email, account.email_verified) {

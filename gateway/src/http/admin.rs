@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
-use super::error::AppError;
+use super::error::{AppError, Code};
 use super::extract::{AppJson, Pool};
 use crate::state::AppState;
 
@@ -34,11 +34,10 @@ impl FromRequestParts<AppState> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let Some(expected) = &state.config.admin_token else {
-            return Err(AppError::Refused {
-                status: StatusCode::FORBIDDEN,
-                code: "admin_disabled",
-                detail: "the admin API is off: set GATEHOUSE_ADMIN_TOKEN".into(),
-            });
+            return Err(AppError::refused(
+                Code::AdminDisabled,
+                "the admin API is off: set GATEHOUSE_ADMIN_TOKEN",
+            ));
         };
         let given = super::extract::bearer_token(&parts.headers).unwrap_or_default();
         let same = aws_lc_rs::constant_time::verify_slices_are_equal(

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::error::AppError;
+use super::error::{AppError, Code};
 use crate::state::AppState;
 use crate::tokens::{self, AccessClaims};
 
@@ -36,20 +36,14 @@ impl FromRequestParts<AppState> for Pool {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let Path(params) =
             Path::<HashMap<String, String>>::from_request_parts(parts, state).await?;
-        let not_found = AppError::NotFound {
-            code: "pool_not_found",
-            detail: "no such pool",
-        };
+        let not_found = || AppError::refused(Code::PoolNotFound, "no such pool");
         // Pool names are short slugs; anything else is not looked up at all.
         let name = params
             .get("pool")
             .filter(|n| is_pool_name(n))
-            .ok_or(not_found)?;
+            .ok_or_else(not_found)?;
         let pool = state.pools.get(name, state.clock.now()).await?;
-        pool.map(Pool).ok_or(AppError::NotFound {
-            code: "pool_not_found",
-            detail: "no such pool",
-        })
+        pool.map(Pool).ok_or_else(not_found)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Liveness and readiness at the root.
 
+use askama::Template;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -7,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::error::AppError;
 use crate::state::AppState;
+use crate::words::{Words, words};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -42,29 +44,30 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> 
 async fn home(State(state): State<AppState>) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
     let names = state.store.list_pool_names(100).await?;
-    let items: String = names
-        .iter()
-        // Pool names are slugs ([a-z0-9_-]); escaped all the same.
-        .map(|n| {
-            let issuer = super::pages::esc(&state.config.issuer(n));
-            let name = super::pages::esc(n);
-            format!(
-                r#"<li><strong>{name}</strong>: <a href="{issuer}/login">sign in</a> · <a href="{issuer}/.well-known/openid-configuration">OpenID configuration</a></li>"#
-            )
-        })
-        .collect();
-    let html = format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Gatehouse</title></head>
-<body><h1>Gatehouse</h1>
-<p>An identity gateway. Pools:</p>
-<ul>{items}</ul>
-<p>Health: <a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a>. The API and guides are in the project's <code>docs/</code>.</p>
-</body></html>"#
-    );
+    let page = HomePage {
+        w: words(),
+        pools: names
+            .into_iter()
+            .map(|n| {
+                let issuer = state.config.issuer(&n);
+                (n, issuer)
+            })
+            .collect(),
+    };
+    let html = page
+        .render()
+        .map_err(|e| AppError::Internal(format!("the home page did not render: {e}")))?;
     Ok((
         [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
         html,
     )
         .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "pages/home.html")]
+struct HomePage {
+    w: &'static Words,
+    /// Each pool's name and issuer.
+    pools: Vec<(String, String)>,
 }

@@ -3,6 +3,7 @@
 
 mod admin;
 pub mod browser;
+pub mod code;
 pub mod error;
 pub mod extract;
 mod health;
@@ -119,18 +120,13 @@ async fn request_id_on_server_errors(
 fn panic_response() -> Response {
     tracing::error!("handler panicked");
     error::problem(
-        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-        "internal_error",
+        code::Code::InternalError,
         "something went wrong on our side",
     )
 }
 
 async fn not_found() -> Response {
-    AppError::NotFound {
-        code: "not_found",
-        detail: "no such resource",
-    }
-    .into_response()
+    AppError::refused(code::Code::NotFound, "no such resource").into_response()
 }
 
 async fn method_not_allowed() -> Response {

@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::error::AppError;
+use super::error::{AppError, Code};
 use super::extract::{AppJson, ClientIp, Pool};
 use crate::flows::signup;
 use crate::state::AppState;
@@ -91,9 +91,11 @@ async fn confirm_signup(
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<ConfirmRequest>,
 ) -> Result<Json<Value>, AppError> {
-    let password = req.password.ok_or_else(|| AppError::BadRequest {
-        code: "password_required",
-        detail: "give the password chosen at sign-up together with the code".into(),
+    let password = req.password.ok_or_else(|| {
+        AppError::refused(
+            Code::PasswordRequired,
+            "give the password chosen at sign-up together with the code",
+        )
     })?;
     signup::confirm(&state, &pool, &ip, &req.email, &req.code, &password).await?;
     Ok(Json(json!({ "status": "confirmed" })))

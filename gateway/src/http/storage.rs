@@ -3,12 +3,11 @@
 //! [`crate::flows::storage`].
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::Value;
 
-use super::error::AppError;
+use super::error::{AppError, Code};
 use super::extract::{AppJson, Authenticated};
 use crate::flows::storage::{self, GrantError};
 use crate::state::AppState;
@@ -18,39 +17,21 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/storage/credentials", post(grant))
 }
 
-fn refused(status: StatusCode, code: &'static str, detail: impl Into<String>) -> AppError {
-    AppError::Refused {
-        status,
-        code,
-        detail: detail.into(),
-    }
-}
-
 impl From<GrantError> for AppError {
     fn from(e: GrantError) -> Self {
         let detail = e.to_string();
         match e {
-            GrantError::NotConfigured(_) => refused(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_not_configured",
-                detail,
-            ),
-            GrantError::RoleNotFound(_) => refused(StatusCode::NOT_FOUND, "role_not_found", detail),
-            GrantError::TooManyObjects => AppError::BadRequest {
-                code: "too_many_objects",
-                detail,
-            },
+            GrantError::NotConfigured(_) => AppError::refused(Code::StorageNotConfigured, detail),
+            GrantError::RoleNotFound(_) => AppError::refused(Code::RoleNotFound, detail),
+            GrantError::TooManyObjects => AppError::refused(Code::TooManyObjects, detail),
             GrantError::Refused(r) => match r {
-                Refusal::Conditions(why) => {
-                    refused(StatusCode::FORBIDDEN, "role_conditions_unmet", why)
-                }
-                Refusal::Action(a) => refused(
-                    StatusCode::FORBIDDEN,
-                    "action_not_allowed",
+                Refusal::Conditions(why) => AppError::refused(Code::RoleConditionsUnmet, why),
+                Refusal::Action(a) => AppError::refused(
+                    Code::ActionNotAllowed,
                     format!("the role does not allow {}", a.as_str()),
                 ),
-                Refusal::Key(why) => refused(StatusCode::BAD_REQUEST, "object_key_invalid", why),
-                Refusal::Limits(why) => refused(StatusCode::BAD_REQUEST, "upload_limits", why),
+                Refusal::Key(why) => AppError::refused(Code::ObjectKeyInvalid, why),
+                Refusal::Limits(why) => AppError::refused(Code::UploadLimits, why),
             },
             GrantError::Account(accounts::Error::AccountNotFound) => AppError::Unauthorized,
             GrantError::Account(e) => AppError::Domain(e),

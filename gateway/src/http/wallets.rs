@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::error::AppError;
+use super::error::{AppError, Code};
 use super::extract::{AppJson, Authenticated, ClientIp, Pool};
 use crate::flows::sign_in;
 use crate::siwe;
@@ -105,10 +105,8 @@ async fn unlink_wallet(
     let reauth: Reauth = if body.iter().all(u8::is_ascii_whitespace) {
         Reauth::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| AppError::BadRequest {
-            code: "invalid_json",
-            detail: e.to_string(),
-        })?
+        serde_json::from_slice(&body)
+            .map_err(|e| AppError::refused(Code::InvalidJson, e.to_string()))?
     };
     auth.require_recent(&state, reauth.current_password.as_deref())
         .await?;

@@ -43,7 +43,12 @@ pub struct AuthRequest {
 
 /// An error the person sees on the gateway's page: the client cannot be trusted with it.
 #[derive(Debug, PartialEq, Eq)]
-pub struct ShownError(pub String);
+pub enum ShownError {
+    /// No such client, or the `client_id` is missing.
+    UnknownClient,
+    /// The redirect URI is not one of the client's.
+    UnregisteredRedirect,
+}
 
 /// An error sent back to the client's (registered) redirect URI.
 #[derive(Debug, PartialEq, Eq)]
@@ -103,7 +108,7 @@ pub fn check(
     params: &[(String, String)],
     client: Option<&ClientRecord>,
 ) -> Result<AuthRequest, Refused> {
-    let shown = |m: &str| Err(Refused::Shown(ShownError(m.to_string())));
+    let shown = |e: ShownError| Err(Refused::Shown(e));
     let mut map: HashMap<&str, &str> = HashMap::new();
     let mut repeated = None;
     for (k, v) in params {
@@ -112,17 +117,17 @@ pub fn check(
         }
     }
     let Some(client) = client else {
-        return shown("This application is not registered here.");
+        return shown(ShownError::UnknownClient);
     };
     if map.get("client_id") != Some(&client.id.as_str()) {
-        return shown("This application is not registered here.");
+        return shown(ShownError::UnknownClient);
     }
     // The redirect URI must be one of the client's, exactly; it may be left out only when
     // the client has exactly one.
     let redirect_uri = match map.get("redirect_uri") {
         Some(r) if client.redirect_uris.iter().any(|u| u == r) => r.to_string(),
         None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
-        _ => return shown("The address this application asked to return to is not registered."),
+        _ => return shown(ShownError::UnregisteredRedirect),
     };
     let state = map.get("state").map(|s| s.to_string());
     let fail = |error: &'static str, description: &str| {

@@ -19,11 +19,12 @@ use crate::flows;
 use crate::http::browser;
 use crate::http::error::AppError;
 use crate::http::extract::Pool;
-use crate::http::pages::{self, Page, PageForm};
+use crate::http::pages::{self, PageForm};
 use crate::http::see_other;
 use crate::oauth::flow;
-use crate::oauth::request::{self, Prompt, Refused};
+use crate::oauth::request::{self, Prompt, Refused, ShownError};
 use crate::state::AppState;
+use crate::words::words;
 
 fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
     url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
@@ -62,11 +63,16 @@ pub(super) async fn authorize(
     let req = match request::check(&params, client.as_ref()) {
         Ok(r) => r,
         Err(Refused::Shown(e)) => {
+            let p = &words().page;
+            let why = match e {
+                ShownError::UnknownClient => p.unknown_client,
+                ShownError::UnregisteredRedirect => p.unregistered_redirect,
+            };
             return Ok(pages::error_page(
                 &pool,
                 StatusCode::BAD_REQUEST,
-                "This sign-in link is not valid",
-                &e.0,
+                p.bad_authorize_link,
+                why,
             ));
         }
         Err(Refused::Redirected(e)) => return Ok(see_other(&e.location(&issuer), &[])),
@@ -130,23 +136,20 @@ async fn check_logout(
     pool: &PoolRecord,
     params: &HashMap<String, String>,
     session: Option<&SessionRecord>,
-) -> Result<Result<Logout, String>, AppError> {
+) -> Result<Result<Logout, &'static str>, AppError> {
+    let p = &words().page;
     let hinted = match params.get("id_token_hint") {
         Some(h) => match hinted_client(state, pool, h).await? {
             Some(x) => Some(x),
             None => {
-                return Ok(Err(
-                    "The sign-out link carries a token this service did not issue.".into(),
-                ));
+                return Ok(Err(p.logout_foreign_token));
             }
         },
         None => None,
     };
     let client_id = match (params.get("client_id"), &hinted) {
         (Some(c), Some((aud, _))) if c != aud => {
-            return Ok(Err(
-                "The sign-out link names two different applications.".into()
-            ));
+            return Ok(Err(p.logout_two_clients));
         }
         (Some(c), _) => Some(c.clone()),
         (None, Some((aud, _))) => Some(aud.clone()),
@@ -162,10 +165,7 @@ async fn check_logout(
                     Some(uri.clone())
                 }
                 _ => {
-                    return Ok(Err(
-                        "The address this application asked to return to after signing out is not registered."
-                            .into(),
-                    ));
+                    return Ok(Err(p.logout_unregistered_redirect));
                 }
             }
         }
@@ -184,12 +184,8 @@ async fn check_logout(
 }
 
 fn invalid_logout(pool: &PoolRecord, why: &str) -> Response {
-    pages::error_page(
-        pool,
-        StatusCode::BAD_REQUEST,
-        "This sign-out link is not valid",
-        why,
-    )
+    let title = words().page.bad_logout_link;
+    pages::error_page(pool, StatusCode::BAD_REQUEST, title, why)
 }
 
 pub(super) async fn logout(
@@ -199,13 +195,16 @@ pub(super) async fn logout(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
     let Ok(params) = super::single_params(query_pairs(raw.as_deref())) else {
-        return Ok(invalid_logout(&pool, "A parameter is repeated."));
+        return Ok(invalid_logout(
+            &pool,
+            words().page.logout_repeated_parameter,
+        ));
     };
     let session = browser::session(&state, &pool, &headers).await?;
     let logout = match check_logout(&state, &pool, &params, session.as_ref()).await? {
         Ok(l) => l,
         Err(why) => {
-            return Ok(invalid_logout(&pool, &why));
+            return Ok(invalid_logout(&pool, why));
         }
     };
     if !logout.confirmed {
@@ -237,7 +236,7 @@ pub(super) async fn logout_confirmed(
     let logout = match check_logout(&state, &pool, &params, None).await? {
         Ok(l) => l,
         Err(why) => {
-            return Ok(invalid_logout(&pool, &why));
+            return Ok(invalid_logout(&pool, why));
         }
     };
     finish_logout(&state, &pool, session.as_ref(), &logout).await
@@ -265,14 +264,16 @@ async fn finish_logout(
             }
             Ok(see_other(url.as_str(), &[clear]))
         }
-        None => Ok(pages::render(
-            pool,
-            Page {
-                title: "You are signed out".into(),
-                notice: Some("You can close this window.".into()),
-                ..Page::default()
-            },
-            &[clear],
-        )),
+        None => {
+            let p = &words().page;
+            let notice = Some(p.signed_out);
+            Ok(pages::message(
+                pool,
+                p.signed_out_title,
+                notice,
+                None,
+                &[clear],
+            ))
+        }
     }
 }

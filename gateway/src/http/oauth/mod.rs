@@ -73,7 +73,7 @@ impl From<crate::http::error::AppError> for OAuthError {
                 tracing::error!(error = ?other, "oauth endpoint");
                 server_error()
             }
-            other => oauth_error("invalid_request", other.code()),
+            other => oauth_error("invalid_request", other.code().as_str()),
         }
     }
 }

@@ -2,18 +2,20 @@
 //! and a new password). Answers never tell whether an address has an account (DESIGN rule 5).
 
 use accounts::store::PoolRecord;
+use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::login::{Authz, form_target, login_page, signed_in};
-use super::{Page, PageForm, authz_query, base, esc, hidden, refusal, render};
+use super::{FormState, Frame, PageForm, refusal, respond};
 use crate::flows::{recovery, signup};
 use crate::http::browser;
 use crate::http::error::AppError;
 use crate::http::extract::{ClientIp, Pool};
 use crate::state::AppState;
+use crate::words::{fill, words};
 
 #[derive(Deserialize)]
 pub(super) struct AccountForm {
@@ -50,93 +52,50 @@ enum Step {
     Reset,
 }
 
-/// The new-password field, with the pool's own minimum (the one rule, stated once, in the
-/// pool's policy).
-fn new_password(min: usize) -> String {
-    format!(
-        r#"<label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="new-password" required minlength="{min}" aria-describedby="password-hint">
-<p id="password-hint" class="hint">At least {min} characters. Long and unusual is best.</p>"#
-    )
+#[derive(Template)]
+#[template(path = "pages/signup.html")]
+struct SignupPage<'a> {
+    frame: Frame<'a>,
+    form: FormState<'a>,
+    min_password: usize,
+    password_hint: String,
 }
 
-const SIGNUP_PASSWORD: &str = r#"<label for="password">The password you chose</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required aria-describedby="password-why">
-<p id="password-why" class="hint">The code confirms the sign-up made with this password.</p>"#;
-
-const CODE_FIELD: &str = r#"<label for="code">Code from the email</label>
-<input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required>"#;
-
-fn email_field(value: &str) -> String {
-    format!(
-        r#"<label for="email">Email</label>
-<input id="email" name="email" type="email" autocomplete="email" required value="{}">"#,
-        esc(value)
-    )
+#[derive(Template)]
+#[template(path = "pages/signup_confirm.html")]
+struct ConfirmPage<'a> {
+    frame: Frame<'a>,
+    form: FormState<'a>,
 }
 
-impl Step {
-    /// Title, form id, action, submit label.
-    fn labels(self) -> (&'static str, &'static str, &'static str, &'static str) {
-        match self {
-            Step::Signup => (
-                "Create an account",
-                "signup-form",
-                "/signup",
-                "Create account",
-            ),
-            Step::Confirm => (
-                "Check your email",
-                "confirm-form",
-                "/signup/confirm",
-                "Confirm",
-            ),
-            Step::Recover => (
-                "Reset your password",
-                "recover-form",
-                "/recover",
-                "Send a code",
-            ),
-            Step::Reset => (
-                "Choose a new password",
-                "reset-form",
-                "/recover/confirm",
-                "Set password and sign in",
-            ),
-        }
-    }
+#[derive(Template)]
+#[template(path = "pages/recover.html")]
+struct RecoverPage<'a> {
+    frame: Frame<'a>,
+    form: FormState<'a>,
+}
 
-    /// The visible fields; the steps after a mail keep the email hidden and say where the
-    /// code went (whether or not the address has an account).
-    fn fields(self, email: &str, min_password: usize) -> (String, Option<String>) {
-        match self {
-            Step::Signup => (
-                format!("{}\n{}", email_field(email), new_password(min_password)),
-                None,
-            ),
-            Step::Recover => (email_field(email), None),
-            Step::Confirm => (
-                format!("{}{CODE_FIELD}\n{SIGNUP_PASSWORD}", hidden("email", email)),
-                Some(format!(
-                    "If {email} can be used, we sent a code to it. Enter it below."
-                )),
-            ),
-            Step::Reset => (
-                format!(
-                    "{}{CODE_FIELD}\n{}",
-                    hidden("email", email),
-                    new_password(min_password)
-                ),
-                Some(format!(
-                    "If {email} belongs to an account, we sent a code to it."
-                )),
-            ),
-        }
-    }
+#[derive(Template)]
+#[template(path = "pages/recover_reset.html")]
+struct ResetPage<'a> {
+    frame: Frame<'a>,
+    form: FormState<'a>,
+    min_password: usize,
+    password_hint: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/undo_email_change.html")]
+struct UndoPage<'a> {
+    frame: Frame<'a>,
+    csrf: String,
+    token: &'a str,
 }
 
 /// The page of `step`, keeping the pending authorization and the email, with `refused`
-/// shown.
+/// shown and its status. The steps after a mail keep the email hidden and say where the
+/// code went (whether or not the address has an account). The new-password fields state
+/// the pool's own minimum length: the rule lives once, in the pool's policy.
 async fn step_page(
     state: &AppState,
     pool: &PoolRecord,
@@ -147,33 +106,53 @@ async fn step_page(
     refused: Option<(StatusCode, String)>,
 ) -> Response {
     let (csrf, set) = browser::csrf_token(state, headers);
-    let (title, id, action, button) = step.labels();
-    let (fields, notice) = step.fields(email, pool.config.password_min_length);
-    let b = base(pool);
-    let body = format!(
-        r#"<form id="{id}" method="post" action="{b}{action}" novalidate>
-{csrf}{authz_field}
-{fields}
-<button type="submit">{button}</button>
-</form>
-<nav><a href="{b}/login{q}">Back to sign in</a></nav>"#,
-        csrf = hidden("csrf", &csrf),
-        authz_field = hidden("authz", authz),
-        q = authz_query(authz),
-    );
-    render(
-        pool,
-        Page {
-            title: title.into(),
-            notice,
-            refused,
-            body,
-            // A form that may end the authorization redirects to the client.
-            form_target: form_target(state, pool, authz).await,
-            ..Page::default()
-        },
-        set.as_slice(),
-    )
+    let p = &words().page;
+    let form = FormState::new(csrf, authz, email);
+    let min_password = pool.config.password_min_length;
+    let password_hint = fill(p.new_password_hint, &[("min", &min_password.to_string())]);
+    let status = refused.as_ref().map_or(StatusCode::OK, |(s, _)| *s);
+    let error = refused.map(|(_, e)| e);
+    let frame = |title| {
+        let mut f = Frame::new(pool, title);
+        f.error = error.clone();
+        f
+    };
+    let sent = |words: &str| Some(fill(words, &[("email", email)]));
+    // A form that may end the authorization redirects to the client.
+    let target = form_target(state, pool, authz).await;
+    let target = target.as_deref();
+    let set = set.as_slice();
+    match step {
+        Step::Signup => {
+            let page = SignupPage {
+                frame: frame(p.signup_title),
+                form,
+                min_password,
+                password_hint,
+            };
+            respond(pool, &page, status, target, set)
+        }
+        Step::Confirm => {
+            let mut frame = frame(p.confirm_title);
+            frame.notice = sent(p.confirm_sent);
+            respond(pool, &ConfirmPage { frame, form }, status, target, set)
+        }
+        Step::Recover => {
+            let frame = frame(p.recover_title);
+            respond(pool, &RecoverPage { frame, form }, status, target, set)
+        }
+        Step::Reset => {
+            let mut frame = frame(p.reset_title);
+            frame.notice = sent(p.reset_sent);
+            let page = ResetPage {
+                frame,
+                form,
+                min_password,
+                password_hint,
+            };
+            respond(pool, &page, status, target, set)
+        }
+    }
 }
 
 pub(super) async fn signup_page(
@@ -239,7 +218,7 @@ pub(super) async fn confirm_signup(
     Ok(
         match signup::confirm(&state, &pool, &ip, &f.email, f.code.trim(), &f.password).await {
             Ok(()) => {
-                let notice = Some("Your email is confirmed. Sign in to continue.".into());
+                let notice = Some(words().page.email_confirmed.into());
                 login_page(&state, &pool, &headers, &f.authz, &f.email, None, notice).await
             }
             Err(e) => {
@@ -318,26 +297,11 @@ fn undo_form(
     refused: Option<(StatusCode, String)>,
 ) -> Response {
     let (csrf, set) = browser::csrf_token(state, headers);
-    let body = format!(
-        r#"<form id="undo-form" method="post" action="{b}/email-change/undo" novalidate>
-{csrf}{token}
-<p>This gives your account this email address back, signs out every session, and sends a recovery code to this address so you can choose a new password.</p>
-<button type="submit">Undo the change</button>
-</form>"#,
-        b = base(pool),
-        csrf = hidden("csrf", &csrf),
-        token = hidden("token", token),
-    );
-    render(
-        pool,
-        Page {
-            title: "Undo the email change".into(),
-            refused,
-            body,
-            ..Page::default()
-        },
-        set.as_slice(),
-    )
+    let mut frame = Frame::new(pool, words().page.undo_title);
+    let status = refused.as_ref().map_or(StatusCode::OK, |(s, _)| *s);
+    frame.error = refused.map(|(_, e)| e);
+    let page = UndoPage { frame, csrf, token };
+    respond(pool, &page, status, None, set.as_slice())
 }
 
 /// `GET /email-change/undo?token=…`: the link mailed to the old address of an email change.
@@ -368,4 +332,77 @@ pub(super) async fn undo_email_change(
             Err(e) => undo_form(&state, &pool, &headers, &f.token, Some(refusal(&e.into()))),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::pages::test_pool;
+
+    const EVIL: &str = r#"a'b"<script>@example.com"#;
+
+    #[test]
+    fn the_new_password_fields_state_the_pools_own_minimum() {
+        let pool = test_pool("Acme");
+        let hint = fill(words().page.new_password_hint, &[("min", "12")]);
+        let signup = SignupPage {
+            frame: Frame::new(&pool, words().page.signup_title),
+            form: FormState::new("c".into(), "", EVIL),
+            min_password: pool.config.password_min_length,
+            password_hint: hint.clone(),
+        }
+        .render()
+        .unwrap();
+        assert!(signup.contains(r#"minlength="12""#), "{signup}");
+        assert!(signup.contains("At least 12 characters."));
+        assert!(!signup.contains(r#"minlength="8""#));
+        assert!(signup.contains(
+            r#"<form id="signup-form" method="post" action="/pools/main/signup" novalidate>"#
+        ));
+        assert!(
+            signup.contains(r#"value="a&#39;b&#34;&#60;script&#62;@example.com""#),
+            "{signup}"
+        );
+        assert!(signup.contains(r#"<nav><a href="/pools/main/login">Back to sign in</a></nav>"#));
+        let reset = ResetPage {
+            frame: Frame::new(&pool, words().page.reset_title),
+            form: FormState::new("c".into(), "z", EVIL),
+            min_password: 12,
+            password_hint: hint,
+        }
+        .render()
+        .unwrap();
+        assert!(reset.contains(r#"<form id="reset-form" method="post" action="/pools/main/recover/confirm" novalidate>"#));
+        assert!(reset.contains(r#"minlength="12""#));
+        assert!(reset.contains(r#"<input type="hidden" name="email" value="a&#39;b"#));
+        assert!(reset.contains(r#"autocomplete="one-time-code""#));
+    }
+
+    #[test]
+    fn the_steps_after_a_mail_escape_the_address_in_their_notice() {
+        let pool = test_pool("Acme");
+        let mut frame = Frame::new(&pool, words().page.confirm_title);
+        frame.notice = Some(fill(words().page.confirm_sent, &[("email", EVIL)]));
+        let html = ConfirmPage {
+            frame,
+            form: FormState::new("c".into(), "", EVIL),
+        }
+        .render()
+        .unwrap();
+        assert!(
+            html.contains("If a&#39;b&#34;&#60;script&#62;@example.com can be used"),
+            "{html}"
+        );
+        assert!(!html.contains("<script>"));
+        assert!(html.contains(r#"<form id="confirm-form""#));
+        let html = UndoPage {
+            frame: Frame::new(&pool, words().page.undo_title),
+            csrf: "c".into(),
+            token: "<t>",
+        }
+        .render()
+        .unwrap();
+        assert!(html.contains(r#"<form id="undo-form" method="post" action="/pools/main/email-change/undo" novalidate>"#));
+        assert!(html.contains(r#"<input type="hidden" name="token" value="&#60;t&#62;">"#));
+    }
 }

@@ -4,6 +4,7 @@
 
 use accounts::Issued;
 use accounts::store::{PoolRecord, SessionRecord};
+use askama::Template;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -12,16 +13,17 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::str::FromStr;
 
-use super::{Page, PageForm, authz_query, base, esc, hidden, refusal, render, words};
+use super::{FormState, Frame, PageForm, message, refusal, respond};
 use crate::flows::{self, sign_in};
 use crate::http::browser;
-use crate::http::error::AppError;
+use crate::http::error::{AppError, Code};
 use crate::http::extract::{AppJson, ClientIp, Pool};
 use crate::http::see_other;
 use crate::oauth::flow;
 use crate::ratelimit::{self, NONCES_PER_IP};
 use crate::siwe;
 use crate::state::AppState;
+use crate::words::{WalletWords, fill, words};
 
 #[derive(Deserialize, Default)]
 pub(super) struct Authz {
@@ -68,6 +70,14 @@ pub(super) async fn form_target(
         .map(|r| r.redirect_uri)
 }
 
+#[derive(Template)]
+#[template(path = "pages/login.html")]
+struct LoginPage<'a> {
+    frame: Frame<'a>,
+    form: FormState<'a>,
+    wallet: &'static WalletWords,
+}
+
 /// The login page, with `error` shown and `email` kept.
 pub(super) async fn login_page(
     state: &AppState,
@@ -79,41 +89,19 @@ pub(super) async fn login_page(
     notice: Option<String>,
 ) -> Response {
     let (csrf, set) = browser::csrf_token(state, headers);
-    let b = base(pool);
-    let q = authz_query(authz);
-    let body = format!(
-        r#"<form id="login-form" method="post" action="{b}/login" novalidate>
-{csrf_field}{authz_field}
-<label for="email">Email</label>
-<input id="email" name="email" type="email" autocomplete="username" required value="{email}">
-<label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">Sign in</button>
-</form>
-<p class="or"><span>or</span></p>
-<form id="siwe-form" method="post" action="{b}/login/siwe" data-message-url="{b}/login/siwe/message">
-{csrf_field}{authz_field}<input type="hidden" name="message" value=""><input type="hidden" name="signature" value="">
-<button id="siwe" type="button" class="secondary">Sign in with Ethereum</button>
-<p id="siwe-status" class="status" role="status" aria-live="polite"></p>
-</form>
-<noscript><p>Signing in with a wallet needs JavaScript.</p></noscript>
-<nav><a href="{b}/signup{q}">Create an account</a> <a href="{b}/recover{q}">Forgot your password?</a></nav>"#,
-        csrf_field = hidden("csrf", &csrf),
-        authz_field = hidden("authz", authz),
-        email = esc(email),
-    );
-    render(
-        pool,
-        Page {
-            title: "Sign in".into(),
-            notice,
-            refused,
-            body,
-            form_target: form_target(state, pool, authz).await,
-            script: true,
-        },
-        set.as_slice(),
-    )
+    let w = words();
+    let mut frame = Frame::new(pool, w.page.sign_in_title);
+    frame.script = true;
+    frame.notice = notice;
+    let status = refused.as_ref().map_or(StatusCode::OK, |(s, _)| *s);
+    frame.error = refused.map(|(_, e)| e);
+    let page = LoginPage {
+        frame,
+        form: FormState::new(csrf, authz, email),
+        wallet: &w.wallet,
+    };
+    let target = form_target(state, pool, authz).await;
+    respond(pool, &page, status, target.as_deref(), set.as_slice())
 }
 
 /// `GET /login`.
@@ -155,28 +143,26 @@ pub async fn signed_in(
         }
     }
     let cookie = browser::start_session(state, pool, session);
+    let p = &words().page;
     if !authz.is_empty() {
         let Some(req) = flow::take_request(state, pool, authz).await? else {
-            return Ok(render(
+            let expired = Code::RequestExpired;
+            return Ok(message(
                 pool,
-                Page {
-                    title: "You are signed in".into(),
-                    refused: Some((StatusCode::BAD_REQUEST, words("request_expired").into())),
-                    ..Page::default()
-                },
+                p.signed_in_title,
+                None,
+                Some((expired.status(), expired.words())),
                 &[cookie],
             ));
         };
         let location = flows::authorize::finish(state, pool, &req, session).await?;
         return Ok(see_other(&location, &[cookie]));
     }
-    Ok(render(
+    Ok(message(
         pool,
-        Page {
-            title: "You are signed in".into(),
-            notice: Some("You can close this window and go back to the application.".into()),
-            ..Page::default()
-        },
+        p.signed_in_title,
+        Some(p.signed_in),
+        None,
         &[cookie],
     ))
 }
@@ -247,11 +233,9 @@ pub(super) async fn siwe_message(
     let address = wallet::Address::from_str(&req.address.to_ascii_lowercase())?;
     let policy = siwe::policy(&state, &pool);
     if !policy.chain_ids.contains(&req.chain_id) {
-        return Err(AppError::Refused {
-            status: StatusCode::BAD_REQUEST,
-            code: "siwe_chain_not_allowed",
-            detail: words("siwe_chain_not_allowed").into(),
-        });
+        // The page's script shows this detail to the person.
+        let code = Code::SiweChainNotAllowed;
+        return Err(AppError::refused(code, code.words()));
     }
     let (nonce, _) = siwe::issue_nonce(&state, &pool).await?;
     let now = time::OffsetDateTime::from_unix_timestamp(state.clock.now())
@@ -261,9 +245,10 @@ pub(super) async fn siwe_message(
         .map_err(|_| AppError::Internal("the clock does not format".into()))?;
     let domain = policy.domains.first().cloned().unwrap_or_default();
     let uri = policy.uri_origins.first().cloned().unwrap_or_default();
+    let name = pool.config.display_name.replace(['\n', '\r'], " ");
+    let statement = fill(words().wallet.statement, &[("name", &name)]);
     let message = format!(
-        "{domain} wants you to sign in with your Ethereum account:\n{address}\n\nSign in to {name}.\n\nURI: {uri}\nVersion: 1\nChain ID: {chain}\nNonce: {nonce}\nIssued At: {issued_at}",
-        name = pool.config.display_name.replace(['\n', '\r'], " "),
+        "{domain} wants you to sign in with your Ethereum account:\n{address}\n\n{statement}\n\nURI: {uri}\nVersion: 1\nChain ID: {chain}\nNonce: {nonce}\nIssued At: {issued_at}",
         chain = req.chain_id,
     );
     Ok(Json(json!({ "message": message })))
@@ -278,5 +263,48 @@ impl super::CsrfToken for PasswordForm {
 impl super::CsrfToken for WalletForm {
     fn csrf(&self) -> &str {
         &self.csrf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::pages::test_pool;
+
+    #[test]
+    fn the_login_page_keeps_its_fields_and_escapes_the_email() {
+        let pool = test_pool("Acme");
+        let mut frame = Frame::new(&pool, words().page.sign_in_title);
+        frame.script = true;
+        frame.error = Some(Code::InvalidCredentials.words().into());
+        let page = LoginPage {
+            frame,
+            form: FormState::new("c1".into(), "a/b+c", r#""><script>x</script>"#),
+            wallet: &words().wallet,
+        };
+        let html = page.render().unwrap();
+        assert!(html.contains(
+            r#"<form id="login-form" method="post" action="/pools/main/login" novalidate>"#
+        ));
+        assert!(html.contains(r#"<input type="hidden" name="csrf" value="c1">"#));
+        assert!(html.contains(r#"<input type="hidden" name="authz" value="a/b+c">"#));
+        assert!(
+            html.contains(r#"value="&#34;&#62;&#60;script&#62;x&#60;/script&#62;""#),
+            "{html}"
+        );
+        assert!(!html.contains("<script>x"));
+        assert!(html.contains(r#"<label for="email">Email</label>"#));
+        assert!(html.contains(r#"<script src="/pools/main/assets/login.js" defer></script>"#));
+        assert!(
+            html.contains(r#"href="/pools/main/signup?authz=a%2Fb%2Bc""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-message-url="/pools/main/login/siwe/message""#));
+        assert!(html.contains(r#"data-declined="You declined the request in your wallet."#));
+        assert!(html.contains(
+            r#"<button id="siwe" type="button" class="secondary">Sign in with Ethereum</button>"#
+        ));
+        assert!(html.contains("don&#39;t match an account"));
+        assert!(html.contains(r#"role="alert""#) && html.contains(r#"aria-live="polite""#));
     }
 }

@@ -3,11 +3,15 @@
 //! wallet button) and two stylesheets, all served from here, so the Content-Security-Policy
 //! allows no inline code at all. Forms carry a CSRF token (see `browser`); pages cannot be
 //! framed. Errors are told in words; the stable codes stay in the API.
+//!
+//! Each page is one askama template in `gateway/templates/pages/` (HTML-escaped by the
+//! engine) around `base.html`; its words come from [`crate::words`].
 
 mod account;
 mod login;
 
 use accounts::store::PoolRecord;
+use askama::Template;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,9 +21,10 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::browser;
-use super::error::AppError;
+use super::error::{AppError, Code};
 use super::extract::Pool;
 use crate::state::AppState;
+use crate::words::{PageWords, Words, words};
 
 pub use login::signed_in;
 
@@ -81,87 +86,74 @@ where
     }
 }
 
-/// HTML-escapes text for element content and quoted attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A hidden form field.
-fn hidden(name: &str, value: &str) -> String {
-    format!(
-        r#"<input type="hidden" name="{}" value="{}">"#,
-        esc(name),
-        esc(value)
-    )
-}
-
-/// What a stable error code means to a person.
-pub fn words(code: &str) -> &'static str {
-    match code {
-        "invalid_credentials" => {
-            "That email and password don't match an account. Check them and try again."
-        }
-        "account_disabled" => "This account is disabled. Contact the service's support.",
-        "rate_limited" => "Too many attempts. Wait a few minutes, then try again.",
-        "invalid_email" => "Enter a valid email address.",
-        "password_policy" => {
-            "Choose a longer password that isn't common and isn't your email address."
-        }
-        "code_invalid" => {
-            "That code is wrong or has expired. Check the latest email, or ask for a new code."
-        }
-        "email_taken" => "That email address can't be used.",
-        "nonce_invalid" => "The wallet request expired. Try signing in with your wallet again.",
-        "signature_invalid" => "Your wallet's signature could not be checked. Try again.",
-        "siwe_domain_mismatch" | "siwe_uri_mismatch" | "siwe_message_invalid" => {
-            "The wallet signed a message for another site. Try again from this page."
-        }
-        "siwe_chain_not_allowed" => {
-            "Your wallet is on a network this service doesn't accept. Switch networks and try again."
-        }
-        "siwe_expired" | "siwe_not_yet_valid" | "siwe_issued_at_invalid" => {
-            "The wallet request is out of date. Check your device's clock and try again."
-        }
-        "chain_not_configured" | "chain_unavailable" => {
-            "Your wallet's network can't be reached right now. Try again later."
-        }
-        "csrf_invalid" => {
-            "This form expired or came from another site. Reload the page and try again."
-        }
-        "unavailable" => "The service is briefly unavailable. Try again in a moment.",
-        "password_required" => "Enter the password you chose when you signed up.",
-        "reauthentication_required" => "Sign in again to make this change.",
-        "request_expired" => {
-            "This sign-in took too long. Go back to the application and start again."
-        }
-        _ => "Something went wrong on our side. Try again in a moment.",
-    }
-}
-
-/// A page: a title, an optional notice or error, and its body (already HTML).
-#[derive(Default)]
-pub struct Page {
-    pub title: String,
+/// What every page shows around its content (`templates/pages/base.html`): the pool's name
+/// and logo, the title, a notice, and what went wrong in words.
+pub struct Frame<'a> {
+    pub w: &'static Words,
+    pub p: &'static PageWords,
+    /// The issuer path, the base of every link on a page.
+    pub base: String,
+    pub pool_name: &'a str,
+    pub logo_url: Option<&'a str>,
+    pub title: &'a str,
     pub notice: Option<String>,
-    /// What went wrong, in words, and the status the page answers with.
-    pub refused: Option<(StatusCode, String)>,
-    pub body: String,
-    /// Where the page's forms may lead besides this gateway (the client's redirect URI,
-    /// which a successful sign-in redirects to: CSP `form-action` covers redirects).
-    pub form_target: Option<String>,
+    pub error: Option<String>,
     /// Whether the page loads the wallet script.
     pub script: bool,
+}
+
+impl<'a> Frame<'a> {
+    pub fn new(pool: &'a PoolRecord, title: &'a str) -> Self {
+        let w = words();
+        Frame {
+            w,
+            p: &w.page,
+            base: base(pool),
+            pool_name: &pool.config.display_name,
+            logo_url: pool.config.branding.logo_url.as_deref(),
+            title,
+            notice: None,
+            error: None,
+            script: false,
+        }
+    }
+}
+
+/// The hidden fields a step's form carries from page to page, and the email it keeps.
+pub(super) struct FormState<'a> {
+    pub csrf: String,
+    pub authz: &'a str,
+    /// `?authz=…` for the page's links (empty without a pending authorization).
+    pub authz_query: String,
+    pub email: &'a str,
+}
+
+impl<'a> FormState<'a> {
+    pub fn new(csrf: String, authz: &'a str, email: &'a str) -> Self {
+        FormState {
+            csrf,
+            authz,
+            authz_query: authz_query(authz),
+            email,
+        }
+    }
+}
+
+/// A page that only tells something (`templates/pages/message.html`).
+#[derive(Template)]
+#[template(path = "pages/message.html")]
+struct MessagePage<'a> {
+    frame: Frame<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/logout_confirm.html")]
+struct LogoutPage<'a> {
+    frame: Frame<'a>,
+    csrf: String,
+    client_id: &'a str,
+    redirect: &'a str,
+    post_state: &'a str,
 }
 
 /// The issuer path (`/pools/{pool}`), the base of every link on a page.
@@ -183,70 +175,29 @@ fn csp_source(url: &str) -> Option<String> {
         .then_some(source)
 }
 
-/// Renders `page` in the pool's look, with a strict CSP and `cookies` set.
-pub fn render(pool: &PoolRecord, page: Page, cookies: &[HeaderValue]) -> Response {
-    let b = base(pool);
-    let brand = &pool.config.branding;
-    let name = &pool.config.display_name;
-    let logo = brand
-        .logo_url
-        .as_deref()
-        .map(|u| format!(r#"<img class="logo" src="{}" alt="{}">"#, esc(u), esc(name)))
-        .unwrap_or_default();
-    let notice = page
-        .notice
-        .map(|n| format!(r#"<p class="notice" role="status">{}</p>"#, esc(&n)))
-        .unwrap_or_default();
-    let (status, error) = match page.refused {
-        Some((status, e)) => (status, Some(e)),
-        None => (StatusCode::OK, None),
+/// Answers with `page` and `status`, a strict CSP and `cookies` set. `form_target` is where
+/// the page's forms may lead besides this gateway (the client's redirect URI, which a
+/// successful sign-in redirects to: CSP `form-action` covers redirects).
+pub fn respond(
+    pool: &PoolRecord,
+    page: &impl Template,
+    status: StatusCode,
+    form_target: Option<&str>,
+    cookies: &[HeaderValue],
+) -> Response {
+    let html = match page.render() {
+        Ok(html) => html,
+        Err(e) => return AppError::Internal(format!("a page did not render: {e}")).into_response(),
     };
-    let error = error
-        .map(|e| {
-            format!(
-                r#"<p class="error" role="alert" id="error">{}</p>"#,
-                esc(&e)
-            )
-        })
-        .unwrap_or_default();
-    let script = if page.script {
-        format!(r#"<script src="{b}/assets/login.js" defer></script>"#)
-    } else {
-        String::new()
-    };
-    let html = format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · {name}</title>
-<link rel="stylesheet" href="{b}/assets/pages.css">
-<link rel="stylesheet" href="{b}/assets/brand.css">
-{script}
-</head>
-<body>
-<main class="card" aria-labelledby="title">
-<header>{logo}<p class="brand">{name}</p></header>
-<h1 id="title">{title}</h1>
-{notice}{error}{body}
-</main>
-</body>
-</html>
-"#,
-        title = esc(&page.title),
-        name = esc(name),
-        body = page.body,
-    );
-    let img = brand
+    let img = pool
+        .config
+        .branding
         .logo_url
         .as_deref()
         .and_then(csp_source)
         .map(|s| format!(" {s}"))
         .unwrap_or_default();
-    let form = page
-        .form_target
-        .as_deref()
+    let form = form_target
         .and_then(csp_source)
         .map(|s| format!(" {s}"))
         .unwrap_or_default();
@@ -275,54 +226,50 @@ pub fn render(pool: &PoolRecord, page: Page, cookies: &[HeaderValue]) -> Respons
     res
 }
 
+/// A page with a title and a notice, or what went wrong with its status.
+pub fn message(
+    pool: &PoolRecord,
+    title: &str,
+    notice: Option<&str>,
+    refused: Option<(StatusCode, &str)>,
+    cookies: &[HeaderValue],
+) -> Response {
+    let mut frame = Frame::new(pool, title);
+    frame.notice = notice.map(str::to_string);
+    frame.error = refused.map(|(_, e)| e.to_string());
+    let status = refused.map_or(StatusCode::OK, |(s, _)| s);
+    respond(pool, &MessagePage { frame }, status, None, cookies)
+}
+
 /// A page that only explains what went wrong.
 pub fn error_page(pool: &PoolRecord, status: StatusCode, title: &str, message: &str) -> Response {
-    render(
-        pool,
-        Page {
-            title: title.into(),
-            refused: Some((status, message.into())),
-            ..Page::default()
-        },
-        &[],
-    )
+    self::message(pool, title, None, Some((status, message)), &[])
 }
 
 /// The answer to a form whose CSRF token is missing or wrong: nothing was done.
 pub fn csrf_failed(pool: &PoolRecord) -> Response {
-    error_page(
-        pool,
-        StatusCode::FORBIDDEN,
-        "Please try again",
-        words("csrf_invalid"),
-    )
+    let code = Code::CsrfInvalid;
+    error_page(pool, code.status(), words().page.csrf_title, code.words())
 }
 
-/// How a refused request is shown: its status, and its code in words. Server-side
-/// failures are logged here, never shown.
+/// How a refused request is shown: its code's status and words. Server-side failures are
+/// logged here, never shown.
 pub fn refusal(e: &AppError) -> (StatusCode, String) {
     if e.is_server_error() {
         tracing::error!(error = ?e, "hosted page");
     }
-    let status = match e.code() {
-        "invalid_credentials" | "signature_invalid" => StatusCode::UNAUTHORIZED,
-        "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
-        "account_disabled" => StatusCode::FORBIDDEN,
-        "internal_error" => StatusCode::INTERNAL_SERVER_ERROR,
-        _ if e.is_server_error() => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    (status, words(e.code()).to_string())
+    let code = e.code();
+    (code.status(), code.words().to_string())
 }
 
-/// `?authz=…` carrying a pending authorization from page to page (HTML-escaped), or
-/// nothing.
+/// `?authz=…` carrying a pending authorization from page to page (URL-encoded; the template
+/// escapes it), or nothing.
 fn authz_query(authz: &str) -> String {
     if authz.is_empty() {
         return String::new();
     }
     let encoded: String = url::form_urlencoded::byte_serialize(authz.as_bytes()).collect();
-    format!("?authz={}", esc(&encoded))
+    format!("?authz={encoded}")
 }
 
 /// Asks the person to confirm a sign-out that their app's ID token did not vouch for.
@@ -335,25 +282,17 @@ pub fn logout_confirm(
     post_state: Option<&str>,
 ) -> Response {
     let (csrf, set) = browser::csrf_token(state, headers);
-    let body = format!(
-        r#"<form id="logout-form" method="post" action="{b}/oauth2/logout">{}{}{}{}<button type="submit">Sign out</button></form>"#,
-        hidden("csrf", &csrf),
-        hidden("client_id", client_id.unwrap_or_default()),
-        hidden("post_logout_redirect_uri", redirect.unwrap_or_default()),
-        hidden("state", post_state.unwrap_or_default()),
-        b = base(pool),
-    );
-    render(
-        pool,
-        Page {
-            title: "Sign out?".into(),
-            notice: Some("Do you want to sign out of this service?".into()),
-            body,
-            form_target: redirect.map(str::to_string),
-            ..Page::default()
-        },
-        set.as_slice(),
-    )
+    let p = &words().page;
+    let mut frame = Frame::new(pool, p.logout_title);
+    frame.notice = Some(p.logout_question.into());
+    let page = LogoutPage {
+        frame,
+        csrf,
+        client_id: client_id.unwrap_or_default(),
+        redirect: redirect.unwrap_or_default(),
+        post_state: post_state.unwrap_or_default(),
+    };
+    respond(pool, &page, StatusCode::OK, redirect, set.as_slice())
 }
 
 fn asset(content_type: &'static str, body: String) -> Response {
@@ -407,14 +346,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_markup_and_quotes() {
-        assert_eq!(
-            esc(r#"<a href="x" onclick='y'>&</a>"#),
-            "&lt;a href=&quot;x&quot; onclick=&#x27;y&#x27;&gt;&amp;&lt;/a&gt;"
-        );
-    }
-
-    #[test]
     fn csp_sources_are_origins_only() {
         assert_eq!(
             csp_source("https://app.example:8443/cb?x=1").as_deref(),
@@ -426,16 +357,108 @@ mod tests {
         );
         assert_eq!(csp_source("not a url"), None);
     }
+}
+
+/// A pool for the pages' unit tests: `display_name` as given, a logo and a minimum password
+/// length of 12.
+#[cfg(test)]
+pub(super) fn test_pool(display_name: &str) -> PoolRecord {
+    let mut config = accounts::policy::PoolConfig {
+        display_name: display_name.into(),
+        password_min_length: 12,
+        ..Default::default()
+    };
+    config.branding.logo_url = Some("https://cdn.example/logo.svg?a=1&b=\"2\"".into());
+    PoolRecord {
+        id: accounts::PoolId::new(),
+        name: "main".into(),
+        config,
+        created_at: 0,
+    }
+}
+
+#[cfg(test)]
+mod page_tests {
+    use super::*;
+
+    const EVIL: &str = r#"<script>alert("x")</script> & 'co'"#;
+
+    async fn body(res: Response) -> String {
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_frame_escapes_the_pool_and_keeps_a_strict_policy() {
+        let pool = test_pool(EVIL);
+        let res = message(
+            &pool,
+            "Hello",
+            Some(EVIL),
+            Some((StatusCode::BAD_REQUEST, EVIL)),
+            &[],
+        );
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let csp = res.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(csp.contains("img-src 'self' https://cdn.example;"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"));
+        let html = body(res).await;
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(
+            html.contains("&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62; &#38; &#39;co&#39;")
+        );
+        assert!(html.contains(r#"<p class="error" role="alert" id="error">&#60;script"#));
+        assert!(html.contains(r#"<p class="notice" role="status">&#60;script"#));
+        assert!(html.contains(r#"src="https://cdn.example/logo.svg?a=1&#38;b=&#34;2&#34;""#));
+        assert!(html.contains(r#"<link rel="stylesheet" href="/pools/main/assets/pages.css">"#));
+        // No script on a page that does not need the wallet, and never an inline one.
+        assert!(!html.contains("<script"));
+        assert!(!html.contains("style="));
+    }
+
+    #[tokio::test]
+    async fn the_logout_confirmation_escapes_what_the_link_carried() {
+        let pool = test_pool("Acme");
+        let page = LogoutPage {
+            frame: Frame::new(&pool, words().page.logout_title),
+            csrf: "tok".into(),
+            client_id: EVIL,
+            redirect: "https://app.example/bye",
+            post_state: "\"><b>",
+        };
+        let res = respond(&pool, &page, StatusCode::OK, Some(page.redirect), &[]);
+        let csp = res.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            csp.contains("form-action 'self' https://app.example;"),
+            "{csp}"
+        );
+        let html = body(res).await;
+        assert!(html.contains(
+            r#"<form id="logout-form" method="post" action="/pools/main/oauth2/logout">"#
+        ));
+        assert!(html.contains(r#"<input type="hidden" name="csrf" value="tok">"#));
+        assert!(
+            html.contains(r#"name="state" value="&#34;&#62;&#60;b&#62;""#),
+            "{html}"
+        );
+        assert!(!html.contains("<script>"));
+    }
 
     #[test]
-    fn every_shown_code_has_words() {
-        for code in [
-            "invalid_credentials",
-            "rate_limited",
-            "csrf_invalid",
-            "nonce_invalid",
-        ] {
-            assert_ne!(words(code), words("something_else"), "{code}");
-        }
+    fn every_error_code_a_page_shows_has_its_words_and_status() {
+        let (status, words) = refusal(&AppError::Domain(accounts::Error::InvalidCredentials));
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(words.contains("don't match"));
+        let (status, words) = refusal(&AppError::Internal("a bug".into()));
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!words.contains("bug"));
     }
 }

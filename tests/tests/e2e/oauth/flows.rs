@@ -411,7 +411,8 @@ async fn reauthentication_and_client_settings(w: Arc<World>) -> TestResult {
         "{csp}"
     );
     let html = res.text().await?;
-    assert!(html.contains("Acme &lt;Inc&gt;") && !html.contains("Acme <Inc>"));
+    // Escaped (the template engine writes numeric entities), never raw markup.
+    assert!(html.contains("Acme &#60;Inc&#62;") && !html.contains("Acme <Inc>"));
     assert!(html.contains(r#"src="https://cdn.acme.example/logo.svg""#));
     let css = gw
         .http

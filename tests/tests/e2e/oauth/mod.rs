@@ -188,11 +188,17 @@ fn hidden(html: &str, name: &str) -> Option<String> {
     let end = html[start..].find('"')? + start;
     Some(
         html[start..end]
+            // The template engine writes numeric entities; named ones are decoded too.
             .replace("&quot;", "\"")
+            .replace("&#34;", "\"")
             .replace("&#x27;", "'")
+            .replace("&#39;", "'")
             .replace("&lt;", "<")
+            .replace("&#60;", "<")
             .replace("&gt;", ">")
-            .replace("&amp;", "&"),
+            .replace("&#62;", ">")
+            .replace("&amp;", "&")
+            .replace("&#38;", "&"),
     )
 }
 

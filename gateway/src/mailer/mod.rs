@@ -1,18 +1,21 @@
 //! Mail delivery: a background worker drains the outbox with retries, through SMTP when
 //! `GATEHOUSE_SMTP_URL` is set and to the log otherwise (a development transport). Several
 //! instances may run workers on one database: rows are leased, never sent twice at once.
+//! A mail is written out ([`compose`]) when it is sent: `multipart/alternative`, text and HTML.
+
+mod compose;
 
 use accounts::UserPool;
-use accounts::mail::MailBody;
 use accounts::store::JOB_RECOVERY_REQUEST;
 use async_trait::async_trait;
-use lettre::message::{Mailbox, header::ContentType};
+use lettre::message::{Mailbox, MultiPart, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
+pub use compose::{MailBody, compose};
 
 /// Attempts before a mail is given up (with exponential back-off between them).
 const MAX_ATTEMPTS: i32 = 8;
@@ -48,13 +51,20 @@ impl SmtpTransport {
 impl Transport for SmtpTransport {
     async fn send(&self, to: &str, body: &MailBody) -> Result<(), String> {
         let to: Mailbox = to.parse().map_err(|e| format!("bad recipient: {e}"))?;
-        let message = Message::builder()
+        let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(body.subject.clone())
-            .header(ContentType::TEXT_PLAIN)
-            .body(body.text.clone())
-            .map_err(|e| e.to_string())?;
+            .subject(body.subject.clone());
+        let message = match &body.html {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+                body.text.clone(),
+                html.clone(),
+            )),
+            None => builder
+                .header(ContentType::TEXT_PLAIN)
+                .body(body.text.clone()),
+        }
+        .map_err(|e| e.to_string())?;
         self.inner
             .send(message)
             .await
@@ -150,7 +160,10 @@ async fn deliver_due(
             continue;
         }
         let outcome = match users.open_mail(&mail.body_sealed) {
-            Ok(body) => transport.send(&mail.recipient, &body).await,
+            Ok(sealed) => match compose(sealed) {
+                Ok(body) => transport.send(&mail.recipient, &body).await,
+                Err(e) => Err(format!("mail could not be written out: {e}")),
+            },
             Err(_) => Err("mail body cannot be opened with this master key".to_string()),
         };
         match outcome {

@@ -1,0 +1,200 @@
+//! Every stable error code, in one exhaustive table: the name clients switch on, the HTTP
+//! status it answers with (API and hosted pages alike) and what it means to a person. There
+//! is no `_` arm: a new code does not compile until it has its status and its words.
+
+use axum::http::StatusCode;
+
+use crate::words::{ErrorWords, words};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    // Accounts.
+    InvalidEmail,
+    PasswordPolicy,
+    InvalidCredentials,
+    AccountDisabled,
+    CodeInvalid,
+    InvalidGrant,
+    CurrentPasswordRequired,
+    PasswordRequired,
+    EmailTaken,
+    InvalidAttributes,
+    InvalidToken,
+    PoolNotFound,
+    WalletAlreadyLinked,
+    WalletNotFound,
+    LastCredential,
+    InvalidPoolConfig,
+    InvalidClientMetadata,
+    ClientNotFound,
+    ReauthenticationRequired,
+    // Sign-In with Ethereum.
+    SiweMessageInvalid,
+    SiweDomainMismatch,
+    SiweUriMismatch,
+    SiweChainNotAllowed,
+    NonceInvalid,
+    SiweExpired,
+    SiweNotYetValid,
+    SiweIssuedAtInvalid,
+    SignatureInvalid,
+    ChainNotConfigured,
+    ChainUnavailable,
+    // Storage credentials.
+    StorageNotConfigured,
+    RoleNotFound,
+    RoleConditionsUnmet,
+    ActionNotAllowed,
+    ObjectKeyInvalid,
+    UploadLimits,
+    TooManyObjects,
+    // Requests.
+    InvalidJson,
+    InvalidPath,
+    InvalidQuery,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    AdminDisabled,
+    RateLimited,
+    // Hosted pages.
+    CsrfInvalid,
+    RequestExpired,
+    // The gateway's side.
+    Unavailable,
+    InternalError,
+}
+
+impl Code {
+    /// The table.
+    fn entry(self, w: &'static ErrorWords) -> (&'static str, StatusCode, &'static str) {
+        use StatusCode as S;
+        match self {
+            Code::InvalidEmail => ("invalid_email", S::BAD_REQUEST, w.invalid_email),
+            Code::PasswordPolicy => ("password_policy", S::BAD_REQUEST, w.password_policy),
+            Code::InvalidCredentials => (
+                "invalid_credentials",
+                S::UNAUTHORIZED,
+                w.invalid_credentials,
+            ),
+            Code::AccountDisabled => ("account_disabled", S::FORBIDDEN, w.account_disabled),
+            Code::CodeInvalid => ("code_invalid", S::BAD_REQUEST, w.code_invalid),
+            Code::InvalidGrant => ("invalid_grant", S::BAD_REQUEST, w.session_expired),
+            Code::CurrentPasswordRequired => (
+                "current_password_required",
+                S::BAD_REQUEST,
+                w.current_password_required,
+            ),
+            Code::PasswordRequired => ("password_required", S::BAD_REQUEST, w.password_required),
+            Code::EmailTaken => ("email_taken", S::CONFLICT, w.email_taken),
+            Code::InvalidAttributes => ("invalid_attributes", S::BAD_REQUEST, w.invalid_attributes),
+            Code::InvalidToken => ("invalid_token", S::UNAUTHORIZED, w.session_expired),
+            Code::PoolNotFound => ("pool_not_found", S::NOT_FOUND, w.not_found),
+            Code::WalletAlreadyLinked => (
+                "wallet_already_linked",
+                S::CONFLICT,
+                w.wallet_already_linked,
+            ),
+            Code::WalletNotFound => ("wallet_not_found", S::NOT_FOUND, w.wallet_not_found),
+            Code::LastCredential => ("last_credential", S::CONFLICT, w.last_credential),
+            Code::InvalidPoolConfig => ("invalid_pool_config", S::BAD_REQUEST, w.bad_request),
+            Code::InvalidClientMetadata => {
+                ("invalid_client_metadata", S::BAD_REQUEST, w.bad_request)
+            }
+            Code::ClientNotFound => ("client_not_found", S::NOT_FOUND, w.not_found),
+            Code::ReauthenticationRequired => (
+                "reauthentication_required",
+                S::FORBIDDEN,
+                w.reauthentication_required,
+            ),
+            Code::SiweMessageInvalid => (
+                "siwe_message_invalid",
+                S::BAD_REQUEST,
+                w.siwe_message_invalid,
+            ),
+            Code::SiweDomainMismatch => ("siwe_domain_mismatch", S::BAD_REQUEST, w.siwe_other_site),
+            Code::SiweUriMismatch => ("siwe_uri_mismatch", S::BAD_REQUEST, w.siwe_other_site),
+            Code::SiweChainNotAllowed => (
+                "siwe_chain_not_allowed",
+                S::BAD_REQUEST,
+                w.siwe_chain_not_allowed,
+            ),
+            Code::NonceInvalid => ("nonce_invalid", S::BAD_REQUEST, w.nonce_invalid),
+            Code::SiweExpired => ("siwe_expired", S::BAD_REQUEST, w.siwe_out_of_date),
+            Code::SiweNotYetValid => ("siwe_not_yet_valid", S::BAD_REQUEST, w.siwe_out_of_date),
+            Code::SiweIssuedAtInvalid => {
+                ("siwe_issued_at_invalid", S::BAD_REQUEST, w.siwe_out_of_date)
+            }
+            Code::SignatureInvalid => ("signature_invalid", S::UNAUTHORIZED, w.signature_invalid),
+            Code::ChainNotConfigured => {
+                ("chain_not_configured", S::BAD_REQUEST, w.chain_unreachable)
+            }
+            Code::ChainUnavailable => (
+                "chain_unavailable",
+                S::SERVICE_UNAVAILABLE,
+                w.chain_unreachable,
+            ),
+            Code::StorageNotConfigured => (
+                "storage_not_configured",
+                S::SERVICE_UNAVAILABLE,
+                w.storage_unavailable,
+            ),
+            Code::RoleNotFound => ("role_not_found", S::NOT_FOUND, w.not_found),
+            Code::RoleConditionsUnmet => ("role_conditions_unmet", S::FORBIDDEN, w.not_allowed),
+            Code::ActionNotAllowed => ("action_not_allowed", S::FORBIDDEN, w.not_allowed),
+            Code::ObjectKeyInvalid => ("object_key_invalid", S::BAD_REQUEST, w.bad_request),
+            Code::UploadLimits => ("upload_limits", S::BAD_REQUEST, w.too_large),
+            Code::TooManyObjects => ("too_many_objects", S::BAD_REQUEST, w.too_large),
+            Code::InvalidJson => ("invalid_json", S::BAD_REQUEST, w.bad_request),
+            Code::InvalidPath => ("invalid_path", S::BAD_REQUEST, w.bad_request),
+            Code::InvalidQuery => ("invalid_query", S::BAD_REQUEST, w.bad_request),
+            Code::NotFound => ("not_found", S::NOT_FOUND, w.not_found),
+            Code::MethodNotAllowed => ("method_not_allowed", S::METHOD_NOT_ALLOWED, w.not_allowed),
+            Code::PayloadTooLarge => ("payload_too_large", S::PAYLOAD_TOO_LARGE, w.too_large),
+            Code::UnsupportedMediaType => (
+                "unsupported_media_type",
+                S::UNSUPPORTED_MEDIA_TYPE,
+                w.bad_request,
+            ),
+            Code::AdminDisabled => ("admin_disabled", S::FORBIDDEN, w.not_allowed),
+            Code::RateLimited => ("rate_limited", S::TOO_MANY_REQUESTS, w.rate_limited),
+            Code::CsrfInvalid => ("csrf_invalid", S::FORBIDDEN, w.csrf_invalid),
+            Code::RequestExpired => ("request_expired", S::BAD_REQUEST, w.request_expired),
+            Code::Unavailable => ("unavailable", S::SERVICE_UNAVAILABLE, w.unavailable),
+            Code::InternalError => ("internal_error", S::INTERNAL_SERVER_ERROR, w.internal_error),
+        }
+    }
+
+    /// The stable snake_case name clients switch on.
+    pub fn as_str(self) -> &'static str {
+        self.entry(&words().error).0
+    }
+
+    pub fn status(self) -> StatusCode {
+        self.entry(&words().error).1
+    }
+
+    /// What the code means to a person, for the hosted pages.
+    pub fn words(self) -> &'static str {
+        self.entry(&words().error).2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_snake_case_and_kept() {
+        assert_eq!(Code::InvalidCredentials.as_str(), "invalid_credentials");
+        assert_eq!(Code::SiweChainNotAllowed.as_str(), "siwe_chain_not_allowed");
+        assert_eq!(
+            Code::InternalError.status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(Code::RateLimited.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(Code::InvalidCredentials.words().contains("don't match"));
+        assert!(Code::CodeInvalid.words().starts_with("That code is wrong"));
+    }
+}

@@ -1,0 +1,375 @@
+//! Every word a person reads: the hosted pages, the wallet button's messages, the mails and
+//! what each error code means. Templates (`gateway/templates/`) hold markup only and take
+//! their words from here, so a translation is one more [`Words`] value: the compiler then
+//! insists on every sentence. `{name}` marks a value filled in with [`fill`] (the escaping is
+//! the template's, after filling).
+//!
+//! The API's `detail` sentences are for developers and stay beside the code that refuses.
+
+/// The catalogue of one language.
+pub struct Words {
+    /// The `lang` of pages and HTML mails.
+    pub lang: &'static str,
+    pub page: PageWords,
+    pub wallet: WalletWords,
+    pub mail: MailWords,
+    pub error: ErrorWords,
+    pub home: HomeWords,
+}
+
+/// The words in use. One language today; a pool's locale would pick another here.
+pub fn words() -> &'static Words {
+    &EN
+}
+
+/// `text` with each `{key}` replaced by its value.
+pub fn fill(text: &str, values: &[(&str, &str)]) -> String {
+    let mut out = text.to_string();
+    for (key, value) in values {
+        out = out.replace(&format!("{{{key}}}"), value);
+    }
+    out
+}
+
+pub struct PageWords {
+    pub email: &'static str,
+    pub password: &'static str,
+    pub back_to_sign_in: &'static str,
+    pub sign_in_title: &'static str,
+    pub sign_in: &'static str,
+    pub or: &'static str,
+    pub create_account_link: &'static str,
+    pub forgot_password_link: &'static str,
+    pub signed_in_title: &'static str,
+    pub signed_in: &'static str,
+    pub signed_out_title: &'static str,
+    pub signed_out: &'static str,
+    pub signup_title: &'static str,
+    pub signup_submit: &'static str,
+    /// `{min}`: the pool's minimum password length.
+    pub new_password_hint: &'static str,
+    pub confirm_title: &'static str,
+    pub confirm_submit: &'static str,
+    /// `{email}`: the address the code was (perhaps) sent to.
+    pub confirm_sent: &'static str,
+    pub code_label: &'static str,
+    pub chosen_password: &'static str,
+    pub chosen_password_why: &'static str,
+    pub email_confirmed: &'static str,
+    pub recover_title: &'static str,
+    pub recover_submit: &'static str,
+    pub reset_title: &'static str,
+    pub reset_submit: &'static str,
+    /// `{email}`: the address the code was (perhaps) sent to.
+    pub reset_sent: &'static str,
+    pub undo_title: &'static str,
+    pub undo_explain: &'static str,
+    pub undo_submit: &'static str,
+    pub logout_title: &'static str,
+    pub logout_question: &'static str,
+    pub logout_submit: &'static str,
+    pub csrf_title: &'static str,
+    pub bad_authorize_link: &'static str,
+    pub unknown_client: &'static str,
+    pub unregistered_redirect: &'static str,
+    pub bad_logout_link: &'static str,
+    pub logout_repeated_parameter: &'static str,
+    pub logout_foreign_token: &'static str,
+    pub logout_two_clients: &'static str,
+    pub logout_unregistered_redirect: &'static str,
+}
+
+/// "Sign in with Ethereum": the button, and what the page's script says while it works.
+pub struct WalletWords {
+    pub button: &'static str,
+    pub needs_javascript: &'static str,
+    pub no_wallet: &'static str,
+    pub waiting: &'static str,
+    pub no_account: &'static str,
+    pub cannot_start: &'static str,
+    pub confirm: &'static str,
+    pub signing_in: &'static str,
+    pub declined: &'static str,
+    pub failed: &'static str,
+    /// The statement of the EIP-4361 message the wallet shows; `{name}`: the pool's name.
+    pub statement: &'static str,
+}
+
+/// One mail: its subject and its paragraphs (`{pool}`, `{code}`, `{wallet}` filled in).
+pub struct MailText {
+    pub subject: &'static str,
+    pub lines: &'static [&'static str],
+}
+
+pub struct MailWords {
+    /// Closes mails that a stranger may have caused.
+    pub ignore: &'static str,
+    /// Closes notices of a change to the account.
+    pub secure: &'static str,
+    /// Above the code in HTML mails.
+    pub code_caption: &'static str,
+    pub signup_code: MailText,
+    pub existing_account: MailText,
+    pub recovery_code: MailText,
+    pub recovery_used: MailText,
+    pub recovery_nothing_changed: &'static str,
+    pub recovery_changes: &'static str,
+    pub password_changed: MailText,
+    pub email_change_code: MailText,
+    pub email_changed: MailText,
+    pub email_changed_undo: &'static str,
+    pub email_changed_undo_explain: &'static str,
+    pub undo_button: &'static str,
+    pub wallet_linked: MailText,
+    pub wallet_unlinked: MailText,
+}
+
+/// What each error code means to a person (the table in `http::code` picks one per code).
+pub struct ErrorWords {
+    pub invalid_credentials: &'static str,
+    pub account_disabled: &'static str,
+    pub rate_limited: &'static str,
+    pub invalid_email: &'static str,
+    pub password_policy: &'static str,
+    pub code_invalid: &'static str,
+    pub email_taken: &'static str,
+    pub nonce_invalid: &'static str,
+    pub signature_invalid: &'static str,
+    pub siwe_other_site: &'static str,
+    pub siwe_chain_not_allowed: &'static str,
+    pub siwe_out_of_date: &'static str,
+    pub siwe_message_invalid: &'static str,
+    pub chain_unreachable: &'static str,
+    pub csrf_invalid: &'static str,
+    pub unavailable: &'static str,
+    pub internal_error: &'static str,
+    pub password_required: &'static str,
+    pub current_password_required: &'static str,
+    pub reauthentication_required: &'static str,
+    pub request_expired: &'static str,
+    pub session_expired: &'static str,
+    pub invalid_attributes: &'static str,
+    pub wallet_already_linked: &'static str,
+    pub wallet_not_found: &'static str,
+    pub last_credential: &'static str,
+    pub not_found: &'static str,
+    pub bad_request: &'static str,
+    pub not_allowed: &'static str,
+    pub too_large: &'static str,
+    pub storage_unavailable: &'static str,
+}
+
+/// The gateway's own front page (`/`), for operators.
+pub struct HomeWords {
+    pub title: &'static str,
+    pub intro: &'static str,
+    pub sign_in: &'static str,
+    pub discovery: &'static str,
+    pub health: &'static str,
+    pub docs: &'static str,
+}
+
+pub const EN: Words = Words {
+    lang: "en",
+    page: PageWords {
+        email: "Email",
+        password: "Password",
+        back_to_sign_in: "Back to sign in",
+        sign_in_title: "Sign in",
+        sign_in: "Sign in",
+        or: "or",
+        create_account_link: "Create an account",
+        forgot_password_link: "Forgot your password?",
+        signed_in_title: "You are signed in",
+        signed_in: "You can close this window and go back to the application.",
+        signed_out_title: "You are signed out",
+        signed_out: "You can close this window.",
+        signup_title: "Create an account",
+        signup_submit: "Create account",
+        new_password_hint: "At least {min} characters. Long and unusual is best.",
+        confirm_title: "Check your email",
+        confirm_submit: "Confirm",
+        confirm_sent: "If {email} can be used, we sent a code to it. Enter it below.",
+        code_label: "Code from the email",
+        chosen_password: "The password you chose",
+        chosen_password_why: "The code confirms the sign-up made with this password.",
+        email_confirmed: "Your email is confirmed. Sign in to continue.",
+        recover_title: "Reset your password",
+        recover_submit: "Send a code",
+        reset_title: "Choose a new password",
+        reset_submit: "Set password and sign in",
+        reset_sent: "If {email} belongs to an account, we sent a code to it.",
+        undo_title: "Undo the email change",
+        undo_explain: "This gives your account this email address back, signs out every \
+                       session, and sends a recovery code to this address so you can choose \
+                       a new password.",
+        undo_submit: "Undo the change",
+        logout_title: "Sign out?",
+        logout_question: "Do you want to sign out of this service?",
+        logout_submit: "Sign out",
+        csrf_title: "Please try again",
+        bad_authorize_link: "This sign-in link is not valid",
+        unknown_client: "This application is not registered here.",
+        unregistered_redirect: "The address this application asked to return to is not \
+                                registered.",
+        bad_logout_link: "This sign-out link is not valid",
+        logout_repeated_parameter: "A parameter is repeated.",
+        logout_foreign_token: "The sign-out link carries a token this service did not issue.",
+        logout_two_clients: "The sign-out link names two different applications.",
+        logout_unregistered_redirect: "The address this application asked to return to \
+                                       after signing out is not registered.",
+    },
+    wallet: WalletWords {
+        button: "Sign in with Ethereum",
+        needs_javascript: "Signing in with a wallet needs JavaScript.",
+        no_wallet: "No Ethereum wallet was found in this browser. Install or unlock one, then \
+                    try again.",
+        waiting: "Waiting for your wallet…",
+        no_account: "Your wallet shared no account.",
+        cannot_start: "The sign-in could not start. Try again.",
+        confirm: "Confirm the sign-in in your wallet…",
+        signing_in: "Signing you in…",
+        declined: "You declined the request in your wallet. Nothing was signed.",
+        failed: "The wallet sign-in failed. Try again.",
+        statement: "Sign in to {name}.",
+    },
+    mail: MailWords {
+        ignore: "If this was not you, you can ignore this mail.",
+        secure: "If this was not you, recover your account now and review its sign-in \
+                 methods.",
+        code_caption: "Your code",
+        signup_code: MailText {
+            subject: "Your {pool} sign-up code: {code}",
+            lines: &[
+                "Your code to confirm your email address is {code}.",
+                "It expires in 10 minutes.",
+            ],
+        },
+        existing_account: MailText {
+            subject: "Someone tried to sign up to {pool} with your address",
+            lines: &[
+                "An account with this email address already exists.",
+                "If you forgot your password, use account recovery.",
+            ],
+        },
+        recovery_code: MailText {
+            subject: "Your {pool} recovery code: {code}",
+            lines: &[
+                "Your code to recover your account is {code}.",
+                "It expires in 10 minutes.",
+            ],
+        },
+        recovery_used: MailText {
+            subject: "Your {pool} account was recovered",
+            lines: &[
+                "Your account was just recovered with a code sent to this address, and \
+                      every other session was signed out.",
+            ],
+        },
+        recovery_nothing_changed: "Nothing else changed on your account in the last 7 days.",
+        recovery_changes: "What changed on your account in the last 7 days (remove anything \
+                           you do not recognise now, while this recovery session is fresh):",
+        password_changed: MailText {
+            subject: "Your {pool} password was changed",
+            lines: &[
+                "The password of your account was just changed, and your other sessions \
+                      were signed out.",
+            ],
+        },
+        email_change_code: MailText {
+            subject: "Your {pool} code to confirm this address: {code}",
+            lines: &[
+                "Your code to make this the email address of your account is {code}.",
+                "It expires in 10 minutes.",
+            ],
+        },
+        email_changed: MailText {
+            subject: "The email address of your {pool} account was changed",
+            lines: &[
+                "The email address of your account was changed; this address no longer \
+                      signs in.",
+            ],
+        },
+        email_changed_undo: "If this was not you, undo the change within 72 hours:",
+        email_changed_undo_explain: "This gives the account this address back, signs out \
+                                     every session, and sends a recovery code here.",
+        undo_button: "Undo the change",
+        wallet_linked: MailText {
+            subject: "A wallet was linked to your {pool} account",
+            lines: &["The wallet {wallet} can now sign in to your account."],
+        },
+        wallet_unlinked: MailText {
+            subject: "A wallet was removed from your {pool} account",
+            lines: &["The wallet {wallet} no longer signs in to your account."],
+        },
+    },
+    error: ErrorWords {
+        invalid_credentials: "That email and password don't match an account. Check them and \
+                              try again.",
+        account_disabled: "This account is disabled. Contact the service's support.",
+        rate_limited: "Too many attempts. Wait a few minutes, then try again.",
+        invalid_email: "Enter a valid email address.",
+        password_policy: "Choose a longer password that isn't common and isn't your email \
+                          address.",
+        code_invalid: "That code is wrong or has expired. Check the latest email, or ask for \
+                       a new code.",
+        email_taken: "That email address can't be used.",
+        nonce_invalid: "The wallet request expired. Try signing in with your wallet again.",
+        signature_invalid: "Your wallet's signature could not be checked. Try again.",
+        siwe_other_site: "The wallet signed a message for another site. Try again from this \
+                          page.",
+        siwe_chain_not_allowed: "Your wallet is on a network this service doesn't accept. \
+                                 Switch networks and try again.",
+        siwe_out_of_date: "The wallet request is out of date. Check your device's clock and \
+                           try again.",
+        siwe_message_invalid: "Your wallet signed a message this service can't read. Try \
+                               again from this page.",
+        chain_unreachable: "Your wallet's network can't be reached right now. Try again later.",
+        csrf_invalid: "This form expired or came from another site. Reload the page and try \
+                       again.",
+        unavailable: "The service is briefly unavailable. Try again in a moment.",
+        internal_error: "Something went wrong on our side. Try again in a moment.",
+        password_required: "Enter the password you chose when you signed up.",
+        current_password_required: "Enter your current password to make this change.",
+        reauthentication_required: "Sign in again to make this change.",
+        request_expired: "This sign-in took too long. Go back to the application and start \
+                          again.",
+        session_expired: "Your session has ended. Sign in again.",
+        invalid_attributes: "Some of the details you entered can't be used. Check them and \
+                             try again.",
+        wallet_already_linked: "This wallet already signs in to an account.",
+        wallet_not_found: "This wallet is not linked to your account.",
+        last_credential: "This is the last way to sign in to your account. Add another one \
+                          first.",
+        not_found: "This page doesn't exist. Check the address.",
+        bad_request: "This request could not be understood. Reload the page and try again.",
+        not_allowed: "This isn't allowed here.",
+        too_large: "That is too much at once. Send less and try again.",
+        storage_unavailable: "File storage is not available right now. Try again later.",
+    },
+    home: HomeWords {
+        title: "Gatehouse",
+        intro: "An identity gateway. Pools:",
+        sign_in: "sign in",
+        discovery: "OpenID configuration",
+        health: "Health:",
+        docs: "The API and guides are in the project's docs/ folder.",
+    },
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fill_replaces_every_placeholder() {
+        assert_eq!(
+            fill(
+                EN.mail.signup_code.subject,
+                &[("pool", "Acme"), ("code", "123456")]
+            ),
+            "Your Acme sign-up code: 123456"
+        );
+        assert_eq!(fill("{a}{a}", &[("a", "x")]), "xx");
+    }
+}
