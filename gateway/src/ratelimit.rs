@@ -120,7 +120,11 @@ pub async fn hit_and_take(
     let counter = self::key(limit, pool, subject);
     let (n, taken) = state
         .ephemeral
-        .hit_and_take((&counter, Duration::from_secs(limit.window)), limit.max, key)
+        .hit_and_take(
+            (&counter, Duration::from_secs(limit.window)),
+            limit.max,
+            key,
+        )
         .await?;
     if n > limit.max {
         return Err(Error::Limited {

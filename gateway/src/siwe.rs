@@ -42,25 +42,7 @@ pub fn random_nonce() -> String {
     out
 }
 
-/// Issues a nonce for the pool; it lives `siwe_nonce_ttl` seconds.
-pub async fn issue_nonce(
-    state: &AppState,
-    pool: &PoolRecord,
-) -> Result<(String, i64), accounts::Error> {
-    let ttl = nonce_ttl(pool);
-    loop {
-        let nonce = random_nonce();
-        if state
-            .ephemeral
-            .put_new(&nonce_key(pool, &nonce), "1", ttl)
-            .await?
-        {
-            return Ok((nonce, state.clock.now() + ttl.as_secs() as i64));
-        }
-    }
-}
-
-/// Issues a nonce for the pool to a client `ip`, counted against `NONCES_PER_IP` in the
+/// Issues a nonce for the pool (it lives `siwe_nonce_ttl` seconds) to a client `ip`, counted against `NONCES_PER_IP` in the
 /// same round trip to the ephemeral store.
 pub async fn issue_nonce_for(
     state: &AppState,

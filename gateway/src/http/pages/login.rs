@@ -20,7 +20,6 @@ use crate::http::error::{AppError, Code};
 use crate::http::extract::{AppJson, ClientIp, Pool};
 use crate::http::see_other;
 use crate::oauth::flow;
-use crate::ratelimit::{self, NONCES_PER_IP};
 use crate::siwe;
 use crate::state::AppState;
 use crate::words::{WalletWords, fill, words};
@@ -229,7 +228,6 @@ pub(super) async fn siwe_message(
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<MessageRequest>,
 ) -> Result<Json<Value>, AppError> {
-    ratelimit::hit(&state, pool.id, NONCES_PER_IP, &ip).await?;
     let address = wallet::Address::from_str(&req.address.to_ascii_lowercase())?;
     let policy = siwe::policy(&state, &pool);
     if !policy.chain_ids.contains(&req.chain_id) {
@@ -237,7 +235,7 @@ pub(super) async fn siwe_message(
         let code = Code::SiweChainNotAllowed;
         return Err(AppError::refused(code, code.words()));
     }
-    let (nonce, _) = siwe::issue_nonce(&state, &pool).await?;
+    let (nonce, _) = siwe::issue_nonce_for(&state, &pool, &ip).await?;
     let now = time::OffsetDateTime::from_unix_timestamp(state.clock.now())
         .map_err(|_| AppError::Internal("the clock is out of range".into()))?;
     let issued_at = now

@@ -109,10 +109,10 @@ impl Gateway {
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(r) = http.get(format!("{}/readyz", gw.base)).send().await {
-                if r.status().is_success() {
-                    return Ok(gw);
-                }
+            if let Ok(r) = http.get(format!("{}/readyz", gw.base)).send().await
+                && r.status().is_success()
+            {
+                return Ok(gw);
             }
             if Instant::now() > deadline {
                 bail!("the gateway did not become ready in 60 s");
