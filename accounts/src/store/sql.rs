@@ -85,7 +85,7 @@ fn violates(e: &sqlx::Error, key: &Unique) -> bool {
 /// every session of the pool).
 pub const ROTATE_MARK: &str = "UPDATE refresh_token SET used_at = $2 WHERE token_hash = $1 \
     AND used_at IS NULL AND EXISTS (SELECT 1 FROM session s WHERE s.id = refresh_token.session_id \
-    AND s.pool_id = $3 AND s.client_id IS NOT DISTINCT FROM $4)";
+    AND s.pool_id = $3 AND s.client_id IS NOT DISTINCT FROM $4) RETURNING session_id, generation";
 /// Ends the sessions of a deleted client (through `session_client_idx`).
 pub const REVOKE_CLIENT_SESSIONS: &str = "UPDATE session SET revoked_at = $3, \
     revoked_reason = 'client_deleted' WHERE client_id = $2 AND pool_id = $1 AND revoked_at IS NULL";
@@ -656,6 +656,14 @@ mod pg {
         VALUES ($14, $15, $16, $17, $18)";
     /// Whether `NEW_SESSION_AUDITED` is one statement (atomic by itself).
     const ONE_STATEMENT: bool = true;
+    /// After a rotation's mark: the session `$1`'s last use `$2` if it is live, and the
+    /// successor token (`$3`, generation `$4`); the session's row if live.
+    const ROTATE_LIVE: &str = "WITH live AS (UPDATE session SET last_used_at = $2 WHERE id = $1 \
+        AND revoked_at IS NULL AND expires_at > $2 RETURNING *), \
+        successor AS (INSERT INTO refresh_token (token_hash, session_id, generation, created_at) \
+        SELECT $3, id, $4, $2 FROM live ON CONFLICT (token_hash) DO NOTHING) \
+        SELECT id, pool_id, account_id, client_id, amr, wallet, auth_time, created_at, \
+        expires_at, last_used_at, revoked_at, scope, parent_id FROM live";
     sql_store!(PgStore, sqlx::Postgres, "BEGIN", "PostgreSQL");
 }
 
@@ -687,6 +695,14 @@ mod lite {
         VALUES ($14, $15, $16, $17, $18)";
     /// Whether `NEW_SESSION_AUDITED` is one statement (atomic by itself).
     const ONE_STATEMENT: bool = false;
+    /// After a rotation's mark: the session `$1`'s last use `$2` if it is live (its row
+    /// returned), then the successor token (`$3`, generation `$4`) if it was: one hand-off.
+    const ROTATE_LIVE: &str = "UPDATE session SET last_used_at = $2 WHERE id = $1 \
+        AND revoked_at IS NULL AND expires_at > $2 RETURNING id, pool_id, account_id, client_id, \
+        amr, wallet, auth_time, created_at, expires_at, last_used_at, revoked_at, scope, parent_id; \
+        INSERT INTO refresh_token (token_hash, session_id, generation, created_at) \
+        SELECT $3, $1, $4, $2 WHERE EXISTS (SELECT 1 FROM session WHERE id = $1 \
+        AND revoked_at IS NULL AND expires_at > $2) ON CONFLICT (token_hash) DO NOTHING";
     sql_store!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE", "SQLite");
 }
 

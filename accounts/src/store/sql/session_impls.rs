@@ -73,15 +73,29 @@ macro_rules! session_store {
                 let mut tx = self.begin().await?;
                 // Mark first, then read: of two concurrent presentations exactly one marks it.
                 // A refresh token is bound to its client (RFC 6749 §6): another's is unknown.
-                let marked = sqlx::query(ROTATE_MARK)
+                let marked: Option<(String, i32)> = sqlx::query_as(ROTATE_MARK)
                 .bind(hash)
                 .bind(now)
                 .bind(pool.to_string())
                 .bind(client)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    == 1;
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((session_id, generation)) = marked {
+                    // The common case: this presentation rotated the token. The session's
+                    // liveness (re-checked under the row lock: a revocation that committed
+                    // meanwhile wins), its last use and the successor are one hand-off.
+                    let live: Vec<SessionRow> = sqlx::query_as(ROTATE_LIVE)
+                        .bind(&session_id)
+                        .bind(now)
+                        .bind(successor_hash)
+                        .bind(generation + 1)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let Some(row) = live.into_iter().next() else { return Ok(Rotation::Invalid) };
+                    let session = row.into_record()?;
+                    tx.commit().await?;
+                    return Ok(Rotation::Rotated(session));
+                }
                 let row: Option<RotationRow> = sqlx::query_as(&format!(
                     "SELECT rt.used_at, rt.generation, {SESSION_COLS} FROM refresh_token rt \
                      JOIN session s ON s.id = rt.session_id WHERE rt.token_hash = $1 AND s.pool_id = $2 \
@@ -100,7 +114,7 @@ macro_rules! session_store {
                     return Ok(Rotation::Invalid);
                 }
                 let within_grace = used_at.is_some_and(|u| now - u <= grace);
-                if marked || within_grace {
+                if within_grace {
                     // Re-check liveness under the row lock: a revocation that committed since the
                     // read above wins, and no token set is issued for a revoked family.
                     let live = sqlx::query(
@@ -126,7 +140,7 @@ macro_rules! session_store {
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
-                    return Ok(if marked { Rotation::Rotated(session) } else { Rotation::Repeated(session) });
+                    return Ok(Rotation::Repeated(session));
                 }
                 // Reuse after the grace period: the token was stolen or replayed. End the family.
                 sqlx::query(

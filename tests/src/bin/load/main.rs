@@ -199,8 +199,40 @@ fn print_row(name: &str, seeded: u64, o: &Outcome, db: Option<f64>, extra: &str)
     );
 }
 
+/// `load --argon2-floor N`: hashes N times and prints the CPU seconds per hash. The
+/// benchmark runs it pinned to the gateway's core, just before and after the password
+/// sign-ins, so the floor and the measurement share a core and its neighbours.
+async fn argon2_floor(n: u32) -> Result<()> {
+    let hasher = accounts::password::PasswordHasher::new(1)?;
+    let pw = accounts::secret::Secret::new(PASSWORD);
+    let before = drive::own_cpu();
+    for _ in 0..n {
+        hasher.hash(&pw).await?;
+    }
+    println!("{}", (drive::own_cpu() - before) / f64::from(n));
+    Ok(())
+}
+
+/// The argon2id floor measured on `cpu` (see [`argon2_floor`]), in seconds of CPU.
+fn floor_on(cpu: &str) -> Result<f64> {
+    let out = Command::new("taskset")
+        .args(["-c", cpu])
+        .arg(std::env::current_exe()?)
+        .args(["--argon2-floor", "10"])
+        .output()?;
+    anyhow::ensure!(out.status.success(), "the argon2id floor run failed");
+    Ok(String::from_utf8(out.stdout)?.trim().parse()?)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("--argon2-floor") {
+        let n = std::env::args()
+            .nth(2)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10);
+        return argon2_floor(n).await;
+    }
     let args = args()?;
     let dir = tempfile::tempdir()?;
     let master = accounts::secret::MasterKey::generate_hex();
@@ -284,20 +316,6 @@ async fn bench(args: &Args, env: &[(String, String)], database_url: &str) -> Res
         t.elapsed().as_secs_f64()
     );
 
-    // The floor of a password sign-in: one argon2id hash, here, in the same run, as CPU
-    // time (this process is otherwise idle), so another load on the machine cannot inflate it.
-    let before = drive::own_cpu();
-    let t = Instant::now();
-    for _ in 0..15 {
-        hasher.hash(&pw).await?;
-    }
-    let argon2_cpu = (drive::own_cpu() - before) / 15.0;
-    eprintln!(
-        "argon2id: {:.1} ms of CPU, {:.1} ms of wall time per hash",
-        argon2_cpu * 1e3,
-        t.elapsed().as_secs_f64() * 1e3 / 15.0
-    );
-
     let gw = Gateway::start(args, env, port).await?;
     let authority = format!("127.0.0.1:{port}");
     let proc = Proc::new(gw.pid(), args.postgres.is_some());
@@ -359,6 +377,7 @@ async fn bench(args: &Args, env: &[(String, String)], database_url: &str) -> Res
     print_row("refresh", args.accounts, &o, o.db_per_op_us(), "");
 
     let password_url = format!("{}/v1/sessions/password", gw.api);
+    let floor_before = floor_on(&args.cpu)?;
     let n = args.password_ops.min(usize::try_from(args.accounts)?);
     let o = run(&proc, c, n, |i| {
         http.post(&password_url)
@@ -366,6 +385,8 @@ async fn bench(args: &Args, env: &[(String, String)], database_url: &str) -> Res
             .json(&json!({ "email": seed::email(i as u64 + 1), "password": PASSWORD }))
     })
     .await?;
+    // The floor: one argon2id hash on the gateway's core, before and after.
+    let argon2_cpu = (floor_before + floor_on(&args.cpu)?) / 2.0;
     print_row(
         "password",
         args.accounts,
