@@ -70,8 +70,10 @@ pub enum Command {
 pub enum ClientCommand {
     /// Register a client; a confidential client's secret is printed once.
     Create {
+        /// The pool's name.
         #[arg(long, default_value = "main")]
         pool: String,
+        /// A name for people (shown to operators, never to users).
         #[arg(long)]
         name: String,
         /// Exact redirect URI (repeat for several).
@@ -86,6 +88,7 @@ pub enum ClientCommand {
         /// Allowed scope (repeat; default: openid email profile offline_access).
         #[arg(long = "scope")]
         scopes: Vec<String>,
+        /// Where RP-initiated logout may send the browser back to (repeat for several).
         #[arg(long = "post-logout-redirect-uri")]
         post_logout_redirect_uris: Vec<String>,
         /// ES256 (default) or RS256.
@@ -94,13 +97,16 @@ pub enum ClientCommand {
     },
     /// List a pool's clients (never their secrets).
     List {
+        /// The pool's name.
         #[arg(long, default_value = "main")]
         pool: String,
     },
     /// Delete a client; its sessions end with it.
     Delete {
+        /// The pool's name.
         #[arg(long, default_value = "main")]
         pool: String,
+        /// The client's id, as `client create` printed it.
         #[arg(long)]
         client_id: String,
     },
@@ -111,14 +117,17 @@ pub enum KeysCommand {
     /// Publish new ES256 and RS256 keys now; they sign after --activate-in seconds, and the
     /// old keys stay in the JWKS until every token they signed has expired.
     Rotate {
-        #[arg(long)]
+        /// The pool's name.
+        #[arg(long, default_value = "main")]
         pool: String,
+        /// Seconds before the new keys start signing (longer than the JWKS cache time).
         #[arg(long, default_value_t = DEFAULT_ACTIVATION_DELAY)]
         activate_in: i64,
     },
     /// List a pool's keys.
     List {
-        #[arg(long)]
+        /// The pool's name.
+        #[arg(long, default_value = "main")]
         pool: String,
     },
 }
