@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
-use serde_json::json;
+use serde::Serialize;
 use std::collections::HashMap;
 
 use crate::state::AppState;
@@ -105,11 +105,21 @@ fn oauth_error(error: &'static str, description: impl Into<String>) -> OAuthErro
     }
 }
 
+/// The body of an RFC 6749 §5.2 error (and of RFC 6750 §3's).
+#[derive(Debug, Serialize)]
+pub(crate) struct OAuthErrorBody<'a> {
+    pub error: &'a str,
+    pub error_description: &'a str,
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let mut res = (
             self.status,
-            Json(json!({ "error": self.error, "error_description": self.description })),
+            Json(OAuthErrorBody {
+                error: self.error,
+                error_description: &self.description,
+            }),
         )
             .into_response();
         no_store(res.headers_mut());
@@ -333,7 +343,7 @@ async fn authenticate(
     }
 }
 
-fn no_store_json(body: serde_json::Value) -> Response {
+fn no_store_json(body: impl Serialize) -> Response {
     let mut res = Json(body).into_response();
     no_store(res.headers_mut());
     res

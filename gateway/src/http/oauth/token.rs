@@ -11,7 +11,6 @@ use axum::Form;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use serde_json::json;
 use std::collections::HashMap;
 
 use super::{OAuthError, granted_scope, identify, no_store_json, oauth_error, single_params};
@@ -19,7 +18,7 @@ use crate::flows::authorize;
 use crate::http::extract::Pool;
 use crate::keys::Alg;
 use crate::state::AppState;
-use crate::tokens::{self, IssueOptions};
+use crate::tokens::{self, IssueOptions, TokenSet};
 
 pub(super) async fn token(
     State(state): State<AppState>,
@@ -84,7 +83,7 @@ async fn client_token_set(
         echo_scope: true,
     };
     let set = tokens::issue_with(&keys, &issuer, issued, &opt, now)?;
-    Ok(no_store_json(json!(set)))
+    Ok(no_store_json(set))
 }
 
 /// Redeems an authorization code (see [`authorize::redeem`]).
@@ -184,10 +183,12 @@ async fn client_credentials(
     let keys = state.keys.keys(pool.id, now).await?;
     let issuer = state.config.issuer(&pool.name);
     let access = tokens::issue_client_token(&keys, &issuer, &client.id, &scope, ttl, now)?;
-    Ok(no_store_json(json!({
-        "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": ttl,
-        "scope": scope,
-    })))
+    Ok(no_store_json(TokenSet {
+        access_token: access,
+        id_token: None,
+        refresh_token: None,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope: Some(scope),
+    }))
 }
