@@ -50,7 +50,7 @@ fn invalid_token() -> Response {
 #[derive(Debug, Serialize)]
 struct UserInfo {
     sub: accounts::AccountId,
-    wallets: Vec<String>,
+    wallets: Vec<wallet::Caip10>,
     /// With the `email` scope only.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     email: Option<EmailClaims>,
