@@ -8,7 +8,7 @@ mod authorize;
 mod token;
 mod userinfo;
 
-use accounts::clients::ClientRecord;
+use accounts::clients::{ClientRecord, Scope};
 use accounts::store::PoolRecord;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -246,8 +246,7 @@ fn credentials(
 /// The granted scope: what was asked, if the client may have all of it; by default every
 /// scope of the client that is not a user scope.
 fn granted_scope(client: &ClientRecord, asked: Option<&String>) -> Result<String, OAuthError> {
-    let allowed =
-        |s: &str| client.config.scopes.iter().any(|c| c == s) && !USER_SCOPES.contains(&s);
+    let allowed = |s: &str| client.allows_scope(s) && !USER_SCOPES.contains(&s);
     match asked {
         Some(asked) => {
             let mut scopes: Vec<&str> = asked.split(' ').filter(|s| !s.is_empty()).collect();
@@ -265,8 +264,8 @@ fn granted_scope(client: &ClientRecord, asked: Option<&String>) -> Result<String
             .config
             .scopes
             .iter()
+            .map(Scope::as_str)
             .filter(|s| allowed(s))
-            .cloned()
             .collect::<Vec<_>>()
             .join(" ")),
     }
