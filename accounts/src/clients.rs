@@ -8,14 +8,98 @@ use url::Url;
 use crate::Error;
 use crate::secret::{MasterKey, Secret, random_token};
 
-pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
-pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
-pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
-const GRANTS: [&str; 3] = [
-    GRANT_AUTHORIZATION_CODE,
-    GRANT_REFRESH_TOKEN,
-    GRANT_CLIENT_CREDENTIALS,
-];
+/// A grant type a client may use (RFC 6749 §4): no implicit, no password grant. Ordered as
+/// their names are, so a client's list sorts the same typed or stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    ClientCredentials,
+    RefreshToken,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 3] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+    ];
+
+    /// The `grant_type` parameter's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::RefreshToken => "refresh_token",
+        }
+    }
+}
+
+impl std::fmt::Display for GrantType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Not a grant type this gateway implements.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported grant type")]
+pub struct UnsupportedGrantType;
+
+impl std::str::FromStr for GrantType {
+    type Err = UnsupportedGrantType;
+
+    fn from_str(s: &str) -> Result<Self, UnsupportedGrantType> {
+        GrantType::ALL
+            .into_iter()
+            .find(|g| g.as_str() == s)
+            .ok_or(UnsupportedGrantType)
+    }
+}
+
+/// One RFC 6749 §3.3 scope-token (`%x21 / %x23-5B / %x5D-7E`, at most 128 bytes), checked
+/// on construction.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Scope(String);
+
+impl Scope {
+    pub fn parse(scope: &str) -> Result<Scope, Error> {
+        check_scope(scope)?;
+        Ok(Scope(scope.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Scope {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self, Error> {
+        check_scope(&s)?;
+        Ok(Scope(s))
+    }
+}
+
+impl From<Scope> for String {
+    fn from(s: Scope) -> String {
+        s.0
+    }
+}
+
+impl PartialEq<str> for Scope {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The hash purpose of client secrets (a domain separator for the master key's HMAC).
 const SECRET_PURPOSE: &str = "client-secret";
 
@@ -23,8 +107,8 @@ const SECRET_PURPOSE: &str = "client-secret";
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ClientConfig {
-    pub grant_types: Vec<String>,
-    pub scopes: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: Vec<Scope>,
     pub post_logout_redirect_uris: Vec<String>,
     /// Seconds; none: the pool's.
     pub access_token_ttl: Option<i64>,
@@ -37,9 +121,9 @@ pub struct ClientConfig {
 impl Default for ClientConfig {
     fn default() -> Self {
         Self {
-            grant_types: vec![GRANT_AUTHORIZATION_CODE.into(), GRANT_REFRESH_TOKEN.into()],
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
             scopes: ["openid", "email", "profile", "offline_access"]
-                .map(String::from)
+                .map(|s| Scope(s.into()))
                 .to_vec(),
             post_logout_redirect_uris: Vec::new(),
             access_token_ttl: None,
@@ -147,32 +231,34 @@ impl NewClient {
             return Err(invalid("name: 1 to 100 characters"));
         }
         let mut config = ClientConfig::default();
-        if let Some(g) = self.grant_types {
-            config.grant_types = g;
+        if let Some(given) = self.grant_types {
+            config.grant_types = given
+                .iter()
+                .map(|g| {
+                    g.parse::<GrantType>().map_err(|_| {
+                        invalid(format!(
+                            "grant type {g:?}: one of {} (no implicit, no password grant)",
+                            GrantType::ALL.map(GrantType::as_str).join(", ")
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
         }
         config.grant_types.sort();
         config.grant_types.dedup();
-        for g in &config.grant_types {
-            if !GRANTS.contains(&g.as_str()) {
-                return Err(invalid(format!(
-                    "grant type {g:?}: one of {} (no implicit, no password grant)",
-                    GRANTS.join(", ")
-                )));
-            }
-        }
         if config.grant_types.is_empty() {
             return Err(invalid("at least one grant type"));
         }
-        let has = |g: &str| config.grant_types.iter().any(|x| x == g);
-        if self.public && has(GRANT_CLIENT_CREDENTIALS) {
+        let has = |g: GrantType| config.grant_types.contains(&g);
+        if self.public && has(GrantType::ClientCredentials) {
             return Err(invalid("a public client cannot use client_credentials"));
         }
-        if has(GRANT_AUTHORIZATION_CODE) && self.redirect_uris.is_empty() {
+        if has(GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
             return Err(invalid(
                 "authorization_code needs at least one redirect URI",
             ));
         }
-        if has(GRANT_REFRESH_TOKEN) && !has(GRANT_AUTHORIZATION_CODE) {
+        if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
             return Err(invalid("refresh_token comes with authorization_code"));
         }
         for uri in self
@@ -182,14 +268,14 @@ impl NewClient {
         {
             check_redirect_uri(uri)?;
         }
-        if let Some(s) = self.scopes {
-            config.scopes = s;
+        if let Some(given) = self.scopes {
+            config.scopes = given
+                .iter()
+                .map(|s| Scope::parse(s))
+                .collect::<Result<_, _>>()?;
         }
         config.scopes.sort();
         config.scopes.dedup();
-        for s in &config.scopes {
-            check_scope(s)?;
-        }
         for (name, ttl, range) in [
             ("access_token_ttl", self.access_token_ttl, 300..=86_400),
             ("id_token_ttl", self.id_token_ttl, 300..=86_400),
@@ -242,8 +328,13 @@ fn client_id() -> String {
 }
 
 impl ClientRecord {
-    pub fn allows_grant(&self, grant: &str) -> bool {
-        self.config.grant_types.iter().any(|g| g == grant)
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.config.grant_types.contains(&grant)
+    }
+
+    /// Whether the client was registered with `scope`.
+    pub fn allows_scope(&self, scope: &str) -> bool {
+        self.config.scopes.iter().any(|s| s == scope)
     }
 
     /// Whether `secret` is this confidential client's secret (keyed hash, compared in
@@ -342,5 +433,31 @@ mod tests {
         assert!(rec.secret_matches(&master, secret.expose()));
         assert!(!rec.secret_matches(&master, "nope"));
         assert!(!rec.view().to_string().contains(secret.expose()));
+        assert!(rec.allows_grant(GrantType::ClientCredentials));
+        assert!(!rec.allows_grant(GrantType::RefreshToken));
+        assert!(rec.allows_scope("api:read") && !rec.allows_scope("openid"));
+    }
+
+    #[test]
+    fn typed_grants_and_scopes_keep_their_stored_form() {
+        let config = ClientConfig::default();
+        let json = serde_json::to_value(&config).unwrap();
+        assert_eq!(
+            json["grant_types"],
+            serde_json::json!(["authorization_code", "refresh_token"])
+        );
+        assert_eq!(
+            json["scopes"],
+            serde_json::json!(["openid", "email", "profile", "offline_access"])
+        );
+        assert_eq!(
+            serde_json::from_value::<ClientConfig>(json).unwrap(),
+            config
+        );
+        for g in GrantType::ALL {
+            assert_eq!(g.as_str().parse::<GrantType>(), Ok(g));
+        }
+        assert!("implicit".parse::<GrantType>().is_err());
+        assert!(serde_json::from_str::<Scope>("\"a b\"").is_err());
     }
 }

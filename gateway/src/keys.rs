@@ -10,6 +10,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair, RsaPublicKeyComponents};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -77,7 +78,7 @@ impl PoolKeys {
     }
 
     /// Signs `claims` as a JWT with the pool's current key for `alg`.
-    pub fn sign(&self, alg: Alg, typ: &str, claims: &Value) -> Result<String, Error> {
+    pub fn sign(&self, alg: Alg, typ: &str, claims: &impl Serialize) -> Result<String, Error> {
         self.sign_with_header(alg, json!({ "typ": typ }), claims)
     }
 
@@ -86,7 +87,7 @@ impl PoolKeys {
         &self,
         alg: Alg,
         mut header: Value,
-        claims: &Value,
+        claims: &impl Serialize,
     ) -> Result<String, Error> {
         let (kid, signer) = self.signers.get(&alg).ok_or(Error::Crypto)?;
         if let Some(h) = header.as_object_mut() {

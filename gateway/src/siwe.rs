@@ -158,11 +158,7 @@ pub async fn prove_parsed(
     // ERC-6492, then ERC-1271, then ecrecover; contract wallets need the chain's RPC.
     let signer = state.chains.verify(msg, &bytes).await?;
     Ok(ProvenWallet {
-        kind: match signer.kind {
-            wallet::WalletKind::Eoa => "eoa",
-            wallet::WalletKind::Contract => "contract",
-        },
-        chain_id: msg.chain_id(),
-        address: signer.address.to_string(),
+        kind: signer.kind,
+        caip10: wallet::Caip10::new(msg.chain_id(), signer.address),
     })
 }

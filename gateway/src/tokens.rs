@@ -4,8 +4,9 @@
 
 use accounts::store::{PoolRecord, SessionRecord};
 use accounts::{AccountId, Error, Issued, SessionId};
+use gatehouse_verify::{self as claims, Caip10 as Caip10Claim};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::keys::{Alg, PoolKeys};
 
@@ -95,44 +96,39 @@ pub fn issue_with(
     let a = &issued.account;
     let client_id = s.client_id.as_deref().unwrap_or(DIRECT_CLIENT);
     let has = |scope: &str| opt.scope.split(' ').any(|x| x == scope);
-    let jti = uuid::Uuid::new_v4().to_string();
-    let mut access = json!({
-        "iss": issuer,
-        "sub": a.sub,
-        "aud": issuer,
-        "client_id": client_id,
-        "iat": now,
-        "exp": now + opt.access_ttl,
-        "jti": jti,
-        "scope": opt.scope,
-        "auth_time": s.auth_time,
-        "amr": s.amr,
-        "sid": s.id,
-        "groups": a.groups,
-        "wallets": a.wallets,
-    });
-    if let Some(w) = &s.wallet {
-        access["wallet"] = json!(w);
-    }
+    let wallets: Vec<Caip10Claim> = a.wallets.iter().map(wallet_claim).collect();
+    let access = claims::AccessClaims {
+        iss: issuer.to_string(),
+        sub: a.sub.to_string(),
+        aud: vec![issuer.to_string()],
+        client_id: client_id.to_string(),
+        iat: now,
+        exp: now + opt.access_ttl,
+        jti: uuid::Uuid::new_v4().to_string(),
+        scope: scope_list(opt.scope),
+        auth_time: Some(s.auth_time),
+        amr: s.amr.clone(),
+        groups: a.groups.clone(),
+        wallets: wallets.clone(),
+        wallet: s.wallet.as_ref().map(wallet_claim),
+        sid: Some(s.id.to_string()),
+    };
     let id_token = if has("openid") {
-        let mut id = json!({
-            "iss": issuer,
-            "sub": a.sub,
-            "aud": client_id,
-            "iat": now,
-            "exp": now + opt.id_ttl,
-            "auth_time": s.auth_time,
-            "amr": s.amr,
-            "sid": s.id,
-            "wallets": a.wallets,
-        });
-        if has("email") {
-            id["email"] = json!(a.email);
-            id["email_verified"] = json!(a.email_verified);
-        }
-        if let Some(n) = opt.nonce {
-            id["nonce"] = json!(n);
-        }
+        let email = has("email");
+        let id = claims::IdClaims {
+            iss: issuer.to_string(),
+            sub: a.sub.to_string(),
+            aud: vec![client_id.to_string()],
+            iat: now,
+            exp: now + opt.id_ttl,
+            auth_time: Some(s.auth_time),
+            nonce: opt.nonce.map(str::to_string),
+            amr: s.amr.clone(),
+            email: a.email.clone().filter(|_| email),
+            email_verified: email.then_some(a.email_verified),
+            wallets,
+            sid: Some(s.id.to_string()),
+        };
         Some(keys.sign(opt.id_alg, "JWT", &id)?)
     } else {
         None
@@ -149,6 +145,24 @@ pub fn issue_with(
     })
 }
 
+/// A granted scope (space-separated) as the claims hold it; serialized back the same way.
+fn scope_list(scope: &str) -> Vec<String> {
+    scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A linked wallet as a claim: the same CAIP-10 text, in the verifier's own type.
+fn wallet_claim(w: &wallet::Caip10) -> Caip10Claim {
+    Caip10Claim {
+        namespace: "eip155".into(),
+        chain_id: w.chain_id.to_string(),
+        address: w.address.to_string(),
+    }
+}
+
 /// An access token for a client acting on its own behalf (`client_credentials`, RFC 6749
 /// §4.4): `sub` is the client id (RFC 9068 §2.2), no user claims, no session.
 pub fn issue_client_token(
@@ -159,16 +173,22 @@ pub fn issue_client_token(
     ttl: i64,
     now: i64,
 ) -> Result<String, Error> {
-    let claims = json!({
-        "iss": issuer,
-        "sub": client_id,
-        "aud": issuer,
-        "client_id": client_id,
-        "iat": now,
-        "exp": now + ttl,
-        "jti": uuid::Uuid::new_v4().to_string(),
-        "scope": scope,
-    });
+    let claims = claims::AccessClaims {
+        iss: issuer.to_string(),
+        sub: client_id.to_string(),
+        aud: vec![issuer.to_string()],
+        client_id: client_id.to_string(),
+        iat: now,
+        exp: now + ttl,
+        jti: uuid::Uuid::new_v4().to_string(),
+        scope: scope_list(scope),
+        auth_time: None,
+        amr: Vec::new(),
+        groups: Vec::new(),
+        wallets: Vec::new(),
+        wallet: None,
+        sid: None,
+    };
     keys.sign(Alg::Es256, "at+jwt", &claims)
 }
 

@@ -1,6 +1,7 @@
 //! Typed claims of Gatehouse tokens.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -101,8 +102,23 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// The claims of a Gatehouse access token (RFC 9068 plus Gatehouse's own).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// `aud` as tokens carry it: one string for one audience (RFC 7519 §4.1.3), else an array.
+struct Audience<'a>(&'a [String]);
+
+impl Serialize for Audience<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            [one] => s.serialize_str(one),
+            many => many.serialize(s),
+        }
+    }
+}
+
+/// The claims of a Gatehouse access token (RFC 9068 plus Gatehouse's own). They serialize
+/// as the gateway issues them (it builds its tokens from this struct): `aud` one string
+/// for one audience, `scope` space-separated, absent options left out, and the user claims
+/// (`amr`, `groups`, `wallets`) only in a user's token, never in a client's own.
+#[derive(Clone, Debug, Deserialize)]
 pub struct AccessClaims {
     pub iss: String,
     /// The account: a UUID that never changes, whatever credential signed in.
@@ -131,6 +147,36 @@ pub struct AccessClaims {
     pub wallet: Option<Caip10>,
     #[serde(default)]
     pub sid: Option<String>,
+}
+
+impl Serialize for AccessClaims {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let user = self.sid.is_some() || self.auth_time.is_some();
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("iss", &self.iss)?;
+        m.serialize_entry("sub", &self.sub)?;
+        m.serialize_entry("aud", &Audience(&self.aud))?;
+        m.serialize_entry("client_id", &self.client_id)?;
+        m.serialize_entry("iat", &self.iat)?;
+        m.serialize_entry("exp", &self.exp)?;
+        m.serialize_entry("jti", &self.jti)?;
+        m.serialize_entry("scope", &self.scope.join(" "))?;
+        if let Some(t) = self.auth_time {
+            m.serialize_entry("auth_time", &t)?;
+        }
+        if user {
+            m.serialize_entry("amr", &self.amr)?;
+            m.serialize_entry("groups", &self.groups)?;
+            m.serialize_entry("wallets", &self.wallets)?;
+        }
+        if let Some(w) = &self.wallet {
+            m.serialize_entry("wallet", w)?;
+        }
+        if let Some(sid) = &self.sid {
+            m.serialize_entry("sid", sid)?;
+        }
+        m.end()
+    }
 }
 
 impl AccessClaims {
@@ -167,8 +213,11 @@ impl AccessClaims {
     }
 }
 
-/// The claims of a Gatehouse ID token (OpenID Connect Core §2 plus `wallets`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// The claims of a Gatehouse ID token (OpenID Connect Core §2 plus `wallets`). They
+/// serialize as the gateway issues them: `aud` one string for one audience, absent options
+/// left out, except that `email_verified` (given with the `email` scope) brings `email`
+/// along, `null` for an account without one.
+#[derive(Clone, Debug, Deserialize)]
 pub struct IdClaims {
     pub iss: String,
     pub sub: String,
@@ -188,6 +237,38 @@ pub struct IdClaims {
     pub email_verified: Option<bool>,
     #[serde(default)]
     pub wallets: Vec<Caip10>,
+    /// The session (OIDC Front-Channel Logout 1.0 §3); the gateway always sets it.
+    #[serde(default)]
+    pub sid: Option<String>,
+}
+
+impl Serialize for IdClaims {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("iss", &self.iss)?;
+        m.serialize_entry("sub", &self.sub)?;
+        m.serialize_entry("aud", &Audience(&self.aud))?;
+        m.serialize_entry("iat", &self.iat)?;
+        m.serialize_entry("exp", &self.exp)?;
+        if let Some(t) = self.auth_time {
+            m.serialize_entry("auth_time", &t)?;
+        }
+        if let Some(n) = &self.nonce {
+            m.serialize_entry("nonce", n)?;
+        }
+        m.serialize_entry("amr", &self.amr)?;
+        if let Some(sid) = &self.sid {
+            m.serialize_entry("sid", sid)?;
+        }
+        m.serialize_entry("wallets", &self.wallets)?;
+        if self.email.is_some() || self.email_verified.is_some() {
+            m.serialize_entry("email", &self.email)?;
+        }
+        if let Some(v) = self.email_verified {
+            m.serialize_entry("email_verified", &v)?;
+        }
+        m.end()
+    }
 }
 
 #[cfg(test)]
@@ -217,5 +298,44 @@ mod tests {
         ] {
             assert!(bad.parse::<Caip10>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn claims_serialize_as_tokens_carry_them() {
+        let user: AccessClaims = serde_json::from_value(serde_json::json!({
+            "iss": "https://id.example/pools/main", "sub": "u", "aud": "https://id.example/pools/main",
+            "client_id": "direct", "iat": 1, "exp": 2, "jti": "j", "scope": "openid email",
+            "auth_time": 1, "amr": ["pwd"], "groups": [], "wallets": [], "sid": "s",
+        }))
+        .unwrap();
+        let json = serde_json::to_value(&user).unwrap();
+        assert_eq!(json["aud"], "https://id.example/pools/main");
+        assert_eq!(json["scope"], "openid email");
+        assert_eq!(json["groups"], serde_json::json!([]));
+        assert!(json.get("wallet").is_none());
+        let again: AccessClaims = serde_json::from_value(json).unwrap();
+        assert_eq!(again.scope, ["openid", "email"]);
+
+        let client: AccessClaims = serde_json::from_value(serde_json::json!({
+            "iss": "i", "sub": "c", "aud": ["i", "j"], "client_id": "c", "iat": 1, "exp": 2,
+            "jti": "j", "scope": "",
+        }))
+        .unwrap();
+        assert!(client.is_client_token());
+        let json = serde_json::to_value(&client).unwrap();
+        assert_eq!(json["aud"], serde_json::json!(["i", "j"]));
+        for absent in ["amr", "groups", "wallets", "auth_time", "sid"] {
+            assert!(json.get(absent).is_none(), "{absent}");
+        }
+
+        let id: IdClaims = serde_json::from_value(serde_json::json!({
+            "iss": "i", "sub": "u", "aud": "c", "iat": 1, "exp": 2, "auth_time": 1,
+            "amr": ["siwe"], "wallets": [], "email": null, "email_verified": false,
+        }))
+        .unwrap();
+        let json = serde_json::to_value(&id).unwrap();
+        assert_eq!(json["email"], serde_json::Value::Null);
+        assert_eq!(json["email_verified"], false);
+        assert!(json.get("nonce").is_none() && json.get("sid").is_none());
     }
 }

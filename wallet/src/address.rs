@@ -29,7 +29,8 @@ impl FromStr for Address {
         hex::decode_to_slice(hex_part, &mut bytes).map_err(|_| bad())?;
         let mixed = hex_part.bytes().any(|b| b.is_ascii_lowercase())
             && hex_part.bytes().any(|b| b.is_ascii_uppercase());
-        if mixed && !siwe::is_checksum(s) {
+        // `siwe::is_checksum` takes the hex digits without `0x`.
+        if mixed && !siwe::is_checksum(hex_part) {
             return Err(VerifyError::Malformed("address checksum (EIP-55)".into()));
         }
         Ok(Self(bytes))
@@ -49,9 +50,11 @@ impl fmt::Debug for Address {
     }
 }
 
-/// CAIP-10 account id: `eip155:{chain}:{address}`.
-pub fn caip10(chain_id: u64, address: &Address) -> String {
-    format!("eip155:{chain_id}:{address}")
+impl serde::Serialize for Address {
+    /// EIP-55.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 #[cfg(test)]
@@ -68,6 +71,10 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(a, b, "case does not matter");
+        let c: Address = "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2"
+            .parse()
+            .unwrap();
+        assert_eq!(a, c, "a valid checksum parses");
         assert!(
             "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756cc2"
                 .parse::<Address>()
@@ -83,10 +90,6 @@ mod tests {
         ] {
             assert!(bad.parse::<Address>().is_err(), "{bad}");
         }
-        assert_eq!(
-            caip10(1, &a),
-            "eip155:1:0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2"
-        );
         assert_eq!(a.key(), "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2");
     }
 }

@@ -20,16 +20,7 @@ use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{Address, SiweMessage, VerifyError, verify_eoa};
-
-/// How a wallet proved itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WalletKind {
-    /// A key pair: the same wallet on every chain.
-    Eoa,
-    /// A smart-contract wallet: a wallet of one chain only.
-    Contract,
-}
+use crate::{Address, SiweMessage, VerifyError, WalletKind, verify_eoa};
 
 /// The wallet behind a valid signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,11 +8,13 @@
 mod address;
 mod chain;
 mod eoa;
+mod identity;
 mod message;
 
-pub use address::{Address, caip10};
-pub use chain::{Chains, Signer, WalletKind};
+pub use address::Address;
+pub use chain::{Chains, Signer};
 pub use eoa::verify_eoa;
+pub use identity::{Caip10, InvalidCaip10, InvalidWalletKind, WalletKind};
 pub use message::{Policy, SiweMessage, check_times};
 
 /// Why a SIWE sign-in is refused.

@@ -45,7 +45,7 @@ impl UserPool {
         let (token, mut new) = self.new_session(pool, parent.account_id, &amr, &req, now);
         let s = &mut new.session;
         s.id = grant.session;
-        s.wallet = parent.wallet.clone();
+        s.wallet = parent.wallet;
         s.auth_time = parent.auth_time;
         s.scope = Some(grant.scope.clone());
         s.parent_id = Some(parent.id);

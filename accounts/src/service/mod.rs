@@ -13,6 +13,7 @@ mod wallets;
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
+use wallet::{Address, Caip10, WalletKind};
 
 use crate::mail::{Mail, Sealed};
 use crate::password::PasswordHasher;
@@ -59,7 +60,7 @@ pub struct AccountView {
     pub email: Option<String>,
     pub email_verified: bool,
     pub groups: Vec<String>,
-    pub wallets: Vec<String>,
+    pub wallets: Vec<Caip10>,
     pub credentials: CredentialsView,
     pub created_at: i64,
     pub updated_at: i64,
@@ -74,11 +75,12 @@ pub struct CredentialsView {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct WalletView {
-    /// CAIP-10, as linked.
-    pub caip10: String,
-    pub address: String,
-    /// `eoa` (valid on every chain) or `contract` (on `chain_id` only).
-    pub kind: String,
+    /// As linked: the chain of the linking message.
+    pub caip10: Caip10,
+    /// EIP-55.
+    pub address: Address,
+    /// `eoa` (valid on every chain, `chain_id` 0) or `contract` (on `chain_id` only).
+    pub kind: WalletKind,
     pub chain_id: i64,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
@@ -116,7 +118,7 @@ impl From<AccountBundle> for AccountView {
             email: email.as_ref().map(|e| e.address.clone()),
             email_verified: email.as_ref().is_some_and(|e| e.verified),
             groups: Vec::new(),
-            wallets: b.wallets.iter().map(|w| w.caip10.clone()).collect(),
+            wallets: b.wallets.iter().map(|w| w.caip10).collect(),
             credentials: CredentialsView {
                 email,
                 password: b.password.map(|p| PasswordView {

@@ -4,6 +4,7 @@
 //! before anything here is called.
 
 use serde_json::{Map, json};
+use wallet::{Caip10, WalletKind};
 
 use super::{AccountView, Issued, NewSessionRequest, UserPool};
 use crate::mail::Mail;
@@ -13,30 +14,19 @@ use crate::{AccountId, AccountStatus, Error};
 /// A wallet whose SIWE signature was just verified.
 #[derive(Clone, Debug)]
 pub struct ProvenWallet {
-    /// `eoa` or `contract`.
-    pub kind: &'static str,
-    /// The chain of the signed message.
-    pub chain_id: u64,
-    /// EIP-55.
-    pub address: String,
+    pub kind: WalletKind,
+    /// The chain of the signed message and the signer's address.
+    pub caip10: Caip10,
 }
 
 impl ProvenWallet {
     fn address_key(&self) -> String {
-        self.address.to_ascii_lowercase()
+        self.caip10.address.key()
     }
 
     /// An EOA is the same wallet on every chain; a contract wallet is per chain.
     fn key_chain(&self) -> i64 {
-        if self.kind == "eoa" {
-            0
-        } else {
-            i64::try_from(self.chain_id).unwrap_or(i64::MAX)
-        }
-    }
-
-    pub fn caip10(&self) -> String {
-        format!("eip155:{}:{}", self.chain_id, self.address)
+        key_chain(self.kind, self.caip10.chain_id)
     }
 
     fn record(&self, pool: &PoolRecord, account: AccountId, now: i64) -> NewWallet {
@@ -45,11 +35,17 @@ impl ProvenWallet {
             account_id: account,
             kind: self.kind,
             chain_id: self.key_chain(),
-            address: self.address.clone(),
-            address_key: self.address_key(),
-            caip10: self.caip10(),
+            caip10: self.caip10,
             now,
         }
+    }
+}
+
+/// The chain a wallet is keyed by: 0 for an EOA (every chain), its own for a contract.
+fn key_chain(kind: WalletKind, chain_id: u64) -> i64 {
+    match kind {
+        WalletKind::Eoa => 0,
+        WalletKind::Contract => i64::try_from(chain_id).unwrap_or(i64::MAX),
     }
 }
 
@@ -78,12 +74,12 @@ impl UserPool {
                     &NewSessionRequest::default(),
                     now,
                 );
-                new.session.wallet = Some(wallet.caip10());
+                new.session.wallet = Some(wallet.caip10);
                 let audit = Self::audit(
                     pool.id,
                     Some(bundle.account.id),
                     "sign_in",
-                    json!({ "method": "siwe", "wallet": wallet.caip10(), "session": new.session.id }),
+                    json!({ "method": "siwe", "wallet": wallet.caip10, "session": new.session.id }),
                     now,
                 );
                 self.store.insert_session(&new, None, &audit).await?;
@@ -108,20 +104,20 @@ impl UserPool {
                 &NewSessionRequest::default(),
                 now,
             );
-            new.session.wallet = Some(wallet.caip10());
+            new.session.wallet = Some(wallet.caip10);
             let audit = [
                 Self::audit(
                     pool.id,
                     Some(account.id),
                     "signup",
-                    json!({ "method": "siwe", "wallet": wallet.caip10() }),
+                    json!({ "method": "siwe", "wallet": wallet.caip10 }),
                     now,
                 ),
                 Self::audit(
                     pool.id,
                     Some(account.id),
                     "sign_in",
-                    json!({ "method": "siwe", "wallet": wallet.caip10(), "session": new.session.id }),
+                    json!({ "method": "siwe", "wallet": wallet.caip10, "session": new.session.id }),
                     now,
                 ),
             ];
@@ -164,7 +160,7 @@ impl UserPool {
             pool,
             &current,
             Mail::WalletLinked {
-                wallet: wallet.caip10(),
+                wallet: wallet.caip10.to_string(),
             },
             now,
         )?;
@@ -172,7 +168,7 @@ impl UserPool {
             pool.id,
             Some(account),
             "wallet_linked",
-            json!({ "wallet": wallet.caip10() }),
+            json!({ "wallet": wallet.caip10 }),
             now,
         );
         self.store
@@ -191,32 +187,21 @@ impl UserPool {
         now: i64,
     ) -> Result<AccountView, Error> {
         let current = self.account(pool, account).await?;
-        let mut parts = caip10.splitn(3, ':');
-        let (ns, chain, address) = (parts.next(), parts.next(), parts.next());
-        let (Some("eip155"), Some(chain), Some(address)) = (ns, chain, address) else {
-            return Err(Error::WalletNotFound);
-        };
-        let key = address.to_ascii_lowercase();
+        // The address in any case, as it always was: the path names a wallet already linked.
+        let named = Caip10::parse_any_case(caip10).map_err(|_| Error::WalletNotFound)?;
         let linked = current
             .credentials
             .wallets
             .iter()
-            .find(|w| {
-                w.address.eq_ignore_ascii_case(&key)
-                    && (w.kind == "eoa" || w.chain_id.to_string() == chain)
-            })
+            .find(|w| w.address == named.address && w.chain_id == key_chain(w.kind, named.chain_id))
             .ok_or(Error::WalletNotFound)?;
-        let shown = linked.caip10.clone();
-        let stored_chain = if linked.kind == "eoa" {
-            0
-        } else {
-            linked.chain_id
-        };
+        let shown = linked.caip10;
+        let (stored_chain, key) = (linked.chain_id, linked.address.key());
         let notice = self.wallet_notice(
             pool,
             &current,
             Mail::WalletUnlinked {
-                wallet: shown.clone(),
+                wallet: shown.to_string(),
             },
             now,
         )?;

@@ -9,6 +9,7 @@ mod sql;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use std::sync::Arc;
+use wallet::{Address, Caip10, WalletKind};
 
 use crate::clients::ClientRecord;
 use crate::policy::PoolConfig;
@@ -66,14 +67,12 @@ impl std::fmt::Debug for PasswordRecord {
 /// contract wallet by (chain id, address).
 #[derive(Clone, Debug)]
 pub struct WalletRecord {
-    pub kind: String,
+    pub kind: WalletKind,
     pub chain_id: i64,
-    /// EIP-55.
-    pub address: String,
-    /// Lowercase `0x…`, the uniqueness key.
-    pub address_key: String,
+    /// Stored EIP-55; its lowercase form (`Address::key`) is the uniqueness key.
+    pub address: Address,
     /// How it is shown: `eip155:{chain of the linking message}:{address}`.
-    pub caip10: String,
+    pub caip10: Caip10,
     pub created_at: i64,
     pub verified_at: i64,
     pub last_used_at: Option<i64>,
@@ -84,11 +83,11 @@ pub struct WalletRecord {
 pub struct NewWallet {
     pub pool_id: PoolId,
     pub account_id: AccountId,
-    pub kind: &'static str,
+    pub kind: WalletKind,
+    /// The chain it is keyed by: 0 for an EOA.
     pub chain_id: i64,
-    pub address: String,
-    pub address_key: String,
-    pub caip10: String,
+    /// The chain of the linking message and the address.
+    pub caip10: Caip10,
     pub now: i64,
 }
 
@@ -218,7 +217,8 @@ pub struct SessionRecord {
     pub account_id: AccountId,
     pub client_id: Option<String>,
     pub amr: Vec<String>,
-    pub wallet: Option<String>,
+    /// The wallet that signed this sign-in, if one did.
+    pub wallet: Option<Caip10>,
     pub auth_time: i64,
     pub created_at: i64,
     pub expires_at: i64,

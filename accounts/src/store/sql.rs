@@ -232,47 +232,47 @@ impl BundleRow {
                     .map_err(|_| corrupt("account wallets"))?
                     .into_iter()
                     .map(|w| {
-                        WalletRecord::from(WalletRow {
+                        WalletRecord::try_from(WalletRow {
                             kind: w.0,
                             chain_id: w.1,
                             address: w.2,
-                            address_key: w.3,
                             caip10: w.4,
                             created_at: w.5,
                             verified_at: w.6,
                             last_used_at: w.7,
                         })
                     })
-                    .collect(),
+                    .collect::<Result<_, _>>()?,
             },
         })
     }
 }
 
-#[derive(sqlx::FromRow)]
+/// A `wallet_credential` row as stored; `address_key` is `address` in lowercase and is
+/// not read back.
 struct WalletRow {
     kind: String,
     chain_id: i64,
     address: String,
-    address_key: String,
     caip10: String,
     created_at: i64,
     verified_at: i64,
     last_used_at: Option<i64>,
 }
 
-impl From<WalletRow> for WalletRecord {
-    fn from(r: WalletRow) -> Self {
-        WalletRecord {
-            kind: r.kind,
+impl TryFrom<WalletRow> for WalletRecord {
+    type Error = Error;
+
+    fn try_from(r: WalletRow) -> Result<Self, Error> {
+        Ok(WalletRecord {
+            kind: r.kind.parse().map_err(|_| corrupt("wallet kind"))?,
             chain_id: r.chain_id,
-            address: r.address,
-            address_key: r.address_key,
-            caip10: r.caip10,
+            address: r.address.parse().map_err(|_| corrupt("wallet address"))?,
+            caip10: r.caip10.parse().map_err(|_| corrupt("wallet caip10"))?,
             created_at: r.created_at,
             verified_at: r.verified_at,
             last_used_at: r.last_used_at,
-        }
+        })
     }
 }
 
@@ -304,7 +304,10 @@ impl SessionRow {
             account_id: id(&self.account_id, AccountId::parse, "session")?,
             client_id: self.client_id,
             amr: serde_json::from_str(&self.amr).map_err(|_| corrupt("session amr"))?,
-            wallet: self.wallet,
+            wallet: self
+                .wallet
+                .map(|w| w.parse().map_err(|_| corrupt("session wallet")))
+                .transpose()?,
             auth_time: self.auth_time,
             created_at: self.created_at,
             expires_at: self.expires_at,
@@ -410,11 +413,11 @@ macro_rules! sql_store {
                 .bind(uuid::Uuid::new_v4().to_string())
                 .bind(w.pool_id.to_string())
                 .bind(w.account_id.to_string())
-                .bind(w.kind)
+                .bind(w.kind.as_str())
                 .bind(w.chain_id)
-                .bind(&w.address)
-                .bind(&w.address_key)
-                .bind(&w.caip10)
+                .bind(w.caip10.address.to_string())
+                .bind(w.caip10.address.key())
+                .bind(w.caip10.to_string())
                 .bind(w.now)
                 .execute(&mut *c)
                 .await
@@ -599,7 +602,7 @@ macro_rules! sql_store {
                     .bind(s.account_id.to_string())
                     .bind(&s.client_id)
                     .bind(json_text(&s.amr)?)
-                    .bind(&s.wallet)
+                    .bind(s.wallet.as_ref().map(ToString::to_string))
                     .bind(s.auth_time)
                     .bind(s.created_at)
                     .bind(s.expires_at)

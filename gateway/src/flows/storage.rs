@@ -6,10 +6,10 @@
 use accounts::SessionId;
 use accounts::storage_role::StorageAction;
 use accounts::store::PoolRecord;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use crate::state::AppState;
-use crate::storage::{self, Caller, GrantRequest, GrantUrl, Refusal, Stamp};
+use crate::storage::{self, Caller, Grant, GrantRequest, GrantUrl, PostPolicy, Refusal, Stamp};
 use crate::tokens::AccessClaims;
 
 /// Why no grant was made.
@@ -42,7 +42,7 @@ pub async fn grant(
     claims: &AccessClaims,
     session: SessionId,
     req: &GrantRequest,
-) -> Result<Value, GrantError> {
+) -> Result<Grant, GrantError> {
     let Some(s3) = state.config.s3.as_ref() else {
         return Err(GrantError::NotConfigured(
             "no storage is configured: set GATEHOUSE_S3_ENDPOINT, GATEHOUSE_S3_BUCKET, GATEHOUSE_S3_ACCESS_KEY_ID and GATEHOUSE_S3_SECRET_ACCESS_KEY (and GATEHOUSE_S3_REGION)".into(),
@@ -135,8 +135,8 @@ pub async fn grant(
             url: s3.presign(method, &key, &query, &headers, &stamp, ttl),
             headers: headers
                 .into_iter()
-                .map(|(k, v)| (k.to_string(), Value::String(v)))
-                .collect::<Map<_, _>>(),
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
         });
     }
     let expires_at = now_dt + time::Duration::seconds(ttl);
@@ -165,11 +165,11 @@ pub async fn grant(
             &stamp,
             expires_at,
         );
-        Some(json!({
-            "url": s3.bucket_url(),
-            "fields": fields.into_iter().map(|(k, v)| (k, Value::String(v))).collect::<Map<_, _>>(),
-            "max_size": role.max_size,
-        }))
+        Some(PostPolicy {
+            url: s3.bucket_url(),
+            fields: fields.into_iter().collect(),
+            max_size: role.max_size,
+        })
     } else {
         None
     };
@@ -192,16 +192,13 @@ pub async fn grant(
             now,
         )
         .await?;
-    let mut answer = json!({
-        "role": role.name,
-        "endpoint": s3.endpoint.as_str().trim_end_matches('/'),
-        "bucket": s3.bucket,
-        "prefix": prefix,
-        "expires_at": expires_rfc3339,
-        "urls": urls,
-    });
-    if let Some(post) = post {
-        answer["post"] = post;
-    }
-    Ok(answer)
+    Ok(Grant {
+        role: role.name.clone(),
+        endpoint: s3.endpoint.as_str().trim_end_matches('/').to_string(),
+        bucket: s3.bucket.clone(),
+        prefix,
+        expires_at: expires_rfc3339,
+        urls,
+        post,
+    })
 }

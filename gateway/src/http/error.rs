@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 
 pub use super::code::Code;
 
@@ -183,16 +183,29 @@ fn domain(e: &accounts::Error) -> (Code, String) {
     }
 }
 
+/// An RFC 9457 problem details body, with the stable `code` clients switch on. A 500's
+/// `request_id` is added on the way out (`http::request_id_on_server_errors`).
+#[derive(Debug, Serialize)]
+pub struct ProblemDetails<'a> {
+    /// Always `about:blank`: the `code` says what went wrong (RFC 9457 §4.2.1).
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub code: &'static str,
+    pub detail: &'a str,
+}
+
 /// An RFC 9457 problem: the code's status, the code and `detail`.
 pub fn problem(code: Code, detail: &str) -> Response {
     let status = code.status();
-    let body = json!({
-        "type": "about:blank",
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "status": status.as_u16(),
-        "code": code.as_str(),
-        "detail": detail,
-    });
+    let body = ProblemDetails {
+        kind: "about:blank",
+        title: status.canonical_reason().unwrap_or("Error"),
+        status: status.as_u16(),
+        code: code.as_str(),
+        detail,
+    };
     let mut res = (status, Json(body)).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -4,9 +4,10 @@ use askama::Template;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::error::AppError;
+use super::response::StatusResponse;
 use crate::state::AppState;
 use crate::words::{Words, words};
 
@@ -18,12 +19,20 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The process is up.
-async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+async fn healthz() -> Json<StatusResponse> {
+    Json(StatusResponse::new("ok"))
+}
+
+/// Ready, and which backends answered.
+#[derive(Debug, Serialize)]
+struct ReadyResponse {
+    status: &'static str,
+    database: &'static str,
+    ephemeral: &'static str,
 }
 
 /// The database and the ephemeral store answer.
-async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+async fn readyz(State(state): State<AppState>) -> Result<Json<ReadyResponse>, AppError> {
     state
         .store
         .ping()
@@ -34,9 +43,15 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> 
         .ping()
         .await
         .map_err(|e| AppError::Unavailable(format!("ephemeral store: {e}")))?;
-    Ok(Json(
-        json!({ "status": "ready", "database": state.store.backend(), "ephemeral": if state.config.redis_url.is_some() { "Redis" } else { "in-process" } }),
-    ))
+    Ok(Json(ReadyResponse {
+        status: "ready",
+        database: state.store.backend(),
+        ephemeral: if state.config.redis_url.is_some() {
+            "Redis"
+        } else {
+            "in-process"
+        },
+    }))
 }
 
 /// `/`: a small page that names each pool's login page and discovery document, so a person

@@ -7,10 +7,11 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::error::AppError;
 use super::extract::{AppJson, Authenticated, ClientIp, Pool};
+use super::response::StatusResponse;
 use crate::flows::account::REAUTH_WINDOW;
 use crate::flows::recovery;
 use crate::ratelimit::{self, MAIL_PER_ACCOUNT, MAIL_PER_EMAIL, PASSWORD_CHECK_FAILURES};
@@ -86,7 +87,7 @@ async fn change_email(
     State(state): State<AppState>,
     auth: Authenticated,
     AppJson(req): AppJson<ChangeEmail>,
-) -> Result<(StatusCode, Json<Value>), AppError> {
+) -> Result<(StatusCode, Json<StatusResponse>), AppError> {
     auth.require_recent(&state, req.current_password.as_deref())
         .await?;
     let recipient = ratelimit::email_subject(&req.email);
@@ -104,7 +105,7 @@ async fn change_email(
     budget.settle(&state, outcome.is_ok()).await;
     outcome?;
     state.mail.wake();
-    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "code_sent" }))))
+    Ok((StatusCode::ACCEPTED, Json(StatusResponse::new("code_sent"))))
 }
 
 /// The code makes the new address the account's verified email.
@@ -178,10 +179,10 @@ async fn undo_email_change(
     Pool(pool): Pool,
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<UndoEmailChange>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<StatusResponse>, AppError> {
     recovery::undo_email_change(&state, &pool, &ip, &req.token).await?;
-    Ok(Json(json!({
-        "status": "restored",
-        "detail": "the old address is the account's email again, every session was signed out, and a recovery code was sent to it"
-    })))
+    Ok(Json(StatusResponse::with_detail(
+        "restored",
+        "the old address is the account's email again, every session was signed out, and a recovery code was sent to it",
+    )))
 }

@@ -11,6 +11,7 @@ pub(super) mod me;
 mod oauth;
 pub mod pages;
 mod recovery;
+pub mod response;
 mod sessions;
 mod signup;
 mod storage;

@@ -5,10 +5,10 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::error::AppError;
 use super::extract::{AppJson, ClientIp, Pool};
+use super::response::StatusResponse;
 use crate::flows::{recovery, sign_in};
 use crate::state::AppState;
 use crate::tokens::TokenSet;
@@ -40,13 +40,14 @@ async fn start_recovery(
     Pool(pool): Pool,
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<RecoveryRequest>,
-) -> Result<(StatusCode, Json<Value>), AppError> {
+) -> Result<(StatusCode, Json<StatusResponse>), AppError> {
     recovery::send_code(&state, &pool, &ip, &req.email).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(
-            json!({ "status": "code_sent", "detail": "if the address belongs to an account, a code was sent to it" }),
-        ),
+        Json(StatusResponse::with_detail(
+            "code_sent",
+            "if the address belongs to an account, a code was sent to it",
+        )),
     ))
 }
 

@@ -4,8 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::error::AppError;
 use super::extract::{AppJson, Authenticated, ClientIp, Pool};
@@ -32,6 +31,12 @@ struct PasswordSignIn {
 #[serde(deny_unknown_fields)]
 struct RefreshRequest {
     refresh_token: String,
+}
+
+/// How many sessions a sign-out of every session ended.
+#[derive(Debug, Serialize)]
+struct RevokeAllResponse {
+    revoked: u64,
 }
 
 /// Email and password: a token set. An unknown email and a wrong password answer alike.
@@ -76,10 +81,10 @@ async fn revoke_session(
 async fn revoke_all_sessions(
     State(state): State<AppState>,
     auth: Authenticated,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<RevokeAllResponse>, AppError> {
     let n = state
         .users
         .revoke_all_sessions(&auth.pool, auth.claims.sub, state.clock.now())
         .await?;
-    Ok(Json(json!({ "revoked": n })))
+    Ok(Json(RevokeAllResponse { revoked: n }))
 }

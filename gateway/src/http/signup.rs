@@ -5,10 +5,11 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::error::{AppError, Code};
 use super::extract::{AppJson, ClientIp, Pool};
+use super::response::StatusResponse;
 use crate::flows::signup;
 use crate::state::AppState;
 
@@ -43,12 +44,13 @@ struct ConfirmRequest {
 }
 
 /// The one answer to every accepted sign-up, whether or not the email exists (DESIGN rule 5).
-fn accepted() -> (StatusCode, Json<Value>) {
+fn accepted() -> (StatusCode, Json<StatusResponse>) {
     (
         StatusCode::ACCEPTED,
-        Json(
-            json!({ "status": "confirmation_sent", "detail": "if the address can be used, a code was sent to it" }),
-        ),
+        Json(StatusResponse::with_detail(
+            "confirmation_sent",
+            "if the address can be used, a code was sent to it",
+        )),
     )
 }
 
@@ -59,7 +61,7 @@ async fn signup(
     Pool(pool): Pool,
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<SignupRequest>,
-) -> Result<(StatusCode, Json<Value>), AppError> {
+) -> Result<(StatusCode, Json<StatusResponse>), AppError> {
     signup::start(
         &state,
         &pool,
@@ -78,7 +80,7 @@ async fn resend_code(
     Pool(pool): Pool,
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<EmailRequest>,
-) -> Result<(StatusCode, Json<Value>), AppError> {
+) -> Result<(StatusCode, Json<StatusResponse>), AppError> {
     signup::resend(&state, &pool, &ip, &req.email).await?;
     Ok(accepted())
 }
@@ -90,7 +92,7 @@ async fn confirm_signup(
     Pool(pool): Pool,
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<ConfirmRequest>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<StatusResponse>, AppError> {
     let password = req.password.ok_or_else(|| {
         AppError::refused(
             Code::PasswordRequired,
@@ -98,5 +100,5 @@ async fn confirm_signup(
         )
     })?;
     signup::confirm(&state, &pool, &ip, &req.email, &req.code, &password).await?;
-    Ok(Json(json!({ "status": "confirmed" })))
+    Ok(Json(StatusResponse::new("confirmed")))
 }

@@ -5,13 +5,12 @@
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde_json::Value;
 
 use super::error::{AppError, Code};
 use super::extract::{AppJson, Authenticated};
 use crate::flows::storage::{self, GrantError};
 use crate::state::AppState;
-use crate::storage::{GrantRequest, Refusal};
+use crate::storage::{Grant, GrantRequest, Refusal};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/storage/credentials", post(grant))
@@ -45,7 +44,7 @@ async fn grant(
     State(state): State<AppState>,
     auth: Authenticated,
     AppJson(req): AppJson<GrantRequest>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Grant>, AppError> {
     let answer = storage::grant(&state, &auth.pool, &auth.claims, auth.session.id, &req).await?;
     Ok(Json(answer))
 }

@@ -6,8 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, post};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::error::{AppError, Code};
 use super::extract::{AppJson, Authenticated, ClientIp, Pool};
@@ -47,12 +46,19 @@ struct Reauth {
     current_password: Option<String>,
 }
 
+/// A SIWE nonce and when it expires (RFC 3339).
+#[derive(Debug, Serialize)]
+struct NonceResponse {
+    nonce: String,
+    expires_at: String,
+}
+
 /// A nonce for one EIP-4361 message, bound to this pool, valid 5 minutes, usable once.
 async fn issue_nonce(
     State(state): State<AppState>,
     Pool(pool): Pool,
     ClientIp(ip): ClientIp,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<NonceResponse>, AppError> {
     let (nonce, expires_at) = siwe::issue_nonce_for(&state, &pool, &ip).await?;
     let expires_at = time::OffsetDateTime::from_unix_timestamp(expires_at)
         .ok()
@@ -61,7 +67,7 @@ async fn issue_nonce(
                 .ok()
         })
         .unwrap_or_default();
-    Ok(Json(json!({ "nonce": nonce, "expires_at": expires_at })))
+    Ok(Json(NonceResponse { nonce, expires_at }))
 }
 
 /// Signs in with a wallet (EIP-4361): a token set with `amr: ["siwe"]` and the signer in

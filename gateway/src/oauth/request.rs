@@ -4,7 +4,7 @@
 //! RFC 9700 §4.1); any later error is redirected to the client with `state` and `iss`
 //! (RFC 9207).
 
-use accounts::clients::{ClientRecord, GRANT_AUTHORIZATION_CODE};
+use accounts::clients::{ClientRecord, GrantType};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use url::Url;
@@ -147,7 +147,7 @@ pub fn check(
             "only the authorization code flow (response_type=code) is supported",
         );
     }
-    if !client.allows_grant(GRANT_AUTHORIZATION_CODE) {
+    if !client.allows_grant(GrantType::AuthorizationCode) {
         return fail(
             "unauthorized_client",
             "this client may not use the authorization code flow",
@@ -183,7 +183,7 @@ pub fn check(
                 .collect()
         })
         .unwrap_or_default();
-    if let Some(bad) = scope.iter().find(|s| !client.config.scopes.contains(s)) {
+    if let Some(bad) = scope.iter().find(|s| !client.allows_scope(s)) {
         return fail(
             "invalid_scope",
             &format!("the client may not ask for the scope {bad:?}"),

@@ -8,7 +8,7 @@ pub mod sigv4;
 
 use accounts::storage_role::{StorageAction, StorageRole};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use std::collections::BTreeMap;
 
 pub use sigv4::{S3Settings, Stamp};
 
@@ -48,6 +48,32 @@ pub struct ObjectRequest {
     pub content_type: Option<String>,
 }
 
+/// A grant, as `POST /v1/storage/credentials` answers it.
+#[derive(Debug, Serialize)]
+pub struct Grant {
+    pub role: String,
+    /// The store's endpoint, without a trailing slash.
+    pub endpoint: String,
+    pub bucket: String,
+    /// The caller's own prefix; every URL and the POST policy stay inside it.
+    pub prefix: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    pub urls: Vec<GrantUrl>,
+    /// Only when the role allows `put`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post: Option<PostPolicy>,
+}
+
+/// A browser upload: the form fields to POST to `url` with the file last.
+#[derive(Debug, Serialize)]
+pub struct PostPolicy {
+    pub url: String,
+    pub fields: BTreeMap<String, String>,
+    /// The role's limit, `null` without one.
+    pub max_size: Option<u64>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct GrantUrl {
     pub key: String,
@@ -55,8 +81,8 @@ pub struct GrantUrl {
     pub method: &'static str,
     pub url: String,
     /// Headers the request must carry exactly as given (they are signed).
-    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
-    pub headers: serde_json::Map<String, Value>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// Why a grant is refused.

@@ -10,9 +10,7 @@ macro_rules! session_store {
                 if password_hash.is_none() {
                     // The common case in as few hand-offs as the backend allows: one statement
                     // on PostgreSQL, one script inside a transaction on SQLite.
-                    let address_key = new.session.wallet.as_ref().map(|caip10| {
-                        caip10.rsplit(':').next().unwrap_or_default().to_ascii_lowercase()
-                    });
+                    let address_key = new.session.wallet.as_ref().map(|w| w.address.key());
                     let q = Self::bind_session(sqlx::query(NEW_SESSION_AUDITED), new)?
                         .bind(address_key)
                         .bind(audit.pool_id.to_string())
@@ -55,8 +53,8 @@ macro_rules! session_store {
                         .await?;
                 }
                 Self::session(&mut tx, new).await?;
-                if let Some(caip10) = &new.session.wallet {
-                    let address_key = caip10.rsplit(':').next().unwrap_or_default().to_ascii_lowercase();
+                if let Some(wallet) = &new.session.wallet {
+                    let address_key = wallet.address.key();
                     sqlx::query("UPDATE wallet_credential SET last_used_at = $2 WHERE account_id = $1 AND address_key = $3")
                         .bind(&account)
                         .bind(new.session.created_at)

@@ -8,14 +8,14 @@ mod authorize;
 mod token;
 mod userinfo;
 
-use accounts::clients::ClientRecord;
+use accounts::clients::{ClientRecord, Scope};
 use accounts::store::PoolRecord;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
-use serde_json::json;
+use serde::Serialize;
 use std::collections::HashMap;
 
 use crate::state::AppState;
@@ -105,11 +105,21 @@ fn oauth_error(error: &'static str, description: impl Into<String>) -> OAuthErro
     }
 }
 
+/// The body of an RFC 6749 §5.2 error (and of RFC 6750 §3's).
+#[derive(Debug, Serialize)]
+pub(crate) struct OAuthErrorBody<'a> {
+    pub error: &'a str,
+    pub error_description: &'a str,
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let mut res = (
             self.status,
-            Json(json!({ "error": self.error, "error_description": self.description })),
+            Json(OAuthErrorBody {
+                error: self.error,
+                error_description: &self.description,
+            }),
         )
             .into_response();
         no_store(res.headers_mut());
@@ -236,8 +246,7 @@ fn credentials(
 /// The granted scope: what was asked, if the client may have all of it; by default every
 /// scope of the client that is not a user scope.
 fn granted_scope(client: &ClientRecord, asked: Option<&String>) -> Result<String, OAuthError> {
-    let allowed =
-        |s: &str| client.config.scopes.iter().any(|c| c == s) && !USER_SCOPES.contains(&s);
+    let allowed = |s: &str| client.allows_scope(s) && !USER_SCOPES.contains(&s);
     match asked {
         Some(asked) => {
             let mut scopes: Vec<&str> = asked.split(' ').filter(|s| !s.is_empty()).collect();
@@ -255,8 +264,8 @@ fn granted_scope(client: &ClientRecord, asked: Option<&String>) -> Result<String
             .config
             .scopes
             .iter()
+            .map(Scope::as_str)
             .filter(|s| allowed(s))
-            .cloned()
             .collect::<Vec<_>>()
             .join(" ")),
     }
@@ -333,7 +342,7 @@ async fn authenticate(
     }
 }
 
-fn no_store_json(body: serde_json::Value) -> Response {
+fn no_store_json(body: impl Serialize) -> Response {
     let mut res = Json(body).into_response();
     no_store(res.headers_mut());
     res

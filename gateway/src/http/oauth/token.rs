@@ -3,15 +3,12 @@
 //! `refresh_token` grant (bound to its client; scope may only narrow), and
 //! `client_credentials` (RFC 6749 §4.1.3, §6, §4.4; RFC 7636 §4.6).
 
-use accounts::clients::{
-    ClientRecord, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN,
-};
+use accounts::clients::{ClientRecord, GrantType};
 use accounts::store::PoolRecord;
 use axum::Form;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use serde_json::json;
 use std::collections::HashMap;
 
 use super::{OAuthError, granted_scope, identify, no_store_json, oauth_error, single_params};
@@ -19,7 +16,7 @@ use crate::flows::authorize;
 use crate::http::extract::Pool;
 use crate::keys::Alg;
 use crate::state::AppState;
-use crate::tokens::{self, IssueOptions};
+use crate::tokens::{self, IssueOptions, TokenSet};
 
 pub(super) async fn token(
     State(state): State<AppState>,
@@ -28,32 +25,26 @@ pub(super) async fn token(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, OAuthError> {
     let params = single_params(pairs)?;
-    let Some(grant) = params.get("grant_type").cloned() else {
+    let Some(grant) = params.get("grant_type") else {
         return Err(oauth_error("invalid_request", "grant_type is required"));
     };
-    if ![
-        GRANT_AUTHORIZATION_CODE,
-        GRANT_REFRESH_TOKEN,
-        GRANT_CLIENT_CREDENTIALS,
-    ]
-    .contains(&grant.as_str())
-    {
+    let Ok(grant) = grant.parse::<GrantType>() else {
         return Err(oauth_error(
             "unsupported_grant_type",
             "supported: authorization_code, refresh_token, client_credentials",
         ));
-    }
+    };
     let client = identify(&state, &pool, &headers, &params).await?;
-    if !client.allows_grant(&grant) {
+    if !client.allows_grant(grant) {
         return Err(oauth_error(
             "unauthorized_client",
             format!("this client may not use {grant}"),
         ));
     }
-    match grant.as_str() {
-        GRANT_AUTHORIZATION_CODE => authorization_code(&state, &pool, &client, &params).await,
-        GRANT_REFRESH_TOKEN => refresh_token(&state, &pool, &client, &params).await,
-        _ => client_credentials(&state, &pool, &client, &params).await,
+    match grant {
+        GrantType::AuthorizationCode => authorization_code(&state, &pool, &client, &params).await,
+        GrantType::RefreshToken => refresh_token(&state, &pool, &client, &params).await,
+        GrantType::ClientCredentials => client_credentials(&state, &pool, &client, &params).await,
     }
 }
 
@@ -80,11 +71,11 @@ async fn client_token_set(
         id_alg: Alg::parse(&c.id_token_signed_response_alg).unwrap_or(Alg::Es256),
         access_ttl: c.access_token_ttl.unwrap_or(pool.config.access_token_ttl),
         id_ttl: c.id_token_ttl.unwrap_or(pool.config.id_token_ttl),
-        refresh: client.allows_grant(GRANT_REFRESH_TOKEN),
+        refresh: client.allows_grant(GrantType::RefreshToken),
         echo_scope: true,
     };
     let set = tokens::issue_with(&keys, &issuer, issued, &opt, now)?;
-    Ok(no_store_json(json!(set)))
+    Ok(no_store_json(set))
 }
 
 /// Redeems an authorization code (see [`authorize::redeem`]).
@@ -184,10 +175,12 @@ async fn client_credentials(
     let keys = state.keys.keys(pool.id, now).await?;
     let issuer = state.config.issuer(&pool.name);
     let access = tokens::issue_client_token(&keys, &issuer, &client.id, &scope, ttl, now)?;
-    Ok(no_store_json(json!({
-        "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": ttl,
-        "scope": scope,
-    })))
+    Ok(no_store_json(TokenSet {
+        access_token: access,
+        id_token: None,
+        refresh_token: None,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope: Some(scope),
+    }))
 }

@@ -5,9 +5,12 @@ use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
-use super::{OAuthError, authenticate, identify, no_store_json, oauth_error, single_params};
+use super::{
+    OAuthError, OAuthErrorBody, authenticate, identify, no_store_json, oauth_error, single_params,
+};
 use crate::http::extract::{Pool, bearer_user, live_session};
 use crate::state::AppState;
 use crate::tokens::{self, AccessClaims};
@@ -21,7 +24,10 @@ fn bearer_error(
 ) -> Response {
     let mut res = (
         status,
-        axum::Json(json!({ "error": error, "error_description": description })),
+        axum::Json(OAuthErrorBody {
+            error,
+            error_description: description,
+        }),
     )
         .into_response();
     res.headers_mut().insert(
@@ -38,6 +44,41 @@ fn invalid_token() -> Response {
         "a valid access token is required",
         "Bearer error=\"invalid_token\"",
     )
+}
+
+/// The userinfo answer (OIDC Core §5.3.2).
+#[derive(Debug, Serialize)]
+struct UserInfo {
+    sub: accounts::AccountId,
+    wallets: Vec<wallet::Caip10>,
+    /// With the `email` scope only.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    email: Option<EmailClaims>,
+}
+
+/// `email` (`null` when the account has none) and `email_verified`.
+#[derive(Debug, Serialize)]
+struct EmailClaims {
+    email: Option<String>,
+    email_verified: bool,
+}
+
+/// RFC 7009 §2.2 and RFC 7662 §2.2's inactive token: `{}` and `{"active": false}`.
+#[derive(Debug, Serialize)]
+struct Revoked {}
+
+#[derive(Debug, Serialize)]
+struct Inactive {
+    active: bool,
+}
+
+/// An active token (RFC 7662 §2.2): its claims, `active` and `token_type`.
+#[derive(Debug, Serialize)]
+struct Introspection {
+    active: bool,
+    token_type: &'static str,
+    #[serde(flatten)]
+    claims: serde_json::Map<String, Value>,
 }
 
 /// The signed-in person's claims, as the access token's scope allows: `sub` always,
@@ -70,12 +111,15 @@ pub(super) async fn userinfo(
         Err(accounts::Error::AccountNotFound) => return Ok(invalid_token()),
         Err(e) => return Err(e.into()),
     };
-    let mut body = json!({ "sub": account.sub, "wallets": account.wallets });
-    if has("email") {
-        body["email"] = json!(account.email);
-        body["email_verified"] = json!(account.email_verified);
-    }
-    Ok(no_store_json(body))
+    let email = has("email").then_some(EmailClaims {
+        email: account.email,
+        email_verified: account.email_verified,
+    });
+    Ok(no_store_json(UserInfo {
+        sub: account.sub,
+        wallets: account.wallets,
+        email,
+    }))
 }
 
 /// RFC 7009: a client ends one of its refresh tokens (and so its session), or the session
@@ -104,13 +148,13 @@ pub(super) async fn revoke(
                 .end_session_tree(&pool, claims.sid, "revoked_by_client", now)
                 .await?;
         }
-        return Ok(no_store_json(json!({})));
+        return Ok(no_store_json(Revoked {}));
     }
     state
         .users
         .revoke_refresh_token(&pool, token, Some(&client.id), now)
         .await?;
-    Ok(no_store_json(json!({})))
+    Ok(no_store_json(Revoked {}))
 }
 
 /// RFC 7662 token introspection, for confidential clients (resource servers): an access
@@ -128,11 +172,11 @@ pub(super) async fn introspect(
     let Some(token) = params.get("token") else {
         return Err(oauth_error("invalid_request", "token is required"));
     };
-    let inactive = || Ok(no_store_json(json!({ "active": false })));
+    let inactive = || Ok(no_store_json(Inactive { active: false }));
     let now = state.clock.now();
     let keys = state.keys.keys(pool.id, now).await?;
     let issuer = state.config.issuer(&pool.name);
-    let Some(mut claims) = tokens::verify_access_jwt(&keys, &issuer, token, now) else {
+    let Some(claims) = tokens::verify_access_jwt(&keys, &issuer, token, now) else {
         return inactive();
     };
     // A user's token is active only while its session is; a client's own has none.
@@ -145,9 +189,15 @@ pub(super) async fn introspect(
             return inactive();
         }
     }
-    if let Some(obj) = claims.as_object_mut() {
-        obj.insert("active".into(), json!(true));
-        obj.insert("token_type".into(), json!("Bearer"));
-    }
-    Ok(no_store_json(claims))
+    let Value::Object(mut claims) = claims else {
+        return inactive();
+    };
+    // The answer's own members win over claims of the same name (a token has none).
+    claims.remove("active");
+    claims.remove("token_type");
+    Ok(no_store_json(Introspection {
+        active: true,
+        token_type: "Bearer",
+        claims,
+    }))
 }

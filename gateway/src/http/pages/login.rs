@@ -9,8 +9,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
 use super::{FormState, Frame, PageForm, message, refusal, respond};
@@ -218,6 +217,12 @@ pub(super) struct MessageRequest {
     chain_id: u64,
 }
 
+/// The EIP-4361 message for the page's wallet to sign.
+#[derive(Debug, Serialize)]
+pub(super) struct SiweMessageResponse {
+    message: String,
+}
+
 /// `POST /login/siwe/message {address, chain_id}`: the EIP-4361 message for the wallet to
 /// sign, with a fresh nonce and this pool's domain and URI. The server writes it so the
 /// address is in EIP-55 form (wallets often report lowercase) and the page needs no
@@ -227,7 +232,7 @@ pub(super) async fn siwe_message(
     Pool(pool): Pool,
     ClientIp(ip): ClientIp,
     AppJson(req): AppJson<MessageRequest>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<SiweMessageResponse>, AppError> {
     let address = wallet::Address::from_str(&req.address.to_ascii_lowercase())?;
     let policy = siwe::policy(&state, &pool);
     if !policy.chain_ids.contains(&req.chain_id) {
@@ -249,7 +254,7 @@ pub(super) async fn siwe_message(
         "{domain} wants you to sign in with your Ethereum account:\n{address}\n\n{statement}\n\nURI: {uri}\nVersion: 1\nChain ID: {chain}\nNonce: {nonce}\nIssued At: {issued_at}",
         chain = req.chain_id,
     );
-    Ok(Json(json!({ "message": message })))
+    Ok(Json(SiweMessageResponse { message }))
 }
 
 impl super::CsrfToken for PasswordForm {
