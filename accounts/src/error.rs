@@ -77,26 +77,3 @@ impl From<sqlx::migrate::MigrateError> for Error {
         Error::Store(e.to_string())
     }
 }
-
-impl From<redis::RedisError> for Error {
-    fn from(e: redis::RedisError) -> Self {
-        use redis::ErrorKind as K;
-        // Unreachable, or reachable but not serving: loading its data after a restart, a
-        // replica during a failover, a cluster without a primary for the slot.
-        let not_serving = matches!(
-            e.kind(),
-            K::BusyLoadingError | K::TryAgain | K::ClusterDown | K::MasterDown | K::ReadOnly
-        );
-        if not_serving
-            || e.is_io_error()
-            || e.is_timeout()
-            || e.is_connection_dropped()
-            || e.is_connection_refusal()
-            || e.is_unrecoverable_error()
-        {
-            Error::Unavailable(format!("redis: {e}"))
-        } else {
-            Error::Ephemeral(e.to_string())
-        }
-    }
-}

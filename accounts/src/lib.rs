@@ -7,7 +7,6 @@
 //! [`Error`] to answers. Time is always passed in (`now`); only the gateway reads the clock.
 
 pub mod clients;
-pub mod ephemeral;
 mod error;
 pub mod mail;
 pub mod password;

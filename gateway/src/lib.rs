@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod ephemeral;
 pub mod flows;
 pub mod http;
 pub mod keys;

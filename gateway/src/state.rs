@@ -1,6 +1,6 @@
 //! The application state: every shared part, chosen once at start-up from the config.
 
-use accounts::ephemeral::{Ephemeral, MemoryEphemeral, RedisEphemeral};
+use crate::ephemeral::{Ephemeral, MemoryEphemeral, RedisEphemeral};
 use accounts::password::PasswordHasher;
 use accounts::policy::PoolConfig;
 use accounts::secret::MasterKey;

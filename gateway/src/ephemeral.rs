@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::Error;
+use accounts::Error;
 
 #[async_trait]
 pub trait Ephemeral: Send + Sync {
@@ -234,7 +234,7 @@ return 0";
 impl RedisEphemeral {
     /// Connects to `url`; fails if Redis cannot be reached now.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, Error> {
-        let client = redis::Client::open(url)?;
+        let client = redis::Client::open(url).map_err(redis_error)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(COMMAND_TIMEOUT)
             .set_response_timeout(COMMAND_TIMEOUT)
@@ -269,12 +269,35 @@ impl RedisEphemeral {
     }
 }
 
+/// A Redis error as the domain sees it: unavailable (503) when Redis cannot serve, else a
+/// store error.
+fn redis_error(e: redis::RedisError) -> Error {
+    use redis::ErrorKind as K;
+    // Unreachable, or reachable but not serving: loading its data after a restart, a
+    // replica during a failover, a cluster without a primary for the slot.
+    let not_serving = matches!(
+        e.kind(),
+        K::BusyLoadingError | K::TryAgain | K::ClusterDown | K::MasterDown | K::ReadOnly
+    );
+    if not_serving
+        || e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_unrecoverable_error()
+    {
+        Error::Unavailable(format!("redis: {e}"))
+    } else {
+        Error::Ephemeral(e.to_string())
+    }
+}
+
 /// Runs a Redis future under [`COMMAND_TIMEOUT`].
 async fn bounded<T>(
     f: impl std::future::Future<Output = redis::RedisResult<T>>,
 ) -> Result<T, Error> {
     match tokio::time::timeout(COMMAND_TIMEOUT, f).await {
-        Ok(r) => Ok(r?),
+        Ok(r) => r.map_err(redis_error),
         Err(_) => Err(Error::Unavailable(format!(
             "redis did not answer within {} ms",
             COMMAND_TIMEOUT.as_millis()
