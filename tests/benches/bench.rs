@@ -10,6 +10,7 @@ use accounts::password::PasswordHasher;
 use accounts::secret::Secret;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use gatehouse_tests::siwe_key::{SiweKey, eip191};
 use gatehouse_tests::{Backend, Gateway, MailSink, World, unique_email};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -80,16 +81,6 @@ async fn floor_http(gw: &Gateway) -> Duration {
     stats(samples).p50
 }
 
-fn keccak(data: &[u8]) -> [u8; 32] {
-    use sha3::Digest;
-    sha3::Keccak256::digest(data).into()
-}
-
-/// EIP-191 hash of a message, as `personal_sign` signs it.
-fn eip191(message: &str) -> [u8; 32] {
-    keccak(format!("\x19Ethereum Signed Message:\n{}{message}", message.len()).as_bytes())
-}
-
 /// One public-key recovery with libsecp256k1, the fastest known (an absolute floor, not our
 /// own path); k256 0.13's, which the gateway used before, is printed beside it.
 fn floor_ecrecover() -> (Duration, Duration) {
@@ -116,43 +107,6 @@ fn floor_ecrecover() -> (Duration, Duration) {
         k256.push(t.elapsed());
     }
     (stats(fast).p50, stats(k256).p50)
-}
-
-/// A wallet for the SIWE benchmark: signs EIP-4361 messages for the test gateway.
-struct BenchWallet {
-    key: k256::ecdsa::SigningKey,
-    address: String,
-}
-
-impl BenchWallet {
-    fn new() -> Self {
-        let key =
-            k256::ecdsa::SigningKey::from_slice(&accounts::secret::random_bytes::<32>()).unwrap();
-        let point = key.verifying_key().to_encoded_point(false);
-        let mut addr = [0u8; 20];
-        addr.copy_from_slice(&keccak(&point.as_bytes()[1..])[12..]);
-        Self {
-            key,
-            address: wallet::Address(addr).to_string(),
-        }
-    }
-
-    fn sign_in_body(&self, nonce: &str) -> serde_json::Value {
-        let issued = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap();
-        let message = format!(
-            "gatehouse.test wants you to sign in with your Ethereum account:\n{}\n\n\nURI: http://gatehouse.test/login\nVersion: 1\nChain ID: 1\nNonce: {nonce}\nIssued At: {issued}",
-            self.address
-        );
-        let (sig, recid) = self
-            .key
-            .sign_prehash_recoverable(&eip191(&message))
-            .unwrap();
-        let mut bytes = sig.to_bytes().to_vec();
-        bytes.push(27 + recid.to_byte());
-        json!({ "message": message, "signature": format!("0x{}", hex::encode(bytes)) })
-    }
 }
 
 async fn floor_db(gw: &Gateway) -> Duration {
@@ -322,7 +276,7 @@ async fn bench_backend(
     );
     // SIWE sign-in of a known wallet: a nonce and a signed message per sign-in, only the
     // sign-in request timed.
-    let bench_wallet = BenchWallet::new();
+    let bench_wallet = SiweKey::new();
     let mut samples = Vec::new();
     for i in 0..300u32 {
         let n: serde_json::Value = gw
@@ -334,7 +288,7 @@ async fn bench_backend(
             .json()
             .await?;
         let nonce = n["nonce"].as_str().unwrap().to_string();
-        let body = bench_wallet.sign_in_body(&nonce);
+        let body = bench_wallet.sign_in_body("gatehouse.test", &nonce);
         let t = Instant::now();
         let r = gw
             .http

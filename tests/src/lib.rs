@@ -7,6 +7,7 @@
 pub mod chain;
 pub mod proxy;
 pub mod s3;
+pub mod siwe_key;
 pub mod smtp;
 
 use anyhow::{Context, Result};

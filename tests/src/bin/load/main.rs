@@ -19,6 +19,7 @@ mod seed;
 
 use anyhow::{Context, Result, bail};
 use drive::{Outcome, Proc, run};
+use gatehouse_tests::siwe_key::SiweKey;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -144,47 +145,6 @@ fn free_port() -> Result<u16> {
 /// meter clients, not the benchmark.
 fn client_addr(i: usize) -> String {
     format!("198.18.{}.{}", (i / 250) % 250, i % 250 + 1)
-}
-
-fn keccak(data: &[u8]) -> [u8; 32] {
-    use sha3::Digest;
-    sha3::Keccak256::digest(data).into()
-}
-
-struct Wallet {
-    key: k256::ecdsa::SigningKey,
-    address: String,
-}
-
-impl Wallet {
-    fn new() -> Self {
-        let key =
-            k256::ecdsa::SigningKey::from_slice(&accounts::secret::random_bytes::<32>()).unwrap();
-        let point = key.verifying_key().to_encoded_point(false);
-        let mut addr = [0u8; 20];
-        addr.copy_from_slice(&keccak(&point.as_bytes()[1..])[12..]);
-        Self {
-            key,
-            address: wallet::Address(addr).to_string(),
-        }
-    }
-
-    /// The sign-in body for `nonce` at the gateway `authority` (EIP-4361, EIP-191).
-    fn sign_in(&self, authority: &str, nonce: &str) -> String {
-        let issued = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap();
-        let message = format!(
-            "{authority} wants you to sign in with your Ethereum account:\n{}\n\n\nURI: http://{authority}/login\nVersion: 1\nChain ID: 1\nNonce: {nonce}\nIssued At: {issued}",
-            self.address
-        );
-        let hash =
-            keccak(format!("\x19Ethereum Signed Message:\n{}{message}", message.len()).as_bytes());
-        let (sig, recid) = self.key.sign_prehash_recoverable(&hash).unwrap();
-        let mut bytes = sig.to_bytes().to_vec();
-        bytes.push(27 + recid.to_byte());
-        json!({ "message": message, "signature": format!("0x{}", hex::encode(bytes)) }).to_string()
-    }
 }
 
 fn print_row(name: &str, seeded: u64, o: &Outcome, db: Option<f64>, extra: &str) {
@@ -341,7 +301,7 @@ async fn bench(args: &Args, env: &[(String, String)], database_url: &str) -> Res
     let c = args.concurrency;
 
     // Returning wallets: each signs in once before the measurement.
-    let wallets: Arc<Vec<Wallet>> = Arc::new((0..500).map(|_| Wallet::new()).collect());
+    let wallets: Arc<Vec<SiweKey>> = Arc::new((0..500).map(|_| SiweKey::new()).collect());
     let nonce_url = format!("{}/v1/siwe/nonce", gw.api);
     let siwe_url = format!("{}/v1/sessions/siwe", gw.api);
     let warm = siwe(
@@ -434,7 +394,7 @@ async fn siwe(
     proc: &Proc,
     nonce_url: &str,
     siwe_url: &str,
-    wallets: &Arc<Vec<Wallet>>,
+    wallets: &Arc<Vec<SiweKey>>,
     authority: &str,
     n: usize,
     c: usize,
@@ -460,7 +420,11 @@ async fn siwe(
     let bodies: Vec<String> = nonces
         .iter()
         .enumerate()
-        .map(|(i, nonce)| wallets[i % wallets.len()].sign_in(authority, nonce))
+        .map(|(i, nonce)| {
+            wallets[i % wallets.len()]
+                .sign_in_body(authority, nonce)
+                .to_string()
+        })
         .collect();
     let tokens = Arc::new(std::sync::Mutex::new(vec![String::new(); n]));
     let sink = tokens.clone();
