@@ -27,7 +27,6 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
@@ -73,7 +72,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(axum::middleware::from_fn(request_id_on_server_errors))
                 .layer(CatchPanicLayer::custom(|_| panic_response()))
-                .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+                .layer(axum::middleware::from_fn_with_state(REQUEST_DEADLINE, deadline))
                 .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
                 .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
                 .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
@@ -85,6 +84,24 @@ pub fn app(state: AppState) -> Router {
                 .option_layer(hsts),
         )
         .with_state(state)
+}
+
+/// How long a request may take before it is answered 503 (a backing service too slow).
+const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Answers a request that is not done within `limit` with 503 `unavailable`, a problem body
+/// and `Retry-After`, like any other outage (the work it was waiting on is dropped).
+async fn deadline(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            AppError::Unavailable(format!("no answer within {} s", limit.as_secs())).into_response()
+        }
+    }
 }
 
 /// A 500 answer (a bug) carries the request id in its problem body, the same id the log's
@@ -150,4 +167,44 @@ pub(crate) fn see_other(
         res.headers_mut().append(header::SET_COOKIE, c.clone());
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    /// A request past its deadline gets the outage answer: 503, a problem body with the
+    /// stable code, and `Retry-After`; one within it is untouched.
+    #[tokio::test]
+    async fn a_slow_request_is_answered_503_with_a_body() {
+        let app: Router = Router::new()
+            .route(
+                "/slow",
+                axum::routing::get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            )
+            .route("/fast", axum::routing::get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn_with_state(
+                Duration::from_millis(50),
+                deadline,
+            ));
+        let get = |path: &str| {
+            axum::http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .unwrap_or_default()
+        };
+        let res = app.clone().oneshot(get("/slow")).await.unwrap_or_default();
+        assert_eq!(res.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert!(res.headers().contains_key(header::RETRY_AFTER));
+        let body = axum::body::to_bytes(res.into_body(), 4096)
+            .await
+            .unwrap_or_default();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        assert_eq!(problem["code"], "unavailable", "{problem}");
+        let res = app.oneshot(get("/fast")).await.unwrap_or_default();
+        assert_eq!(res.status(), axum::http::StatusCode::OK);
+    }
 }
