@@ -192,14 +192,15 @@ pub fn issue_client_token(
     keys.sign(Alg::Es256, "at+jwt", &claims)
 }
 
-/// What a valid access token says about its bearer.
+/// What a valid access token says about its bearer: its claims in the model `verify`
+/// validates with (one claims model for issuing and checking), with the account and session
+/// ids parsed.
 #[derive(Clone, Debug)]
 pub struct AccessClaims {
     pub sub: AccountId,
     pub sid: SessionId,
-    pub amr: Vec<String>,
     pub auth_time: i64,
-    pub claims: Value,
+    pub token: claims::AccessClaims,
 }
 
 /// Checks an access token from this pool: signature by a published key, `typ: at+jwt`
@@ -233,21 +234,16 @@ pub fn verify_access_jwt(keys: &PoolKeys, issuer: &str, token: &str, now: i64) -
 }
 
 impl AccessClaims {
-    /// A user's access token: `sub`, `sid`, `amr` and `auth_time` present. None for a
-    /// client's own token.
+    /// A user's access token: `sub`, `sid`, `amr` and `auth_time` present, every claim of
+    /// the type `verify` expects. None for a client's own token.
     pub fn of_user(claims: Value) -> Option<AccessClaims> {
-        let str_claim = |k: &str| claims.get(k).and_then(Value::as_str);
+        claims.get("amr")?.as_array()?;
+        let token: claims::AccessClaims = serde_json::from_value(claims).ok()?;
         Some(AccessClaims {
-            sub: AccountId::parse(str_claim("sub")?)?,
-            sid: SessionId::parse(str_claim("sid")?)?,
-            amr: claims
-                .get("amr")?
-                .as_array()?
-                .iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect(),
-            auth_time: claims.get("auth_time").and_then(Value::as_i64)?,
-            claims,
+            sub: AccountId::parse(&token.sub)?,
+            sid: SessionId::parse(token.sid.as_deref()?)?,
+            auth_time: token.auth_time?,
+            token,
         })
     }
 }

@@ -71,14 +71,7 @@ pub async fn grant(
     if account.account.status != accounts::AccountStatus::Active {
         return Err(accounts::Error::AccountDisabled.into());
     }
-    let groups = claims.claims["groups"]
-        .as_array()
-        .map(|g| {
-            g.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let groups = claims.token.groups.clone();
     storage::check_conditions(
         role,
         &Caller {
@@ -86,7 +79,7 @@ pub async fn grant(
                 .email
                 .as_ref()
                 .is_some_and(|e| e.verified_at.is_some()),
-            amr: &claims.amr,
+            amr: &claims.token.amr,
             auth_time: claims.auth_time,
             groups,
             now,

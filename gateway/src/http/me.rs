@@ -150,7 +150,8 @@ async fn change_password(
         current: req.current_password.as_deref(),
         new: &req.new_password,
         session: auth.session.id,
-        recovered: auth.claims.amr == ["email"] && now - auth.session.auth_time <= REAUTH_WINDOW,
+        recovered: auth.claims.token.amr == ["email"]
+            && now - auth.session.auth_time <= REAUTH_WINDOW,
     };
     let outcome = state
         .users

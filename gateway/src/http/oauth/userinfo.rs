@@ -91,13 +91,8 @@ pub(super) async fn userinfo(
     let Some((claims, _)) = bearer_user(&state, &pool, &headers).await? else {
         return Ok(invalid_token());
     };
-    let scope = claims
-        .claims
-        .get("scope")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let has = |s: &str| scope.split(' ').any(|x| x == s);
+    let scope = &claims.token.scope;
+    let has = |s: &str| scope.iter().any(|x| x == s);
     if !has("openid") {
         return Ok(bearer_error(
             StatusCode::FORBIDDEN,
@@ -141,7 +136,7 @@ pub(super) async fn revoke(
         let keys = state.keys.keys(pool.id, now).await?;
         let issuer = state.config.issuer(&pool.name);
         if let Some(claims) = tokens::verify_access(&keys, &issuer, token, now)
-            && claims.claims.get("client_id").and_then(Value::as_str) == Some(client.id.as_str())
+            && claims.token.client_id == client.id
         {
             state
                 .users
