@@ -16,6 +16,9 @@ pub struct PasswordHasher {
     /// A real hash of a random password, verified for unknown users so that an unknown
     /// email costs the same time as a wrong password (DESIGN rule 5).
     dummy: Arc<String>,
+    /// argon2's working memory, one buffer per permit at most (taken with it, given back
+    /// after), so the memory held stays `concurrency` × 19 MiB whatever thread runs a hash.
+    memory: Arc<std::sync::Mutex<Vec<Vec<argon2::Block>>>>,
 }
 
 fn argon2() -> Result<Argon2<'static>, Error> {
@@ -31,21 +34,26 @@ fn hash_blocking(password: &str) -> Result<String, Error> {
         .map_err(|_| Error::Crypto)
 }
 
-thread_local! {
-    /// argon2's working memory (19 MiB), kept by each blocking thread that hashes: allocated
-    /// afresh, it page-faulted on every hash, about a third of the hash's CPU. Every block is
-    /// written before it is read (RFC 9106 §3.4), so what an earlier hash left is never used.
-    static MEMORY: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-fn verify_blocking(password: &str, phc: &str) -> Result<bool, Error> {
+/// Verifies `password` against `phc`. A hash with this gateway's parameters is computed into
+/// `memory` (argon2's 19 MiB, reused: allocated afresh, it page-faulted on every hash, about
+/// a third of the hash's CPU; every block is written before it is read, RFC 9106 §3.4, so
+/// what an earlier hash left is never used); any other hash goes to the library's own check.
+fn verify_blocking(
+    password: &str,
+    phc: &str,
+    memory: &mut Vec<argon2::Block>,
+) -> Result<bool, Error> {
     use subtle::ConstantTimeEq;
     let parsed = PasswordHash::new(phc).map_err(|_| Error::Crypto)?;
     let params = Params::try_from(&parsed).map_err(|_| Error::Crypto)?;
+    let standard = argon2()?;
     let argon2id = parsed.algorithm == argon2::ARGON2ID_IDENT
         && parsed
             .version
-            .is_none_or(|v| v == u32::from(Version::V0x13));
+            .is_none_or(|v| v == u32::from(Version::V0x13))
+        && params.m_cost() == standard.params().m_cost()
+        && params.t_cost() == standard.params().t_cost()
+        && params.p_cost() == standard.params().p_cost();
     let (Some(salt), Some(expected), true) = (parsed.salt, parsed.hash, argon2id) else {
         // Not a hash this gateway writes: the library's own check, whatever it costs.
         return Ok(argon2()?
@@ -57,19 +65,12 @@ fn verify_blocking(password: &str, phc: &str) -> Result<bool, Error> {
     let expected = expected.as_bytes();
     let mut out = vec![0u8; expected.len()];
     let hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-    MEMORY
-        .with_borrow_mut(|memory| {
-            let blocks = params.block_count();
-            if memory.len() < blocks {
-                memory.resize(blocks, argon2::Block::default());
-            }
-            hasher.hash_password_into_with_memory(
-                password.as_bytes(),
-                salt,
-                &mut out,
-                &mut memory[..blocks],
-            )
-        })
+    let blocks = params.block_count();
+    if memory.len() != blocks {
+        memory.resize(blocks, argon2::Block::default());
+    }
+    hasher
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..])
         .map_err(|_| Error::Crypto)?;
     Ok(bool::from(out.ct_eq(expected)))
 }
@@ -81,6 +82,7 @@ impl PasswordHasher {
         Ok(Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             dummy: Arc::new(dummy),
+            memory: Arc::default(),
         })
     }
 
@@ -119,8 +121,20 @@ impl PasswordHasher {
             Some(h) => (h.to_string(), true),
             None => (self.dummy.as_ref().clone(), false),
         };
+        let pool = self.memory.clone();
         let ok = self
-            .run(move || verify_blocking(p.expose(), &target))
+            .run(move || {
+                let mut memory = pool
+                    .lock()
+                    .ok()
+                    .and_then(|mut m| m.pop())
+                    .unwrap_or_default();
+                let ok = verify_blocking(p.expose(), &target, &mut memory);
+                if let Ok(mut m) = pool.lock() {
+                    m.push(memory);
+                }
+                ok
+            })
             .await?;
         Ok(ok && real)
     }
@@ -135,23 +149,24 @@ mod tests {
     #[test]
     fn reused_memory_matches_the_library() {
         let phc = hash_blocking("violet tractor umbrella").unwrap();
+        let mut memory = Vec::new();
         for _ in 0..2 {
-            assert!(verify_blocking("violet tractor umbrella", &phc).unwrap());
-            assert!(!verify_blocking("violet tractor umbrelli", &phc).unwrap());
+            assert!(verify_blocking("violet tractor umbrella", &phc, &mut memory).unwrap());
+            assert!(!verify_blocking("violet tractor umbrelli", &phc, &mut memory).unwrap());
         }
         let params = Params::new(8_192, 3, 1, Some(24)).unwrap();
         let other = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
             .hash_password(b"pw", &SaltString::encode_b64(b"0123456789abcdef").unwrap())
             .unwrap()
             .to_string();
-        assert!(verify_blocking("pw", &other).unwrap());
-        assert!(!verify_blocking("pW", &other).unwrap());
+        assert!(verify_blocking("pw", &other, &mut memory).unwrap());
+        assert!(!verify_blocking("pW", &other, &mut memory).unwrap());
         let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, Params::default())
             .hash_password(b"pw", &SaltString::encode_b64(b"0123456789abcdef").unwrap())
             .unwrap()
             .to_string();
-        assert!(verify_blocking("pw", &argon2i).unwrap());
-        assert!(!verify_blocking("px", &argon2i).unwrap());
+        assert!(verify_blocking("pw", &argon2i, &mut memory).unwrap());
+        assert!(!verify_blocking("px", &argon2i, &mut memory).unwrap());
     }
 
     #[tokio::test]

@@ -18,6 +18,18 @@ pub enum Error {
     /// The nonce store or the clock failed.
     #[error(transparent)]
     Store(#[from] accounts::Error),
+    /// The client address is past its limit of attempts.
+    #[error("rate limited; retry after {retry_after} s")]
+    Limited { retry_after: u64 },
+}
+
+impl From<ratelimit::Error> for Error {
+    fn from(e: ratelimit::Error) -> Self {
+        match e {
+            ratelimit::Error::Limited { retry_after } => Error::Limited { retry_after },
+            ratelimit::Error::Store(e) => Error::Store(e),
+        }
+    }
 }
 
 const NONCE_LEN: usize = 20; // 62^20 ≈ 2^119
@@ -132,15 +144,30 @@ pub async fn prove(
     prove_parsed(state, pool, &msg, live, signature).await
 }
 
-/// The ephemeral-store key of a message's nonce, for a caller that takes it itself
-/// ([`prove_parsed`]).
-pub fn message_nonce_key(pool: &PoolRecord, msg: &wallet::SiweMessage) -> String {
-    nonce_key(pool, msg.nonce())
+/// [`prove`] for a sign-in from `ip`: the attempt is counted against `limit` and the nonce
+/// taken in one round trip to the ephemeral store (a message that does not parse is counted
+/// too). Only the nonce taken here, or in [`prove`], ever reaches the signature check.
+pub async fn prove_counted(
+    state: &AppState,
+    pool: &PoolRecord,
+    (limit, ip): (ratelimit::Limit, &str),
+    message: &str,
+    signature: &str,
+) -> Result<ProvenWallet, Error> {
+    let msg = match wallet::SiweMessage::parse(message) {
+        Ok(msg) => msg,
+        Err(refused) => {
+            ratelimit::hit(state, pool.id, limit, ip).await?;
+            return Err(refused.into());
+        }
+    };
+    let taken =
+        ratelimit::hit_and_take(state, pool.id, limit, ip, &nonce_key(pool, msg.nonce())).await?;
+    prove_parsed(state, pool, &msg, taken.is_some(), signature).await
 }
 
-/// [`prove`] for a parsed message whose nonce the caller has already taken (`live`: it
-/// was there to take).
-pub async fn prove_parsed(
+/// [`prove`] for a parsed message whose nonce was taken (`live`: it was there to take).
+async fn prove_parsed(
     state: &AppState,
     pool: &PoolRecord,
     msg: &wallet::SiweMessage,

@@ -676,9 +676,11 @@ mod lite {
     /// Rows whose stored address has a character outside printable ASCII.
     const NON_ASCII_EMAIL: &str = "email GLOB '*[^ -~]*'";
     /// The bundle's `wallets` column.
+    /// (Ordered inside the aggregate, SQLite 3.44+: the order of a subquery feeding an
+    /// aggregate is not promised.)
     const WALLETS_JSON: &str = "(SELECT json_group_array(json_array(kind, chain_id, address, \
-        address_key, caip10, created_at, verified_at, last_used_at)) FROM (SELECT * FROM \
-        wallet_credential w WHERE w.account_id = a.id ORDER BY created_at, id)) AS wallets";
+        address_key, caip10, created_at, verified_at, last_used_at) ORDER BY created_at, id) \
+        FROM wallet_credential w WHERE w.account_id = a.id) AS wallets";
     /// A session and its first refresh token: two statements that sqlx's SQLite worker runs
     /// in one hand-off (`$n` parameters are absolute across the statements).
     const NEW_SESSION: &str = "INSERT INTO session (id, pool_id, account_id, client_id, amr, \

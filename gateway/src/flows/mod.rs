@@ -39,6 +39,7 @@ impl From<crate::siwe::Error> for Error {
         match e {
             crate::siwe::Error::Refused(e) => Error::Wallet(e),
             crate::siwe::Error::Store(e) => Error::Account(e),
+            crate::siwe::Error::Limited { retry_after } => Error::Limited { retry_after },
         }
     }
 }

@@ -48,20 +48,8 @@ pub async fn wallet(
     message: &str,
     signature: &str,
 ) -> Result<Issued, Error> {
-    let msg = match wallet::SiweMessage::parse(message) {
-        Ok(msg) => msg,
-        Err(refused) => {
-            // A message that does not even parse still counts against the address.
-            ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
-            return Err(refused.into());
-        }
-    };
-    // The attempt's count and the nonce's consumption: one round trip.
-    let key = siwe::message_nonce_key(pool, &msg);
-    let live = ratelimit::hit_and_take(state, pool.id, ATTEMPTS_PER_IP, ip, &key)
-        .await?
-        .is_some();
-    let wallet = siwe::prove_parsed(state, pool, &msg, live, signature).await?;
+    let wallet =
+        siwe::prove_counted(state, pool, (ATTEMPTS_PER_IP, ip), message, signature).await?;
     Ok(state
         .users
         .sign_in_wallet(pool, &wallet, state.clock.now())

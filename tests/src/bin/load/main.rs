@@ -135,6 +135,16 @@ impl Gateway {
     }
 }
 
+impl Drop for Gateway {
+    /// A run that fails midway does not leave the gateway running on its core.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
