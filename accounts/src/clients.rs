@@ -351,23 +351,62 @@ impl ClientRecord {
     }
 
     /// The client as the admin API shows it (never the secret or its hash).
-    pub fn view(&self) -> serde_json::Value {
-        serde_json::json!({
-            "client_id": self.id,
-            "name": self.name,
-            "public": self.public,
-            "redirect_uris": self.redirect_uris,
-            "post_logout_redirect_uris": self.config.post_logout_redirect_uris,
-            "grant_types": self.config.grant_types,
-            "scopes": self.config.scopes,
-            "token_endpoint_auth_method": if self.public { "none" } else { "client_secret_basic" },
-            "access_token_ttl": self.config.access_token_ttl,
-            "id_token_ttl": self.config.id_token_ttl,
-            "refresh_token_ttl": self.config.refresh_token_ttl,
-            "id_token_signed_response_alg": self.config.id_token_signed_response_alg,
-            "created_at": self.created_at,
-        })
+    pub fn view(&self) -> ClientView {
+        ClientView {
+            client_id: self.id.clone(),
+            name: self.name.clone(),
+            public: self.public,
+            redirect_uris: self.redirect_uris.clone(),
+            post_logout_redirect_uris: self.config.post_logout_redirect_uris.clone(),
+            grant_types: self.config.grant_types.clone(),
+            scopes: self.config.scopes.clone(),
+            token_endpoint_auth_method: if self.public {
+                "none"
+            } else {
+                "client_secret_basic"
+            },
+            access_token_ttl: self.config.access_token_ttl,
+            id_token_ttl: self.config.id_token_ttl,
+            refresh_token_ttl: self.config.refresh_token_ttl,
+            id_token_signed_response_alg: self.config.id_token_signed_response_alg.clone(),
+            created_at: self.created_at,
+        }
     }
+}
+
+/// An app client as the admin API and the CLI show it: never its secret or the secret's
+/// hash. The TTLs are null where the pool's defaults apply.
+#[derive(Debug, serde::Serialize)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    pub public: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: Vec<Scope>,
+    pub token_endpoint_auth_method: &'static str,
+    pub access_token_ttl: Option<i64>,
+    pub id_token_ttl: Option<i64>,
+    pub refresh_token_ttl: Option<i64>,
+    pub id_token_signed_response_alg: String,
+    pub created_at: i64,
+}
+
+/// A client just registered: its view and, for a confidential client, its secret, shown
+/// this once.
+#[derive(Debug, serde::Serialize)]
+pub struct CreatedClient {
+    #[serde(flatten)]
+    pub client: ClientView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+/// `GET /admin/v1/pools/{pool}/clients`.
+#[derive(Debug, serde::Serialize)]
+pub struct ClientList {
+    pub clients: Vec<ClientView>,
 }
 
 #[cfg(test)]
@@ -432,7 +471,11 @@ mod tests {
         let secret = secret.unwrap();
         assert!(rec.secret_matches(&master, secret.expose()));
         assert!(!rec.secret_matches(&master, "nope"));
-        assert!(!rec.view().to_string().contains(secret.expose()));
+        assert!(
+            !serde_json::to_string(&rec.view())
+                .unwrap()
+                .contains(secret.expose())
+        );
         assert!(rec.allows_grant(GrantType::ClientCredentials));
         assert!(!rec.allows_grant(GrantType::RefreshToken));
         assert!(rec.allows_scope("api:read") && !rec.allows_scope("openid"));

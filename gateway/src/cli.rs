@@ -215,21 +215,16 @@ async fn run_client(command: &ClientCommand, config: Config) -> anyhow::Result<(
                 ..Default::default()
             };
             let (client, secret) = state.users.create_client(&pool, req, now).await?;
-            let mut out = client.view();
-            if let Some(s) = secret {
-                out["client_secret"] = serde_json::json!(s.expose());
-            }
+            let out = accounts::clients::CreatedClient {
+                client: client.view(),
+                client_secret: secret.map(|s| s.expose().to_string()),
+            };
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         ClientCommand::List { .. } => {
-            let clients: Vec<_> = state
-                .users
-                .list_clients(&pool)
-                .await?
-                .iter()
-                .map(|c| c.view())
-                .collect();
-            println!("{}", serde_json::to_string_pretty(&clients)?);
+            let clients = state.users.list_clients(&pool).await?;
+            let views: Vec<_> = clients.iter().map(|c| c.view()).collect();
+            println!("{}", serde_json::to_string_pretty(&views)?);
         }
         ClientCommand::Delete { client_id, .. } => {
             state.users.delete_client(&pool, client_id, now).await?;

@@ -1,13 +1,12 @@
 //! The operators' API under `/admin/v1`, guarded by `GATEHOUSE_ADMIN_TOKEN` (a bearer token
 //! compared in constant time). Today: a pool's app clients.
 
-use accounts::clients::NewClient;
+use accounts::clients::{ClientList, ClientRecord, ClientView, CreatedClient, NewClient};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Value, json};
 use std::collections::HashMap;
 
 use super::error::{AppError, Code};
@@ -59,27 +58,29 @@ async fn create_client(
     _: Admin,
     Pool(pool): Pool,
     AppJson(req): AppJson<NewClient>,
-) -> Result<(StatusCode, Json<Value>), AppError> {
+) -> Result<(StatusCode, Json<CreatedClient>), AppError> {
     let (client, secret) = state
         .users
         .create_client(&pool, req, state.clock.now())
         .await?;
-    let mut body = client.view();
-    if let Some(s) = secret {
-        body["client_secret"] = json!(s.expose());
-    }
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedClient {
+            client: client.view(),
+            client_secret: secret.map(|s| s.expose().to_string()),
+        }),
+    ))
 }
 
 async fn list_clients(
     State(state): State<AppState>,
     _: Admin,
     Pool(pool): Pool,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<ClientList>, AppError> {
     let clients = state.users.list_clients(&pool).await?;
-    Ok(Json(json!({
-        "clients": clients.iter().map(|c| c.view()).collect::<Vec<_>>()
-    })))
+    Ok(Json(ClientList {
+        clients: clients.iter().map(ClientRecord::view).collect(),
+    }))
 }
 
 fn client_id(params: &HashMap<String, String>) -> &str {
@@ -91,7 +92,7 @@ async fn get_client(
     _: Admin,
     Pool(pool): Pool,
     Path(params): Path<HashMap<String, String>>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<ClientView>, AppError> {
     let client = state.users.find_client(&pool, client_id(&params)).await?;
     Ok(Json(client.view()))
 }
