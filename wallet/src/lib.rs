@@ -3,15 +3,18 @@
 //!
 //! This crate knows nothing of HTTP or the database: the gateway issues and consumes nonces
 //! and passes `now` in. [`Chains`] verifies any wallet's signature in ERC-6492's order
-//! (ERC-6492, ERC-1271, then ecrecover) through a JSON-RPC endpoint per chain.
+//! (ERC-6492, ERC-1271, then ecrecover) through a JSON-RPC endpoint per chain (feature
+//! `rpc`, on by default; `accounts` uses the identity types without it).
 
 mod address;
+#[cfg(feature = "rpc")]
 mod chain;
 mod eoa;
 mod identity;
 mod message;
 
 pub use address::Address;
+#[cfg(feature = "rpc")]
 pub use chain::{Chains, Signer};
 pub use eoa::verify_eoa;
 pub use identity::{Caip10, InvalidCaip10, InvalidWalletKind, WalletKind};
