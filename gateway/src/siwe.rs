@@ -4,6 +4,7 @@
 
 use accounts::ProvenWallet;
 use accounts::store::PoolRecord;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ratelimit;
@@ -83,9 +84,62 @@ fn nonce_ttl(pool: &PoolRecord) -> Duration {
     Duration::from_secs(u64::try_from(pool.config.siwe_nonce_ttl.max(30)).unwrap_or(300))
 }
 
+/// Pools' SIWE policies, each built once per configuration: a sign-in compares the pool's
+/// SIWE settings with those its cached policy was built from, and allocates nothing.
+#[derive(Default)]
+pub struct PolicyCache {
+    entries: std::sync::RwLock<
+        std::collections::HashMap<accounts::PoolId, (Settings, Arc<wallet::Policy>)>,
+    >,
+}
+
+/// The pool settings a policy is built from.
+struct Settings {
+    domains: Vec<String>,
+    uri_origins: Vec<String>,
+    chain_ids: Vec<u64>,
+    nonce_ttl: i64,
+}
+
+impl Settings {
+    fn of(pool: &PoolRecord) -> Self {
+        let c = &pool.config;
+        Settings {
+            domains: c.siwe_domains.clone(),
+            uri_origins: c.siwe_uri_origins.clone(),
+            chain_ids: c.siwe_chain_ids.clone(),
+            nonce_ttl: c.siwe_nonce_ttl,
+        }
+    }
+
+    fn hold_for(&self, pool: &PoolRecord) -> bool {
+        let c = &pool.config;
+        self.domains == c.siwe_domains
+            && self.uri_origins == c.siwe_uri_origins
+            && self.chain_ids == c.siwe_chain_ids
+            && self.nonce_ttl == c.siwe_nonce_ttl
+    }
+}
+
+/// The pool's SIWE policy (see [`build_policy`]), from the cache while the pool's settings
+/// are those it was built from.
+pub fn policy(state: &AppState, pool: &PoolRecord) -> Arc<wallet::Policy> {
+    if let Ok(map) = state.siwe_policies.entries.read()
+        && let Some((settings, policy)) = map.get(&pool.id)
+        && settings.hold_for(pool)
+    {
+        return policy.clone();
+    }
+    let policy = Arc::new(build_policy(state, pool));
+    if let Ok(mut map) = state.siwe_policies.entries.write() {
+        map.insert(pool.id, (Settings::of(pool), policy.clone()));
+    }
+    policy
+}
+
 /// The pool's SIWE policy; empty lists default to the public URL, and to chain 1 plus
 /// every chain with a configured RPC endpoint.
-pub fn policy(state: &AppState, pool: &PoolRecord) -> wallet::Policy {
+fn build_policy(state: &AppState, pool: &PoolRecord) -> wallet::Policy {
     let url = &state.config.public_url;
     let host = url.host_str().unwrap_or_default();
     let authority = match url.port() {

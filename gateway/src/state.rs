@@ -35,6 +35,8 @@ pub struct AppState {
     pub transport: Arc<dyn Transport>,
     /// JSON-RPC endpoints by chain, for contract wallets (ERC-1271, ERC-6492).
     pub chains: Arc<wallet::Chains>,
+    /// Each pool's SIWE policy, built once per configuration.
+    pub siwe_policies: Arc<crate::siwe::PolicyCache>,
     pub clock: Clock,
 }
 
@@ -185,6 +187,7 @@ impl AppState {
             mail: MailSignal::default(),
             transport,
             chains: Arc::new(chains),
+            siwe_policies: Arc::default(),
             clock,
         })
     }
