@@ -81,6 +81,22 @@ pub struct World {
     pg_admin: Option<(String, String)>,
 }
 
+/// Creates a fresh database named `{prefix}_{uuid}` on the PostgreSQL server at
+/// `server_url`; its URL and its name.
+pub async fn create_database(server_url: &str, prefix: &str) -> Result<(String, String)> {
+    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::PgPool::connect(server_url)
+        .await
+        .with_context(|| format!("PostgreSQL at {server_url} is unreachable"))?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await?;
+    admin.close().await;
+    let mut url = url::Url::parse(server_url)?;
+    url.set_path(&format!("/{name}"));
+    Ok((url.to_string(), name))
+}
+
 /// The public URL of every test gateway (what issuers are built from).
 pub const PUBLIC_URL: &str = "http://gatehouse.test";
 
@@ -105,18 +121,9 @@ impl World {
                 server_url,
                 redis_url,
             } => {
-                let name = format!("gatehouse_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = sqlx::PgPool::connect(server_url)
-                    .await
-                    .with_context(|| format!("PostgreSQL at {server_url} is unreachable"))?;
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&admin)
-                    .await?;
-                admin.close().await;
-                let mut url = url::Url::parse(server_url)?;
-                url.set_path(&format!("/{name}"));
+                let (url, name) = create_database(server_url, "gatehouse_test").await?;
                 (
-                    url.to_string(),
+                    url,
                     Some(redis_url.clone()),
                     Some((server_url.clone(), name)),
                 )

@@ -380,15 +380,26 @@ macro_rules! sql_store {
 
         type Conn = <$db as sqlx::Database>::Connection;
 
+        /// The account, its credentials and its wallets where the filter holds: one
+        /// statement each, written once (not on every sign-in).
+        static BUNDLE_BY_EMAIL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!("{BUNDLE_SELECT}{WALLETS_JSON}{BUNDLE_FROM} WHERE e.pool_id = $1 AND e.email_normalized = $2")
+        });
+        static BUNDLE_BY_ID: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!("{BUNDLE_SELECT}{WALLETS_JSON}{BUNDLE_FROM} WHERE a.pool_id = $1 AND a.id = $2")
+        });
+        static BUNDLE_BY_WALLET: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "{BUNDLE_SELECT}{WALLETS_JSON}{BUNDLE_FROM} WHERE a.id = (SELECT account_id FROM \
+                 wallet_credential WHERE pool_id = $1 AND chain_id = $2 AND address_key = $3)"
+            )
+        });
+
         impl $store {
             async fn begin(&self) -> Result<sqlx::Transaction<'static, $db>, Error> {
                 Ok(self.pool.begin_with($begin).await?)
             }
 
-            /// The account, its credentials and its wallets where `filter` holds: one statement.
-            fn bundle_query(filter: &str) -> String {
-                format!("{BUNDLE_SELECT}{WALLETS_JSON}{BUNDLE_FROM}{filter}")
-            }
 
             async fn insert_account(c: &mut Conn, account: &AccountRecord) -> Result<(), Error> {
                 sqlx::query(

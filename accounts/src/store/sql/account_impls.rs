@@ -7,9 +7,7 @@ macro_rules! account_store {
         #[async_trait]
         impl AccountStore for $store {
             async fn find_account_by_email(&self, pool: PoolId, normalized: &str) -> Result<Option<AccountBundle>, Error> {
-                let row = sqlx::query_as::<_, BundleRow>(&Self::bundle_query(
-                    " WHERE e.pool_id = $1 AND e.email_normalized = $2",
-                ))
+                let row = sqlx::query_as::<_, BundleRow>(&BUNDLE_BY_EMAIL)
                 .bind(pool.to_string())
                 .bind(normalized)
                 .fetch_optional(&self.pool)
@@ -18,7 +16,7 @@ macro_rules! account_store {
             }
 
             async fn find_account(&self, pool: PoolId, account: AccountId) -> Result<Option<AccountBundle>, Error> {
-                let row = sqlx::query_as::<_, BundleRow>(&Self::bundle_query(" WHERE a.pool_id = $1 AND a.id = $2"))
+                let row = sqlx::query_as::<_, BundleRow>(&BUNDLE_BY_ID)
                     .bind(pool.to_string())
                     .bind(account.to_string())
                     .fetch_optional(&self.pool)
@@ -27,10 +25,7 @@ macro_rules! account_store {
             }
 
             async fn find_account_by_wallet(&self, pool: PoolId, chain_id: i64, address_key: &str) -> Result<Option<AccountBundle>, Error> {
-                let row = sqlx::query_as::<_, BundleRow>(&Self::bundle_query(
-                    " WHERE a.id = (SELECT account_id FROM wallet_credential \
-                     WHERE pool_id = $1 AND chain_id = $2 AND address_key = $3)",
-                ))
+                let row = sqlx::query_as::<_, BundleRow>(&BUNDLE_BY_WALLET)
                 .bind(pool.to_string())
                 .bind(chain_id)
                 .bind(address_key)

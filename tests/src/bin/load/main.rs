@@ -228,19 +228,8 @@ async fn main() -> Result<()> {
             None,
         ),
         Some((server, redis)) => {
-            let name = format!("gatehouse_load_{}", uuid::Uuid::new_v4().simple());
-            let admin = sqlx::PgPool::connect(server).await?;
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&admin)
-                .await?;
-            admin.close().await;
-            let mut url = url::Url::parse(server)?;
-            url.set_path(&format!("/{name}"));
-            (
-                url.to_string(),
-                Some(redis.clone()),
-                Some((server.clone(), name)),
-            )
+            let (url, name) = gatehouse_tests::create_database(server, "gatehouse_load").await?;
+            (url, Some(redis.clone()), Some((server.clone(), name)))
         }
     };
     let mut env = vec![
