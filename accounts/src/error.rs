@@ -41,6 +41,20 @@ pub enum Error {
     LastCredential,
     #[error("no such pool")]
     PoolNotFound,
+    #[error("a pool with that name exists")]
+    PoolExists,
+    #[error("the pool has accounts: delete them first, or delete with force")]
+    PoolNotEmpty,
+    #[error("the default pool cannot be deleted")]
+    PoolProtected,
+    #[error("the resource changed since it was read (If-Match): read it again")]
+    VersionMismatch,
+    #[error("a group with that name exists")]
+    GroupExists,
+    #[error("no such group")]
+    GroupNotFound,
+    #[error("the group is not valid: {0}")]
+    InvalidGroup(String),
     #[error("the pool configuration is not valid: {0}")]
     InvalidPoolConfig(String),
     #[error("the client is not valid: {0}")]

@@ -19,8 +19,10 @@ mod types;
 
 pub use error::Error;
 pub use service::{
-    AccountView, ClientGrant, CredentialsView, EmailView, Issued, NewSessionRequest,
-    PasswordChange, ProvenWallet, UserPool, WalletView,
+    AccountExport, AccountView, Actor, AuditView, ClientGrant, CredentialsView, DEFAULT_POOL,
+    EmailView, GroupChange, Issued, NewSessionRequest, NewUser, PasswordChange, ProvenWallet,
+    SessionView, UserPatch, UserPool, WalletView, config_from_json, is_pool_name, merge_patch,
+    parse_wallet,
 };
 pub use types::{AccountId, AccountStatus, Email, PoolId, SessionId};
 

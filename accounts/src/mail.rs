@@ -56,6 +56,13 @@ pub enum Mail {
     WalletUnlinked {
         wallet: String,
     },
+    /// An operator created the account: a code that sets its first password (the recovery
+    /// confirmation takes it).
+    Invitation {
+        code: String,
+    },
+    /// The account was deleted at its owner's request.
+    AccountDeleted,
 }
 
 impl Mail {
@@ -71,6 +78,8 @@ impl Mail {
             Mail::EmailChanged { .. } => "email_changed",
             Mail::WalletLinked { .. } => "wallet_linked",
             Mail::WalletUnlinked { .. } => "wallet_unlinked",
+            Mail::Invitation { .. } => "invitation",
+            Mail::AccountDeleted => "account_deleted",
         }
     }
 }

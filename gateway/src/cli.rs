@@ -214,7 +214,10 @@ async fn run_client(command: &ClientCommand, config: Config) -> anyhow::Result<(
                 id_token_signed_response_alg: id_token_alg.clone(),
                 ..Default::default()
             };
-            let (client, secret) = state.users.create_client(&pool, req, now).await?;
+            let (client, secret) = state
+                .users
+                .create_client(&pool, req, &accounts::Actor::Root, now)
+                .await?;
             let out = accounts::clients::CreatedClient {
                 client: client.view(),
                 client_secret: secret.map(|s| s.expose().to_string()),
@@ -227,7 +230,10 @@ async fn run_client(command: &ClientCommand, config: Config) -> anyhow::Result<(
             println!("{}", serde_json::to_string_pretty(&views)?);
         }
         ClientCommand::Delete { client_id, .. } => {
-            state.users.delete_client(&pool, client_id, now).await?;
+            state
+                .users
+                .delete_client(&pool, client_id, &accounts::Actor::Root, now)
+                .await?;
             println!("deleted {client_id}");
         }
     }

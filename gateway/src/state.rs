@@ -63,6 +63,14 @@ impl PoolCache {
         }
         Ok(Some(pool))
     }
+
+    /// Drops a cached pool after a change made here (other instances see it within
+    /// `POOL_CACHE_SECONDS`).
+    pub fn forget(&self, name: &str) {
+        if let Ok(mut map) = self.entries.write() {
+            map.remove(name);
+        }
+    }
 }
 
 /// Reads the master key from the config, or from `master.key` in the data directory,

@@ -122,6 +122,8 @@ pub struct MailWords {
     pub undo_button: &'static str,
     pub wallet_linked: MailText,
     pub wallet_unlinked: MailText,
+    pub invitation: MailText,
+    pub account_deleted: MailText,
 }
 
 /// What each error code means to a person (the table in `http::code` picks one per code).
@@ -301,6 +303,21 @@ pub const EN: Words = Words {
         wallet_unlinked: MailText {
             subject: "A wallet was removed from your {pool} account",
             lines: &["The wallet {wallet} no longer signs in to your account."],
+        },
+        invitation: MailText {
+            subject: "You are invited to {pool}: your code {code}",
+            lines: &[
+                "An account was made for you. Your code to set its password is {code}.",
+                "Choose \"Forgot your password?\" on the sign-in page, give this address, \
+                      the code and a new password. The code expires with the usual code lifetime.",
+            ],
+        },
+        account_deleted: MailText {
+            subject: "Your {pool} account was deleted",
+            lines: &[
+                "Your account and everything it held were deleted, as asked. Its sessions \
+                      are signed out and its wallets are free.",
+            ],
         },
     },
     error: ErrorWords {

@@ -344,7 +344,11 @@ async fn bench_code_flow(
         redirect_uris: vec![callback.into()],
         ..Default::default()
     };
-    let (client, secret) = gw.state.users.create_client(&pool, new, now).await?;
+    let (client, secret) = gw
+        .state
+        .users
+        .create_client(&pool, new, &accounts::Actor::Root, now)
+        .await?;
     let secret = secret.unwrap();
     // A browser session: the session of a password sign-in, named by the signed cookie.
     let set = gw

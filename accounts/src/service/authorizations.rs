@@ -40,6 +40,7 @@ impl UserPool {
             .ok_or(Error::InvalidRefreshToken)?;
         let req = NewSessionRequest {
             client_id: Some(grant.client_id.clone()),
+            user_agent: parent.user_agent.clone(),
         };
         let amr: Vec<&str> = parent.amr.iter().map(String::as_str).collect();
         let (token, mut new) = self.new_session(pool, parent.account_id, &amr, &req, now);

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::UserPool;
+use super::{Actor, UserPool};
 use crate::Error;
 use crate::clients::{ClientRecord, NewClient};
 use crate::secret::Secret;
@@ -14,6 +14,7 @@ impl UserPool {
         &self,
         pool: &PoolRecord,
         req: NewClient,
+        actor: &Actor,
         now: i64,
     ) -> Result<(ClientRecord, Option<Secret>), Error> {
         let (client, secret) = req.into_record(pool.id, &self.master, now)?;
@@ -21,7 +22,7 @@ impl UserPool {
             pool.id,
             None,
             "client_created",
-            json!({ "client_id": client.id, "name": client.name, "public": client.public }),
+            json!({ "actor": actor, "client_id": client.id, "name": client.name, "public": client.public }),
             now,
         );
         self.store.insert_client(&client, &audit).await?;
@@ -52,12 +53,18 @@ impl UserPool {
         }
     }
 
-    pub async fn delete_client(&self, pool: &PoolRecord, id: &str, now: i64) -> Result<(), Error> {
+    pub async fn delete_client(
+        &self,
+        pool: &PoolRecord,
+        id: &str,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<(), Error> {
         let audit = Self::audit(
             pool.id,
             None,
             "client_deleted",
-            json!({ "client_id": id }),
+            json!({ "actor": actor, "client_id": id }),
             now,
         );
         if self.store.delete_client(pool.id, id, &audit).await? {

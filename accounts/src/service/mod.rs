@@ -2,8 +2,12 @@
 //! input, does the slow work (argon2) outside any transaction, then hands the store one
 //! transactional change with its audit row and mail.
 
+mod account_data;
+mod admin_users;
 mod authorizations;
 mod clients;
+mod groups;
+mod pools;
 mod profile;
 mod recovery;
 mod sessions;
@@ -25,7 +29,11 @@ use crate::store::{
 };
 use crate::{AccountId, AccountStatus, Email, Error, PoolId, SessionId};
 
+pub use account_data::{AccountExport, AuditView, SessionView};
+pub use admin_users::{NewUser, UserPatch, parse_wallet};
 pub use authorizations::ClientGrant;
+pub use groups::GroupChange;
+pub use pools::{DEFAULT_POOL, config_from_json, is_pool_name, merge_patch};
 pub use profile::PasswordChange;
 pub use wallets::ProvenWallet;
 
@@ -37,10 +45,44 @@ pub struct UserPool {
     master: Arc<MasterKey>,
 }
 
+/// Who made a change an operator or the owner asked for, as the audit log names them:
+/// `root` (the admin token), `client:{id}` (an admin client's token), `self` (the account).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    Root,
+    Client(String),
+    Owner,
+}
+
+impl Serialize for Actor {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Actor::Root => s.serialize_str("root"),
+            Actor::Client(id) => s.serialize_str(&format!("client:{id}")),
+            Actor::Owner => s.serialize_str("self"),
+        }
+    }
+}
+
 /// Who is opening a session (the app client, when known).
 #[derive(Clone, Debug, Default)]
 pub struct NewSessionRequest {
     pub client_id: Option<String>,
+    /// The `User-Agent` it comes from (cut to 256 characters when stored).
+    pub user_agent: Option<String>,
+}
+
+/// The longest `User-Agent` kept with a session, in characters.
+pub const USER_AGENT_MAX_CHARS: usize = 256;
+
+impl NewSessionRequest {
+    /// A request from this `User-Agent` (none for the direct API without one).
+    pub fn from_agent(user_agent: Option<&str>) -> Self {
+        NewSessionRequest {
+            client_id: None,
+            user_agent: user_agent.map(|ua| ua.chars().take(USER_AGENT_MAX_CHARS).collect()),
+        }
+    }
 }
 
 /// A successful sign-in: the account, its new or continued session and the refresh token.
@@ -117,7 +159,7 @@ impl From<AccountBundle> for AccountView {
             attributes: b.account.attributes,
             email: email.as_ref().map(|e| e.address.clone()),
             email_verified: email.as_ref().is_some_and(|e| e.verified),
-            groups: Vec::new(),
+            groups: b.groups,
             wallets: b.wallets.iter().map(|w| w.caip10).collect(),
             credentials: CredentialsView {
                 email,
@@ -294,6 +336,7 @@ impl UserPool {
             revoked_at: None,
             scope: None,
             parent_id: None,
+            user_agent: req.user_agent.clone(),
         };
         let new = NewSession {
             refresh_hash: self.refresh_hash(token.expose()),

@@ -144,6 +144,7 @@ impl UserPool {
         email: &str,
         code: &str,
         new_password: Option<&str>,
+        req: &NewSessionRequest,
         now: i64,
     ) -> Result<Issued, Error> {
         let email = Email::parse(email)?;
@@ -168,8 +169,7 @@ impl UserPool {
             return Err(Error::CodeInvalid);
         };
         let id = bundle.account.id;
-        let (token, session) =
-            self.new_session(pool, id, &["email"], &NewSessionRequest::default(), now);
+        let (token, session) = self.new_session(pool, id, &["email"], req, now);
         let changes = self.recent_changes(id, now).await?;
         // The notice goes to the stored address, never to the request's spelling of it.
         let notice = self.outbox(pool, &address, Mail::RecoveryUsed { changes }, now)?;

@@ -18,6 +18,7 @@ impl UserPool {
         pool: &PoolRecord,
         email: &str,
         password: &str,
+        req: &NewSessionRequest,
         now: i64,
     ) -> Result<Issued, Error> {
         let bundle = match Email::parse(email) {
@@ -33,8 +34,10 @@ impl UserPool {
             .and_then(|b| b.password.as_ref())
             .map(|p| p.hash.as_str());
         let ok = self.verify_password(password, phc).await?;
+        // A disabled account answers exactly like a wrong password (an operator's decision
+        // is not the caller's business), after the same work.
         let bundle = match bundle {
-            Some(b) if ok => b,
+            Some(b) if ok && b.account.status == AccountStatus::Active => b,
             other => {
                 // Known or not, a failure writes one audit row, so both cost the same.
                 let audit = Self::audit(
@@ -48,17 +51,7 @@ impl UserPool {
                 return Err(Error::InvalidCredentials);
             }
         };
-        // A pending account has no password yet, so it never gets here.
-        if bundle.account.status != AccountStatus::Active {
-            return Err(Error::AccountDisabled);
-        }
-        let (token, new) = self.new_session(
-            pool,
-            bundle.account.id,
-            &["pwd"],
-            &NewSessionRequest::default(),
-            now,
-        );
+        let (token, new) = self.new_session(pool, bundle.account.id, &["pwd"], req, now);
         let audit = Self::audit(
             pool.id,
             Some(bundle.account.id),

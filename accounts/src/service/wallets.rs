@@ -56,6 +56,7 @@ impl UserPool {
         &self,
         pool: &PoolRecord,
         wallet: &ProvenWallet,
+        req: &NewSessionRequest,
         now: i64,
     ) -> Result<Issued, Error> {
         for _ in 0..2 {
@@ -65,15 +66,20 @@ impl UserPool {
                 .await?
             {
                 if bundle.account.status != AccountStatus::Active {
-                    return Err(Error::AccountDisabled);
+                    // A disabled account answers like a wrong password (as on
+                    // `/v1/sessions/password`), audited as a failure.
+                    let audit = Self::audit(
+                        pool.id,
+                        Some(bundle.account.id),
+                        "sign_in_failed",
+                        json!({ "method": "siwe", "reason": "disabled" }),
+                        now,
+                    );
+                    self.store.record(&audit, None).await?;
+                    return Err(Error::InvalidCredentials);
                 }
-                let (token, mut new) = self.new_session(
-                    pool,
-                    bundle.account.id,
-                    &["siwe"],
-                    &NewSessionRequest::default(),
-                    now,
-                );
+                let (token, mut new) =
+                    self.new_session(pool, bundle.account.id, &["siwe"], req, now);
                 new.session.wallet = Some(wallet.caip10);
                 let audit = Self::audit(
                     pool.id,
@@ -97,13 +103,7 @@ impl UserPool {
                 created_at: now,
                 updated_at: now,
             };
-            let (token, mut new) = self.new_session(
-                pool,
-                account.id,
-                &["siwe"],
-                &NewSessionRequest::default(),
-                now,
-            );
+            let (token, mut new) = self.new_session(pool, account.id, &["siwe"], req, now);
             new.session.wallet = Some(wallet.caip10);
             let audit = [
                 Self::audit(

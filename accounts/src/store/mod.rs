@@ -4,6 +4,7 @@
 //! Methods are whole use cases: each multi-step change, its audit row and any mail it sends
 //! run in one transaction inside the store, so a handler can never leave a partial write.
 
+mod directory;
 mod sql;
 
 use async_trait::async_trait;
@@ -15,6 +16,10 @@ use crate::clients::ClientRecord;
 use crate::policy::PoolConfig;
 use crate::{AccountId, AccountStatus, Error, PoolId, SessionId};
 
+pub use directory::{
+    AccountCursor, AccountFilter, AccountPatch, AuditEntry, AuditFilter, DirectoryStore,
+    GroupRecord, NewAdminAccount,
+};
 pub use sql::{
     CLAIM_MAIL, PURGE_AUDIT, PURGE_CODES, PURGE_FAILED_MAIL, PURGE_PENDING_ACCOUNTS,
     PURGE_SENT_MAIL, PURGE_SESSIONS, PURGE_UNDO_LINKS, REVOKE_CLIENT_SESSIONS, ROTATE_MARK,
@@ -27,6 +32,9 @@ pub struct PoolRecord {
     pub name: String,
     pub config: PoolConfig,
     pub created_at: i64,
+    /// Bumped by every configuration change (the admin API's `ETag`).
+    pub version: i64,
+    pub updated_at: i64,
 }
 
 #[derive(Clone, Debug)]
@@ -98,6 +106,8 @@ pub struct AccountBundle {
     pub email: Option<EmailRecord>,
     pub password: Option<PasswordRecord>,
     pub wallets: Vec<WalletRecord>,
+    /// The names of the account's groups, lowest precedence first (the `groups` claim).
+    pub groups: Vec<String>,
 }
 
 /// Live sign-up codes an unconfirmed account keeps at most (the oldest goes first).
@@ -228,6 +238,8 @@ pub struct SessionRecord {
     pub scope: Option<String>,
     /// The browser session an OAuth client session was authorized from.
     pub parent_id: Option<SessionId>,
+    /// The `User-Agent` the session was opened with (at most 256 characters).
+    pub user_agent: Option<String>,
 }
 
 /// A new session and the hash of its first refresh token.
@@ -630,7 +642,14 @@ pub trait MaintenanceStore: Send + Sync {
 /// The whole store, as the gateway holds it.
 #[async_trait]
 pub trait Store:
-    PoolStore + KeyStore + AccountStore + SessionStore + OutboxStore + ClientStore + MaintenanceStore
+    PoolStore
+    + KeyStore
+    + AccountStore
+    + SessionStore
+    + OutboxStore
+    + ClientStore
+    + MaintenanceStore
+    + DirectoryStore
 {
     async fn ping(&self) -> Result<(), Error>;
     fn backend(&self) -> &'static str;

@@ -16,6 +16,7 @@ use crate::{AccountStatus, Email};
 
 mod account_impls;
 mod client_impls;
+mod directory_impls;
 mod infra_impls;
 mod session_impls;
 
@@ -67,6 +68,15 @@ const EMAIL_KEY: Unique = Unique {
 const WALLET_KEY: Unique = Unique {
     constraint: "wallet_credential_pool_wallet_key",
     sqlite_columns: "wallet_credential.pool_id, wallet_credential.chain_id, wallet_credential.address_key",
+};
+
+const POOL_NAME_KEY: Unique = Unique {
+    constraint: "pool_name_key",
+    sqlite_columns: "pool.name",
+};
+const GROUP_NAME_KEY: Unique = Unique {
+    constraint: "account_group_pool_name_key",
+    sqlite_columns: "account_group.pool_id, account_group.name",
 };
 
 /// Whether `e` violates exactly `key` (another unique violation is a bug, not a conflict).
@@ -128,7 +138,12 @@ struct PoolRow {
     name: String,
     config: String,
     created_at: i64,
+    version: i64,
+    updated_at: i64,
 }
+
+/// The columns of a `PoolRow`.
+const POOL_COLS: &str = "id, name, config, created_at, version, updated_at";
 
 impl PoolRow {
     fn into_record(self) -> Result<PoolRecord, Error> {
@@ -137,6 +152,36 @@ impl PoolRow {
             name: self.name,
             config: serde_json::from_str(&self.config).map_err(|_| corrupt("pool config"))?,
             created_at: self.created_at,
+            version: self.version,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct GroupRow {
+    id: String,
+    pool_id: String,
+    name: String,
+    description: String,
+    precedence: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// The columns of a `GroupRow`.
+const GROUP_COLS: &str = "id, pool_id, name, description, precedence, created_at, updated_at";
+
+impl GroupRow {
+    fn into_record(self) -> Result<GroupRecord, Error> {
+        Ok(GroupRecord {
+            id: id(&self.id, |s| uuid::Uuid::parse_str(s).ok(), "group")?,
+            pool_id: id(&self.pool_id, PoolId::parse, "group")?,
+            name: self.name,
+            description: self.description,
+            precedence: self.precedence,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
         })
     }
 }
@@ -188,6 +233,8 @@ struct BundleRow {
     /// The account's wallets as a JSON array of rows (see each backend's `WALLETS_JSON`), so
     /// that an account and its wallets are one statement.
     wallets: Option<String>,
+    /// The account's group names as a JSON array (see each backend's `GROUPS_JSON`).
+    groups: Option<String>,
 }
 
 /// One wallet as `WALLETS_JSON` writes it: the columns of `WalletRow`, in order.
@@ -244,6 +291,10 @@ impl BundleRow {
                     })
                     .collect::<Result<_, _>>()?,
             },
+            groups: match self.groups.as_deref() {
+                None => Vec::new(),
+                Some(json) => serde_json::from_str(json).map_err(|_| corrupt("account groups"))?,
+            },
         })
     }
 }
@@ -291,10 +342,11 @@ struct SessionRow {
     revoked_at: Option<i64>,
     scope: Option<String>,
     parent_id: Option<String>,
+    user_agent: Option<String>,
 }
 
 const SESSION_COLS: &str = "s.id, s.pool_id, s.account_id, s.client_id, s.amr, s.wallet, \
-     s.auth_time, s.created_at, s.expires_at, s.last_used_at, s.revoked_at, s.scope, s.parent_id";
+     s.auth_time, s.created_at, s.expires_at, s.last_used_at, s.revoked_at, s.scope, s.parent_id, s.user_agent";
 
 impl SessionRow {
     fn into_record(self) -> Result<SessionRecord, Error> {
@@ -318,6 +370,7 @@ impl SessionRow {
                 .parent_id
                 .map(|p| id(&p, SessionId::parse, "session"))
                 .transpose()?,
+            user_agent: self.user_agent,
         })
     }
 }
@@ -383,14 +436,14 @@ macro_rules! sql_store {
         /// The account, its credentials and its wallets where the filter holds: one
         /// statement each, written once (not on every sign-in).
         static BUNDLE_BY_EMAIL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-            format!("{BUNDLE_SELECT}{WALLETS_JSON}{BUNDLE_FROM} WHERE e.pool_id = $1 AND e.email_normalized = $2")
+            format!("{BUNDLE_SELECT}{WALLETS_JSON}, {GROUPS_JSON}{BUNDLE_FROM} WHERE e.pool_id = $1 AND e.email_normalized = $2")
         });
         static BUNDLE_BY_ID: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-            format!("{BUNDLE_SELECT}{WALLETS_JSON}{BUNDLE_FROM} WHERE a.pool_id = $1 AND a.id = $2")
+            format!("{BUNDLE_SELECT}{WALLETS_JSON}, {GROUPS_JSON}{BUNDLE_FROM} WHERE a.pool_id = $1 AND a.id = $2")
         });
         static BUNDLE_BY_WALLET: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             format!(
-                "{BUNDLE_SELECT}{WALLETS_JSON}{BUNDLE_FROM} WHERE a.id = (SELECT account_id FROM \
+                "{BUNDLE_SELECT}{WALLETS_JSON}, {GROUPS_JSON}{BUNDLE_FROM} WHERE a.id = (SELECT account_id FROM \
                  wallet_credential WHERE pool_id = $1 AND chain_id = $2 AND address_key = $3)"
             )
         });
@@ -602,7 +655,7 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            /// Binds `$1`…`$12` of `NEW_SESSION` and `NEW_SESSION_AUDITED`.
+            /// Binds `$1`…`$13` of `NEW_SESSION` and `NEW_SESSION_AUDITED`.
             fn bind_session<'q>(
                 q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
                 new: &'q NewSession,
@@ -619,13 +672,15 @@ macro_rules! sql_store {
                     .bind(s.expires_at)
                     .bind(&s.scope)
                     .bind(s.parent_id.map(|p| p.to_string()))
-                    .bind(&new.refresh_hash))
+                    .bind(&new.refresh_hash)
+                    .bind(&s.user_agent))
             }
         }
 
         infra_impls::infra_store!($store);
         account_impls::account_store!($store);
         client_impls::client_store!($store);
+        directory_impls::directory_store!($store);
         session_impls::session_store!($store);
 
         #[async_trait]
@@ -651,23 +706,27 @@ mod pg {
     const WALLETS_JSON: &str = "(SELECT json_agg(json_build_array(kind, chain_id, address, \
         address_key, caip10, created_at, verified_at, last_used_at) ORDER BY created_at, id)::text \
         FROM wallet_credential w WHERE w.account_id = a.id) AS wallets";
+    /// The bundle's `groups` column: names, lowest precedence first.
+    const GROUPS_JSON: &str = "(SELECT json_agg(g.name ORDER BY g.precedence, g.name)::text \
+        FROM group_member m JOIN account_group g ON g.id = m.group_id \
+        WHERE m.account_id = a.id) AS groups";
     /// A session and its first refresh token, in one statement (a data-modifying CTE; the
     /// foreign key is checked at the statement's end).
     const NEW_SESSION: &str = "WITH s AS (INSERT INTO session (id, pool_id, account_id, client_id, \
-        amr, wallet, auth_time, created_at, expires_at, last_used_at, scope, parent_id) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11) RETURNING id) \
+        amr, wallet, auth_time, created_at, expires_at, last_used_at, scope, parent_id, user_agent) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11, $13) RETURNING id) \
         INSERT INTO refresh_token (token_hash, session_id, generation, created_at) \
         SELECT $12, id, 0, $8 FROM s";
-    /// As `NEW_SESSION`, with the wallet's last use (`$13`, its address key, or NULL) and the
-    /// audit row (`$14`…`$18`): one statement, so atomic without a transaction.
+    /// As `NEW_SESSION`, with the wallet's last use (`$14`, its address key, or NULL) and the
+    /// audit row (`$15`…`$19`): one statement, so atomic without a transaction.
     const NEW_SESSION_AUDITED: &str = "WITH s AS (INSERT INTO session (id, pool_id, account_id, \
-        client_id, amr, wallet, auth_time, created_at, expires_at, last_used_at, scope, parent_id) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11) RETURNING id), \
+        client_id, amr, wallet, auth_time, created_at, expires_at, last_used_at, scope, parent_id, user_agent) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11, $13) RETURNING id), \
         r AS (INSERT INTO refresh_token (token_hash, session_id, generation, created_at) \
         SELECT $12, id, 0, $8 FROM s), \
-        w AS (UPDATE wallet_credential SET last_used_at = $8 WHERE account_id = $3 AND address_key = $13) \
+        w AS (UPDATE wallet_credential SET last_used_at = $8 WHERE account_id = $3 AND address_key = $14) \
         INSERT INTO audit_event (pool_id, account_id, kind, detail, created_at) \
-        VALUES ($14, $15, $16, $17, $18)";
+        VALUES ($15, $16, $17, $18, $19)";
     /// Whether `NEW_SESSION_AUDITED` is one statement (atomic by itself).
     const ONE_STATEMENT: bool = true;
     /// After a rotation's mark: the session `$1`'s last use `$2` if it is live, and the
@@ -677,7 +736,7 @@ mod pg {
         successor AS (INSERT INTO refresh_token (token_hash, session_id, generation, created_at) \
         SELECT $3, id, $4, $2 FROM live ON CONFLICT (token_hash) DO NOTHING) \
         SELECT id, pool_id, account_id, client_id, amr, wallet, auth_time, created_at, \
-        expires_at, last_used_at, revoked_at, scope, parent_id FROM live";
+        expires_at, last_used_at, revoked_at, scope, parent_id, user_agent FROM live";
     sql_store!(PgStore, sqlx::Postgres, "BEGIN", "PostgreSQL");
 }
 
@@ -692,30 +751,34 @@ mod lite {
     const WALLETS_JSON: &str = "(SELECT json_group_array(json_array(kind, chain_id, address, \
         address_key, caip10, created_at, verified_at, last_used_at) ORDER BY created_at, id) \
         FROM wallet_credential w WHERE w.account_id = a.id) AS wallets";
+    /// The bundle's `groups` column: names, lowest precedence first.
+    const GROUPS_JSON: &str = "(SELECT json_group_array(g.name ORDER BY g.precedence, g.name) \
+        FROM group_member m JOIN account_group g ON g.id = m.group_id \
+        WHERE m.account_id = a.id) AS groups";
     /// A session and its first refresh token: two statements that sqlx's SQLite worker runs
     /// in one hand-off (`$n` parameters are absolute across the statements).
     const NEW_SESSION: &str = "INSERT INTO session (id, pool_id, account_id, client_id, amr, \
-        wallet, auth_time, created_at, expires_at, last_used_at, scope, parent_id) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11); \
+        wallet, auth_time, created_at, expires_at, last_used_at, scope, parent_id, user_agent) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11, $13); \
         INSERT INTO refresh_token (token_hash, session_id, generation, created_at) \
         VALUES ($12, $1, 0, $8)";
-    /// As `NEW_SESSION`, with the wallet's last use (`$13`, its address key, or NULL) and the
-    /// audit row (`$14`…`$18`); run inside a transaction (four statements).
+    /// As `NEW_SESSION`, with the wallet's last use (`$14`, its address key, or NULL) and the
+    /// audit row (`$15`…`$19`); run inside a transaction (four statements).
     const NEW_SESSION_AUDITED: &str = "INSERT INTO session (id, pool_id, account_id, client_id, \
-        amr, wallet, auth_time, created_at, expires_at, last_used_at, scope, parent_id) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11); \
+        amr, wallet, auth_time, created_at, expires_at, last_used_at, scope, parent_id, user_agent) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11, $13); \
         INSERT INTO refresh_token (token_hash, session_id, generation, created_at) \
         VALUES ($12, $1, 0, $8); \
-        UPDATE wallet_credential SET last_used_at = $8 WHERE account_id = $3 AND address_key = $13; \
+        UPDATE wallet_credential SET last_used_at = $8 WHERE account_id = $3 AND address_key = $14; \
         INSERT INTO audit_event (pool_id, account_id, kind, detail, created_at) \
-        VALUES ($14, $15, $16, $17, $18)";
+        VALUES ($15, $16, $17, $18, $19)";
     /// Whether `NEW_SESSION_AUDITED` is one statement (atomic by itself).
     const ONE_STATEMENT: bool = false;
     /// After a rotation's mark: the session `$1`'s last use `$2` if it is live (its row
     /// returned), then the successor token (`$3`, generation `$4`) if it was: one hand-off.
     const ROTATE_LIVE: &str = "UPDATE session SET last_used_at = $2 WHERE id = $1 \
         AND revoked_at IS NULL AND expires_at > $2 RETURNING id, pool_id, account_id, client_id, \
-        amr, wallet, auth_time, created_at, expires_at, last_used_at, revoked_at, scope, parent_id; \
+        amr, wallet, auth_time, created_at, expires_at, last_used_at, revoked_at, scope, parent_id, user_agent; \
         INSERT INTO refresh_token (token_hash, session_id, generation, created_at) \
         SELECT $3, $1, $4, $2 WHERE EXISTS (SELECT 1 FROM session WHERE id = $1 \
         AND revoked_at IS NULL AND expires_at > $2) ON CONFLICT (token_hash) DO NOTHING";

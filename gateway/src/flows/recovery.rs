@@ -23,15 +23,17 @@ pub async fn send_code(
 pub async fn recover(
     state: &AppState,
     pool: &PoolRecord,
-    ip: &str,
+    caller: &super::sign_in::Caller,
     email: &str,
     code: &str,
     new_password: Option<&str>,
 ) -> Result<Issued, Error> {
-    ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
-    let confirm = state
-        .users
-        .confirm_recovery(pool, email, code, new_password, state.clock.now());
+    ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, &caller.ip).await?;
+    let request = caller.session_request();
+    let confirm =
+        state
+            .users
+            .confirm_recovery(pool, email, code, new_password, &request, state.clock.now());
     let subject = format!("recovery:{}", ratelimit::email_subject(email));
     let issued = ratelimit::code_attempt(state, pool.id, &subject, confirm).await??;
     state.mail.wake();

@@ -1,14 +1,28 @@
 //! Signing in: with a password or a wallet, each under its rate limits, and the token set a
 //! sign-in ends with.
 
-use accounts::Issued;
 use accounts::store::PoolRecord;
+use accounts::{Issued, NewSessionRequest};
 
 use super::Error;
 use crate::ratelimit::{self, ATTEMPTS_PER_IP};
 use crate::siwe;
 use crate::state::AppState;
 use crate::tokens::{self, TokenSet};
+
+/// Who is asking: the client's address (for the limits) and its `User-Agent` (kept with the
+/// session it opens, so the account can tell its sessions apart).
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub ip: String,
+    pub user_agent: Option<String>,
+}
+
+impl Caller {
+    pub fn session_request(&self) -> NewSessionRequest {
+        NewSessionRequest::from_agent(self.user_agent.as_deref())
+    }
+}
 
 /// Signs the issued session's tokens.
 pub async fn token_set(
@@ -26,15 +40,22 @@ pub async fn token_set(
 pub async fn password(
     state: &AppState,
     pool: &PoolRecord,
-    ip: &str,
+    caller: &Caller,
     email: &str,
     password: &str,
 ) -> Result<Issued, Error> {
+    let ip = caller.ip.as_str();
     ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
     let attempt = ratelimit::reserve_sign_in(state, pool, email, ip).await?;
     let outcome = state
         .users
-        .sign_in_password(pool, email, password, state.clock.now())
+        .sign_in_password(
+            pool,
+            email,
+            password,
+            &caller.session_request(),
+            state.clock.now(),
+        )
         .await;
     attempt.settle(state, &outcome).await;
     Ok(outcome?)
@@ -44,14 +65,14 @@ pub async fn password(
 pub async fn wallet(
     state: &AppState,
     pool: &PoolRecord,
-    ip: &str,
+    caller: &Caller,
     message: &str,
     signature: &str,
 ) -> Result<Issued, Error> {
-    let wallet =
-        siwe::prove_counted(state, pool, (ATTEMPTS_PER_IP, ip), message, signature).await?;
+    let limit = (ATTEMPTS_PER_IP, caller.ip.as_str());
+    let wallet = siwe::prove_counted(state, pool, limit, message, signature).await?;
     Ok(state
         .users
-        .sign_in_wallet(pool, &wallet, state.clock.now())
+        .sign_in_wallet(pool, &wallet, &caller.session_request(), state.clock.now())
         .await?)
 }

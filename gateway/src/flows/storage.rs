@@ -71,7 +71,9 @@ pub async fn grant(
     if account.account.status != accounts::AccountStatus::Active {
         return Err(accounts::Error::AccountDisabled.into());
     }
-    let groups = claims.token.groups.clone();
+    // The account's groups as stored now, not as the token said when it was issued: a
+    // removal takes effect at once here.
+    let groups = account.groups.clone();
     storage::check_conditions(
         role,
         &Caller {

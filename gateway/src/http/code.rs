@@ -28,6 +28,18 @@ pub enum Code {
     InvalidClientMetadata,
     ClientNotFound,
     ReauthenticationRequired,
+    SessionNotFound,
+    // Operators.
+    PoolExists,
+    PoolNotEmpty,
+    PoolProtected,
+    VersionMismatch,
+    GroupExists,
+    GroupNotFound,
+    InvalidGroup,
+    UserNotFound,
+    AdminForbidden,
+    InvalidCursor,
     // Sign-In with Ethereum.
     SiweMessageInvalid,
     SiweDomainMismatch,
@@ -103,6 +115,17 @@ impl Code {
                 ("invalid_client_metadata", S::BAD_REQUEST, w.bad_request)
             }
             Code::ClientNotFound => ("client_not_found", S::NOT_FOUND, w.not_found),
+            Code::SessionNotFound => ("session_not_found", S::NOT_FOUND, w.not_found),
+            Code::PoolExists => ("pool_exists", S::CONFLICT, w.bad_request),
+            Code::PoolNotEmpty => ("pool_not_empty", S::CONFLICT, w.bad_request),
+            Code::PoolProtected => ("pool_protected", S::CONFLICT, w.not_allowed),
+            Code::VersionMismatch => ("version_mismatch", S::PRECONDITION_FAILED, w.bad_request),
+            Code::GroupExists => ("group_exists", S::CONFLICT, w.bad_request),
+            Code::GroupNotFound => ("group_not_found", S::NOT_FOUND, w.not_found),
+            Code::InvalidGroup => ("invalid_group", S::BAD_REQUEST, w.bad_request),
+            Code::UserNotFound => ("user_not_found", S::NOT_FOUND, w.not_found),
+            Code::AdminForbidden => ("admin_forbidden", S::FORBIDDEN, w.not_allowed),
+            Code::InvalidCursor => ("invalid_cursor", S::BAD_REQUEST, w.bad_request),
             Code::ReauthenticationRequired => (
                 "reauthentication_required",
                 S::FORBIDDEN,

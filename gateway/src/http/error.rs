@@ -171,6 +171,13 @@ fn domain(e: &accounts::Error) -> (Code, String) {
         E::InvalidPoolConfig(_) => (Code::InvalidPoolConfig, msg),
         E::InvalidClient(_) => (Code::InvalidClientMetadata, msg),
         E::ClientNotFound => (Code::ClientNotFound, msg),
+        E::PoolExists => (Code::PoolExists, msg),
+        E::PoolNotEmpty => (Code::PoolNotEmpty, msg),
+        E::PoolProtected => (Code::PoolProtected, msg),
+        E::VersionMismatch => (Code::VersionMismatch, msg),
+        E::GroupExists => (Code::GroupExists, msg),
+        E::GroupNotFound => (Code::GroupNotFound, msg),
+        E::InvalidGroup(_) => (Code::InvalidGroup, msg),
         E::Unavailable(_) => (
             Code::Unavailable,
             "a backing service is unavailable; try again shortly".into(),

@@ -47,15 +47,7 @@ impl FromRequestParts<AppState> for Pool {
     }
 }
 
-/// `[a-z0-9][a-z0-9_-]{0,62}`.
-pub fn is_pool_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
-}
+pub use accounts::is_pool_name;
 
 /// A request authenticated with an access token of the pool in the path, whose session is
 /// still live (so revoking sessions takes effect at once on the gateway's own API).
@@ -149,6 +141,24 @@ pub async fn live_session(
         .live_session(claims.sid, now)
         .await?
         .filter(|s| s.account_id == claims.sub && s.pool_id == pool))
+}
+
+pub use crate::flows::sign_in::Caller;
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|ua| !ua.is_empty())
+            .map(str::to_string);
+        Ok(Caller { ip, user_agent })
+    }
 }
 
 /// The client's address: the socket peer, or, when the operator says a trusted proxy sits in

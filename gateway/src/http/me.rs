@@ -19,7 +19,12 @@ use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/me", get(get_me).patch(update_me))
+        .route(
+            "/v1/me",
+            get(get_me)
+                .patch(update_me)
+                .delete(super::my_data::delete_account),
+        )
         .route("/v1/me/email", post(change_email))
         .route("/v1/me/email/confirm", post(confirm_email))
         .route("/v1/me/password", post(change_password))

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 mod health;
 pub(super) mod me;
+mod my_data;
 mod oauth;
 pub mod pages;
 mod recovery;
@@ -44,6 +45,7 @@ pub fn app(state: AppState) -> Router {
         .merge(sessions::router())
         .merge(recovery::router())
         .merge(me::router())
+        .merge(my_data::router())
         .merge(wallets::router())
         .merge(storage::router())
         .merge(oauth::router())

@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::error::AppError;
-use super::extract::{AppJson, ClientIp, Pool};
+use super::extract::{AppJson, Caller, ClientIp, Pool};
 use super::response::StatusResponse;
 use crate::flows::{recovery, sign_in};
 use crate::state::AppState;
@@ -56,13 +56,13 @@ async fn start_recovery(
 async fn confirm_recovery(
     State(state): State<AppState>,
     Pool(pool): Pool,
-    ClientIp(ip): ClientIp,
+    caller: Caller,
     AppJson(req): AppJson<ConfirmRecovery>,
 ) -> Result<Json<TokenSet>, AppError> {
     let issued = recovery::recover(
         &state,
         &pool,
-        &ip,
+        &caller,
         &req.email,
         &req.code,
         req.new_password.as_deref(),

@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::error::AppError;
-use super::extract::{AppJson, Authenticated, ClientIp, Pool};
+use super::extract::{AppJson, Authenticated, Caller, Pool};
 use crate::flows::sign_in;
 use crate::state::AppState;
 use crate::tokens::TokenSet;
@@ -43,10 +43,10 @@ struct RevokeAllResponse {
 async fn sign_in_password(
     State(state): State<AppState>,
     Pool(pool): Pool,
-    ClientIp(ip): ClientIp,
+    caller: Caller,
     AppJson(req): AppJson<PasswordSignIn>,
 ) -> Result<Json<TokenSet>, AppError> {
-    let issued = sign_in::password(&state, &pool, &ip, &req.email, &req.password).await?;
+    let issued = sign_in::password(&state, &pool, &caller, &req.email, &req.password).await?;
     Ok(Json(sign_in::token_set(&state, &pool, &issued).await?))
 }
 

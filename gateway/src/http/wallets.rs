@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::error::{AppError, Code};
-use super::extract::{AppJson, Authenticated, ClientIp, Pool};
+use super::extract::{AppJson, Authenticated, Caller, ClientIp, Pool};
 use crate::flows::sign_in;
 use crate::siwe;
 use crate::state::AppState;
@@ -75,10 +75,10 @@ async fn issue_nonce(
 async fn sign_in_siwe(
     State(state): State<AppState>,
     Pool(pool): Pool,
-    ClientIp(ip): ClientIp,
+    caller: Caller,
     AppJson(req): AppJson<SignedMessage>,
 ) -> Result<Json<TokenSet>, AppError> {
-    let issued = sign_in::wallet(&state, &pool, &ip, &req.message, &req.signature).await?;
+    let issued = sign_in::wallet(&state, &pool, &caller, &req.message, &req.signature).await?;
     Ok(Json(sign_in::token_set(&state, &pool, &issued).await?))
 }
 

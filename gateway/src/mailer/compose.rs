@@ -69,6 +69,10 @@ mail_template!(WalletLinkedText, "mail/wallet_linked.txt");
 mail_template!(WalletLinkedHtml, "mail/wallet_linked.html");
 mail_template!(WalletUnlinkedText, "mail/wallet_unlinked.txt");
 mail_template!(WalletUnlinkedHtml, "mail/wallet_unlinked.html");
+mail_template!(InvitationText, "mail/invitation.txt");
+mail_template!(InvitationHtml, "mail/invitation.html");
+mail_template!(AccountDeletedText, "mail/account_deleted.txt");
+mail_template!(AccountDeletedHtml, "mail/account_deleted.html");
 
 /// The subject and both bodies of `sealed`.
 pub fn compose(sealed: Sealed) -> Result<MailBody, askama::Error> {
@@ -94,6 +98,8 @@ pub fn compose(sealed: Sealed) -> Result<MailBody, askama::Error> {
         Mail::EmailChanged { undo_url } => (&w.email_changed, "", "", undo_url, &[]),
         Mail::WalletLinked { wallet } => (&w.wallet_linked, "", wallet, "", &[]),
         Mail::WalletUnlinked { wallet } => (&w.wallet_unlinked, "", wallet, "", &[]),
+        Mail::Invitation { code } => (&w.invitation, code, "", "", &[]),
+        Mail::AccountDeleted => (&w.account_deleted, "", "", "", &[]),
     };
     let values = [("pool", pool.as_str()), ("code", code), ("wallet", wallet)];
     // Mails a stranger may cause end with "ignore it"; notices of a change with "secure your
@@ -102,11 +108,13 @@ pub fn compose(sealed: Sealed) -> Result<MailBody, askama::Error> {
         Mail::SignupCode { .. }
         | Mail::ExistingAccount
         | Mail::RecoveryCode { .. }
-        | Mail::EmailChangeCode { .. } => w.ignore,
+        | Mail::EmailChangeCode { .. }
+        | Mail::Invitation { .. } => w.ignore,
         Mail::RecoveryUsed { .. }
         | Mail::PasswordChanged
         | Mail::WalletLinked { .. }
-        | Mail::WalletUnlinked { .. } => w.secure,
+        | Mail::WalletUnlinked { .. }
+        | Mail::AccountDeleted => w.secure,
         Mail::EmailChanged { .. } => "",
     };
     let m = View {
@@ -157,6 +165,14 @@ pub fn compose(sealed: Sealed) -> Result<MailBody, askama::Error> {
         Mail::WalletUnlinked { .. } => (
             WalletUnlinkedText { m }.render()?,
             WalletUnlinkedHtml { m }.render()?,
+        ),
+        Mail::Invitation { .. } => (
+            InvitationText { m }.render()?,
+            InvitationHtml { m }.render()?,
+        ),
+        Mail::AccountDeleted => (
+            AccountDeletedText { m }.render()?,
+            AccountDeletedHtml { m }.render()?,
         ),
     };
     Ok(MailBody {

@@ -3,8 +3,10 @@
 //! set), each against gateways it starts itself on port 0, with its own database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod clients;
 mod contracts;
+mod directory;
 mod growth;
 mod me;
 mod oauth;
@@ -61,6 +63,8 @@ fn main() {
             ("contracts", contracts::all()),
             ("storage", storage::all()),
             ("clients", clients::all()),
+            ("admin", admin::all()),
+            ("directory", directory::all()),
             ("oauth", oauth::all()),
             ("security", security::all()),
             ("growth", growth::all()),

@@ -8,7 +8,7 @@ macro_rules! infra_store {
         impl PoolStore for $store {
             async fn ensure_pool(&self, name: &str, config: &PoolConfig, now: i64) -> Result<PoolRecord, Error> {
                 sqlx::query(
-                    "INSERT INTO pool (id, name, config, created_at) VALUES ($1, $2, $3, $4) \
+                    "INSERT INTO pool (id, name, config, created_at, version, updated_at) VALUES ($1, $2, $3, $4, 1, $4) \
                      ON CONFLICT (name) DO NOTHING",
                 )
                 .bind(PoolId::new().to_string())
@@ -29,7 +29,7 @@ macro_rules! infra_store {
             }
 
             async fn find_pool(&self, id: PoolId) -> Result<Option<PoolRecord>, Error> {
-                sqlx::query_as::<_, PoolRow>("SELECT id, name, config, created_at FROM pool WHERE id = $1")
+                sqlx::query_as::<_, PoolRow>(&format!("SELECT {POOL_COLS} FROM pool WHERE id = $1"))
                     .bind(id.to_string())
                     .fetch_optional(&self.pool)
                     .await?
@@ -38,7 +38,7 @@ macro_rules! infra_store {
             }
 
             async fn find_pool_by_name(&self, name: &str) -> Result<Option<PoolRecord>, Error> {
-                sqlx::query_as::<_, PoolRow>("SELECT id, name, config, created_at FROM pool WHERE name = $1")
+                sqlx::query_as::<_, PoolRow>(&format!("SELECT {POOL_COLS} FROM pool WHERE name = $1"))
                     .bind(name)
                     .fetch_optional(&self.pool)
                     .await?

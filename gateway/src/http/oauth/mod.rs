@@ -172,6 +172,13 @@ impl From<accounts::Error> for OAuthError {
             | E::LastCredential
             | E::PoolNotFound
             | E::InvalidPoolConfig(_)
+            | E::PoolExists
+            | E::PoolNotEmpty
+            | E::PoolProtected
+            | E::VersionMismatch
+            | E::GroupExists
+            | E::GroupNotFound
+            | E::InvalidGroup(_)
             | E::InvalidClient(_) => oauth_error("invalid_request", e.to_string()),
             E::Unavailable(why) => {
                 tracing::error!(error = %why, "oauth endpoint: a backing service is down");

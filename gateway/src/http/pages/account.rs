@@ -13,7 +13,7 @@ use super::{FormState, Frame, PageForm, refusal, respond};
 use crate::flows::{recovery, signup};
 use crate::http::browser;
 use crate::http::error::AppError;
-use crate::http::extract::{ClientIp, Pool};
+use crate::http::extract::{Caller, ClientIp, Pool};
 use crate::state::AppState;
 use crate::words::{fill, words};
 
@@ -258,12 +258,12 @@ pub(super) async fn recover(
 pub(super) async fn confirm_recovery(
     State(state): State<AppState>,
     Pool(pool): Pool,
-    ClientIp(ip): ClientIp,
+    caller: Caller,
     headers: HeaderMap,
     PageForm(f): PageForm<AccountForm>,
 ) -> Result<Response, AppError> {
     let code = f.code.trim();
-    match recovery::recover(&state, &pool, &ip, &f.email, code, Some(&f.password)).await {
+    match recovery::recover(&state, &pool, &caller, &f.email, code, Some(&f.password)).await {
         Ok(issued) => signed_in(&state, &pool, &headers, &issued.session, &f.authz).await,
         Err(e) => {
             let refused = Some(refusal(&e.into()));

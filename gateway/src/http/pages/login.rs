@@ -16,7 +16,7 @@ use super::{FormState, Frame, PageForm, message, refusal, respond};
 use crate::flows::{self, sign_in};
 use crate::http::browser;
 use crate::http::error::{AppError, Code};
-use crate::http::extract::{AppJson, ClientIp, Pool};
+use crate::http::extract::{AppJson, Caller, ClientIp, Pool};
 use crate::http::see_other;
 use crate::oauth::flow;
 use crate::siwe;
@@ -169,11 +169,11 @@ pub async fn signed_in(
 pub(super) async fn password(
     State(state): State<AppState>,
     Pool(pool): Pool,
-    ClientIp(ip): ClientIp,
+    caller: Caller,
     headers: HeaderMap,
     PageForm(form): PageForm<PasswordForm>,
 ) -> Result<Response, AppError> {
-    let outcome = sign_in::password(&state, &pool, &ip, &form.email, &form.password).await;
+    let outcome = sign_in::password(&state, &pool, &caller, &form.email, &form.password).await;
     after_sign_in(&state, &pool, &headers, &form.authz, &form.email, outcome).await
 }
 
@@ -199,14 +199,14 @@ async fn after_sign_in(
 pub(super) async fn wallet(
     State(state): State<AppState>,
     Pool(pool): Pool,
-    ClientIp(ip): ClientIp,
+    caller: Caller,
     headers: HeaderMap,
     PageForm(form): PageForm<WalletForm>,
 ) -> Result<Response, AppError> {
     // A form field's line breaks arrive as CRLF (HTML form encoding); the wallet signed
     // the message with LF, as EIP-4361 writes it.
     let message = form.message.replace("\r\n", "\n");
-    let outcome = sign_in::wallet(&state, &pool, &ip, &message, &form.signature).await;
+    let outcome = sign_in::wallet(&state, &pool, &caller, &message, &form.signature).await;
     after_sign_in(&state, &pool, &headers, &form.authz, "", outcome).await
 }
 

@@ -374,6 +374,8 @@ pub(super) fn test_pool(display_name: &str) -> PoolRecord {
         name: "main".into(),
         config,
         created_at: 0,
+        version: 1,
+        updated_at: 0,
     }
 }
 
