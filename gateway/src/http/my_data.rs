@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::Serialize;
+use std::collections::HashMap;
 
 use super::error::{AppError, Code};
 use super::extract::Authenticated;
@@ -40,10 +41,13 @@ async fn list_sessions(
 async fn end_session(
     State(state): State<AppState>,
     auth: Authenticated,
-    Path(id): Path<String>,
+    Path(params): Path<HashMap<String, String>>,
 ) -> Result<StatusCode, AppError> {
     let not_found = || AppError::refused(Code::SessionNotFound, "no such live session");
-    let id = SessionId::parse(&id).ok_or_else(not_found)?;
+    let id = params
+        .get("id")
+        .and_then(|id| SessionId::parse(id))
+        .ok_or_else(not_found)?;
     state
         .users
         .end_own_session(&auth.pool, auth.claims.sub, id, state.clock.now())

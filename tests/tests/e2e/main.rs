@@ -9,6 +9,7 @@ mod contracts;
 mod directory;
 mod growth;
 mod me;
+mod my_data;
 mod oauth;
 mod ops;
 mod outage;
@@ -57,6 +58,7 @@ fn main() {
             ("sessions", sessions::all()),
             ("recovery", recovery::all()),
             ("me", me::all()),
+            ("my_data", my_data::all()),
             ("ops", ops::all()),
             ("verify", verify::all()),
             ("wallets", wallets::all()),
