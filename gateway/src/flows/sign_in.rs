@@ -5,6 +5,7 @@ use accounts::Issued;
 use accounts::store::PoolRecord;
 
 use super::Error;
+use crate::metrics::SignInMethod;
 use crate::ratelimit::{self, ATTEMPTS_PER_IP};
 use crate::siwe;
 use crate::state::AppState;
@@ -22,7 +23,8 @@ pub async fn token_set(
 }
 
 /// Email and password, under the limits per client address, the lockout per (email,
-/// address) and the cap per email: counted before the password is checked.
+/// address) and the cap per email: counted before the password is checked. Counted in the
+/// metrics as a `password` sign-in.
 pub async fn password(
     state: &AppState,
     pool: &PoolRecord,
@@ -30,7 +32,18 @@ pub async fn password(
     email: &str,
     password: &str,
 ) -> Result<Issued, Error> {
-    ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
+    let outcome = check_password(state, pool, ip, email, password).await;
+    super::counted(state, pool, SignInMethod::Password, outcome)
+}
+
+async fn check_password(
+    state: &AppState,
+    pool: &PoolRecord,
+    ip: &str,
+    email: &str,
+    password: &str,
+) -> Result<Issued, Error> {
+    ratelimit::hit(state, pool, ATTEMPTS_PER_IP, ip).await?;
     let attempt = ratelimit::reserve_sign_in(state, pool, email, ip).await?;
     let outcome = state
         .users
@@ -41,7 +54,19 @@ pub async fn password(
 }
 
 /// A wallet's signed EIP-4361 message; a wallet's first sign-in creates its account.
+/// Counted in the metrics as a `siwe` sign-in.
 pub async fn wallet(
+    state: &AppState,
+    pool: &PoolRecord,
+    ip: &str,
+    message: &str,
+    signature: &str,
+) -> Result<Issued, Error> {
+    let outcome = check_wallet(state, pool, ip, message, signature).await;
+    super::counted(state, pool, SignInMethod::Siwe, outcome)
+}
+
+async fn check_wallet(
     state: &AppState,
     pool: &PoolRecord,
     ip: &str,

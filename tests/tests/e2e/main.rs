@@ -7,6 +7,7 @@ mod clients;
 mod contracts;
 mod growth;
 mod me;
+mod metrics;
 mod oauth;
 mod ops;
 mod outage;
@@ -64,6 +65,7 @@ fn main() {
             ("oauth", oauth::all()),
             ("security", security::all()),
             ("growth", growth::all()),
+            ("metrics", metrics::all()),
             // Redis outages: on the backend that has Redis.
             (
                 "outage",
