@@ -367,7 +367,11 @@ async fn a_metrics_token_guards_the_scrape(w: Arc<World>) -> TestResult {
     let body = wrong.text().await?;
     assert!(!body.contains("gatehouse_"), "{body}");
     let s = scrape(&gw, Some(token)).await?;
-    assert!(s.families.iter().any(|f| f.name == "gatehouse_sign_ins"));
+    assert!(
+        s.families
+            .iter()
+            .any(|f| f.name == "gatehouse_http_requests")
+    );
     // The refused scrapes were counted, under the route's template.
     let refused = [("route", "/metrics"), ("method", "GET"), ("status", "401")];
     assert_eq!(s.value("gatehouse_http_requests_total", &refused), 2.0);
