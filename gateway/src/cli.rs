@@ -23,6 +23,7 @@ default: SQLite in ./gatehouse-data, in-process stores, mail to the log):
   GATEHOUSE_SMTP_FROM           sender address [Gatehouse <no-reply@public host>]
   GATEHOUSE_MASTER_KEY          32 bytes, hex or base64; required with PostgreSQL
   GATEHOUSE_ADMIN_TOKEN         bearer token of the admin API [admin API off]
+  GATEHOUSE_METRICS_TOKEN       bearer token /metrics asks for [/metrics open]
   GATEHOUSE_RPC_URLS            JSON-RPC per chain: 1=https://...,31337=http://127.0.0.1:8545
   GATEHOUSE_RPC_TIMEOUT_MS      each JSON-RPC call, milliseconds [5000]
   GATEHOUSE_TRUST_PROXY         client address from X-Forwarded-For: true/false [false]

@@ -106,6 +106,8 @@ pub const CLAIM_MAIL: &str = "UPDATE mail_outbox SET locked_until = $2, attempts
       ORDER BY created_at LIMIT $3) \
     AND status = 'pending' AND (locked_until IS NULL OR locked_until <= $1) \
     RETURNING id, pool_id, recipient, kind, body_sealed, attempts";
+/// The outbox's depth, counted on `mail_outbox_claim_idx` (its leading column is `status`).
+pub const COUNT_PENDING_MAIL: &str = "SELECT COUNT(*) FROM mail_outbox WHERE status = 'pending'";
 
 /// The purge's statements: one batch each, `$1` the cut-off, `$2` the batch size. Public so
 /// that the query-plan test checks these very texts.

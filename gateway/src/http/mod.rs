@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 mod health;
 pub(super) mod me;
+mod metrics;
 mod my_data;
 mod oauth;
 pub mod pages;
@@ -56,8 +57,10 @@ pub fn app(state: AppState) -> Router {
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         )
     });
+    let counted = axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track);
     Router::new()
         .merge(health::router())
+        .merge(metrics::router())
         .merge(admin::router())
         .nest("/pools/{pool}", pool_api)
         .fallback(not_found)
@@ -85,6 +88,8 @@ pub fn app(state: AppState) -> Router {
                 ))
                 .option_layer(hsts),
         )
+        // Outermost: every answer is counted, the deadline's 503 and a panic's 500 too.
+        .layer(counted)
         .with_state(state)
 }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::error::AppError;
 use super::extract::{AppJson, Authenticated, Caller, Pool};
 use crate::flows::sign_in;
+use crate::metrics::{SignInMethod, SignInResult};
 use crate::state::AppState;
 use crate::tokens::TokenSet;
 
@@ -51,17 +52,21 @@ async fn sign_in_password(
 }
 
 /// Rotates the refresh token (a repeat within 10 s gets the same successor; a later repeat
-/// revokes the family).
+/// revokes the family). Counted in the metrics as a `refresh` sign-in.
 async fn refresh_session(
     State(state): State<AppState>,
     Pool(pool): Pool,
     AppJson(req): AppJson<RefreshRequest>,
 ) -> Result<Json<TokenSet>, AppError> {
-    let issued = state
+    let outcome = state
         .users
         .refresh(&pool, &req.refresh_token, None, state.clock.now())
-        .await?;
-    Ok(Json(sign_in::token_set(&state, &pool, &issued).await?))
+        .await;
+    let result = SignInResult::of_account(&outcome);
+    state
+        .metrics
+        .sign_in(&pool.name, SignInMethod::Refresh, result);
+    Ok(Json(sign_in::token_set(&state, &pool, &outcome?).await?))
 }
 
 /// Ends the session the refresh token belongs to. Unknown tokens answer the same.

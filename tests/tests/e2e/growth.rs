@@ -68,6 +68,7 @@ async fn hot_statements_use_indexes(w: Arc<World>) -> TestResult {
             s::CLAIM_MAIL,
             vec![Arg::Int(1), Arg::Int(2), Arg::Int(10)],
         ),
+        ("outbox depth", s::COUNT_PENDING_MAIL, vec![]),
         (
             "purge sessions",
             s::PURGE_SESSIONS,

@@ -9,6 +9,7 @@ mod contracts;
 mod directory;
 mod growth;
 mod me;
+mod metrics;
 mod my_data;
 mod oauth;
 mod ops;
@@ -70,6 +71,7 @@ fn main() {
             ("oauth", oauth::all()),
             ("security", security::all()),
             ("growth", growth::all()),
+            ("metrics", metrics::all()),
             // Redis outages: on the backend that has Redis.
             (
                 "outage",
