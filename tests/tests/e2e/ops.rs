@@ -337,7 +337,7 @@ async fn cli_rotates_keys(w: Arc<World>) -> TestResult {
             activate_in: 0,
         },
     };
-    gateway::cli::run_admin(&rotate, w.config(0)).await?;
+    gateway::cli::run_admin(&rotate, w.config(0), false).await?;
     let gw = w.start().await?;
     let all = kids(&gw).await?;
     assert_eq!(all.len(), 4);
