@@ -125,6 +125,14 @@ pub const PURGE_FAILED_MAIL: &str = "DELETE FROM mail_outbox WHERE id IN \
     (SELECT id FROM mail_outbox WHERE status = 'failed' AND created_at < $1 LIMIT $2)";
 pub const PURGE_AUDIT: &str = "DELETE FROM audit_event WHERE id IN \
     (SELECT id FROM audit_event WHERE created_at < $1 LIMIT $2)";
+/// One pool's audit events before `$2` (a pool's own retention), `$3` at a time.
+pub const PURGE_POOL_AUDIT: &str = "DELETE FROM audit_event WHERE id IN \
+    (SELECT id FROM audit_event WHERE pool_id = $1 AND created_at < $2 LIMIT $3)";
+/// A page of a pool's audit log, newest first below id `$6`, walking `audit_event_pool_idx`.
+pub const LIST_AUDIT: &str = "SELECT id, account_id, kind, detail, created_at FROM audit_event \
+    WHERE pool_id = $1 AND ($2 IS NULL OR account_id = $2) \
+    AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR created_at >= $4) \
+    AND ($5 IS NULL OR created_at < $5) AND id < $6 ORDER BY id DESC LIMIT $7";
 
 fn corrupt(what: &str) -> Error {
     Error::Store(format!("corrupt {what} row"))

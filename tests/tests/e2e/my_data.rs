@@ -2,7 +2,7 @@
 //! from), the export of everything held about it, and deleting it.
 
 use gatehouse_tests::siwe_key::SiweKey;
-use gatehouse_tests::{Answer, Gateway, World, unique_email};
+use gatehouse_tests::{Answer, Gateway, World, node_client, unique_email};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -15,6 +15,7 @@ crate::tests!(
     sessions_are_listed_with_their_device_and_ended,
     the_export_holds_everything_but_secrets,
     accounts_are_deleted_by_their_owner,
+    the_account_page_ends_sessions_and_deletes_the_account,
 );
 
 const PW: &str = "correct horse battery";
@@ -251,6 +252,67 @@ async fn accounts_are_deleted_by_their_owner(w: Arc<World>) -> TestResult {
     let pending = "SELECT COUNT(*) FROM account a JOIN email_credential e ON e.account_id = a.id \
         WHERE a.status = 'pending'";
     assert_eq!(count(&w, pending).await?, 1);
+    gw.stop().await?;
+    Ok(())
+}
+
+/// The hosted account page in headless Chromium: the sessions listed with their device, one
+/// signed out, the account deleted (after a refused attempt without the box ticked).
+async fn the_account_page_ends_sessions_and_deletes_the_account(w: Arc<World>) -> TestResult {
+    // Public at its own address, so the browser's forms are same-origin.
+    let gw = w
+        .start_with(|c| {
+            c.public_url =
+                url::Url::parse(&format!("http://{}", c.listen)).expect("listen address");
+        })
+        .await?;
+    let email = unique_email("page");
+    gw.signup_confirmed(&w.mail, &email, PW).await?;
+    let phone = sign_in_as(&gw, &email, "curl/8.5.0").await?;
+    let out: Value = node_client(
+        "account-page.mjs",
+        &json!({ "issuer": gw.api, "email": email, "password": PW }),
+    )
+    .await?;
+    assert_eq!(out["sessions_before"], 2, "{out}");
+    let devices = out["devices"].to_string();
+    assert!(
+        devices.contains("curl on unknown system") && devices.contains("Chrome on Linux"),
+        "{devices}"
+    );
+    assert_eq!(out["sessions_after"], 1, "{out}");
+    assert!(
+        out["ended_notice"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("signed out"),
+        "{out}"
+    );
+    assert!(
+        out["unconfirmed_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Tick the box"),
+        "{out}"
+    );
+    assert_eq!(out["deleted_title"], "Account deleted");
+    assert!(
+        out["after_delete_url"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("/login"),
+        "{out}"
+    );
+    // The phone's session was the one signed out; then the whole account went.
+    let r = gw
+        .post(
+            "/v1/sessions/refresh",
+            json!({ "refresh_token": phone["refresh_token"] }),
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(count(&w, "SELECT COUNT(*) FROM account").await?, 0);
+    w.mail.wait(&email, "deleted").await?;
     gw.stop().await?;
     Ok(())
 }

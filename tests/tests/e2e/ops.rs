@@ -197,7 +197,7 @@ async fn errors_and_security_headers(w: Arc<World>) -> TestResult {
             "{bad}"
         );
     }
-    let r = gw.call(Method::DELETE, "/v1/me", None, None).await?;
+    let r = gw.call(Method::PUT, "/v1/me", None, None).await?;
     assert_eq!(
         (r.status, r.code()),
         (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
