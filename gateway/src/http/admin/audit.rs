@@ -12,7 +12,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::{Admin, Page, cursor, invalid_cursor};
+use super::{Admin, Page, cut, invalid_cursor};
 use crate::http::error::{AppError, Code};
 use crate::http::extract::Pool;
 use crate::state::AppState;
@@ -90,11 +90,7 @@ async fn read_audit(
         .users
         .audit_page(&pool, &filter, before, limit + 1)
         .await?;
-    let more = events.len() as i64 > limit;
-    events.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| events.last().map(|e| cursor(&e.id.to_string())))
-        .flatten();
+    let next_cursor = cut(&mut events, limit, |e| e.id.to_string());
     Ok(Json(AuditList {
         events,
         next_cursor,

@@ -10,8 +10,9 @@ use axum::{Json, Router};
 use serde::Serialize;
 use std::collections::HashMap;
 
-use super::{Admin, Page, admin_error, cursor, invalid_cursor};
-use crate::http::error::{AppError, Code};
+use super::path_sub as member;
+use super::{Admin, Page, admin_error, cut, invalid_cursor};
+use crate::http::error::AppError;
 use crate::http::extract::{AppJson, Pool};
 use crate::state::AppState;
 
@@ -72,13 +73,6 @@ fn group(params: &HashMap<String, String>) -> &str {
     params.get("group").map_or("", String::as_str)
 }
 
-fn member(params: &HashMap<String, String>) -> Result<AccountId, AppError> {
-    params
-        .get("sub")
-        .and_then(|s| AccountId::parse(s))
-        .ok_or_else(|| AppError::refused(Code::UserNotFound, "no such user in this pool"))
-}
-
 async fn list_groups(
     State(state): State<AppState>,
     admin: Admin,
@@ -92,11 +86,7 @@ async fn list_groups(
         .users
         .list_groups(&pool, after.as_deref(), limit + 1)
         .await?;
-    let more = groups.len() as i64 > limit;
-    groups.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| groups.last().map(|g| cursor(&g.name)))
-        .flatten();
+    let next_cursor = cut(&mut groups, limit, |g| g.name.clone());
     Ok(Json(GroupList {
         groups: groups.into_iter().map(GroupView::from).collect(),
         next_cursor,
@@ -174,11 +164,7 @@ async fn list_members(
         .users
         .list_group_members(&pool, group(&params), after, limit + 1)
         .await?;
-    let more = members.len() as i64 > limit;
-    members.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| members.last().map(|m| cursor(&m.to_string())))
-        .flatten();
+    let next_cursor = cut(&mut members, limit, ToString::to_string);
     Ok(Json(MemberList {
         members,
         next_cursor,

@@ -221,9 +221,26 @@ pub fn invalid_cursor() -> AppError {
     AppError::refused(Code::InvalidCursor, "the cursor is not one this API gave")
 }
 
+/// Cuts a page fetched with `limit + 1` rows to `limit`: the cursor of the next page (after
+/// the last row kept, `key` naming where it is), or none on the last page.
+pub fn cut<T>(rows: &mut Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> Option<String> {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    more.then(|| rows.last().map(|r| cursor(&key(r)))).flatten()
+}
+
 /// An opaque cursor for `text` (where the next page starts).
 pub fn cursor(text: &str) -> String {
     URL_SAFE_NO_PAD.encode(text)
+}
+
+/// The `{sub}` of the path: a user of the pool, or 404 `user_not_found`.
+pub fn path_sub(params: &HashMap<String, String>) -> Result<accounts::AccountId, AppError> {
+    params
+        .get("sub")
+        .and_then(|s| accounts::AccountId::parse(s))
+        .ok_or_else(|| AppError::refused(Code::UserNotFound, "no such user in this pool"))
 }
 
 /// A domain error of an admin route: an unknown account is a 404 here (on `/v1` it is

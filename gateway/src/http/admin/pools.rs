@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Admin, Page, cursor};
+use super::{Admin, Page, cut};
 use crate::http::error::{AppError, Code};
 use crate::http::extract::{AppJson, Pool};
 use crate::state::AppState;
@@ -84,16 +84,9 @@ async fn list_pools(
     admin.root()?;
     let limit = page.limit(200)?;
     let after = page.cursor_text()?;
-    let pools = state.users.list_pools(after.as_deref(), limit + 1).await?;
-    let more = pools.len() as i64 > limit;
-    let pools: Vec<PoolView> = pools
-        .iter()
-        .take(limit as usize)
-        .map(|p| PoolView::of(&state, p))
-        .collect();
-    let next_cursor = more
-        .then(|| pools.last().map(|p| cursor(&p.name)))
-        .flatten();
+    let mut pools = state.users.list_pools(after.as_deref(), limit + 1).await?;
+    let next_cursor = cut(&mut pools, limit, |p| p.name.clone());
+    let pools = pools.iter().map(|p| PoolView::of(&state, p)).collect();
     Ok(Json(PoolList { pools, next_cursor }))
 }
 

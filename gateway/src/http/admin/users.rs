@@ -12,7 +12,8 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-use super::{Admin, Page, admin_error, cursor, invalid_cursor};
+use super::path_sub as sub;
+use super::{Admin, Page, admin_error, cut, invalid_cursor};
 use crate::http::error::{AppError, Code};
 use crate::http::extract::{AppJson, Pool};
 use crate::http::response::StatusResponse;
@@ -78,13 +79,6 @@ struct Removed {
     removed: u64,
 }
 
-fn sub(params: &HashMap<String, String>) -> Result<AccountId, AppError> {
-    params
-        .get("sub")
-        .and_then(|s| AccountId::parse(s))
-        .ok_or_else(|| AppError::refused(Code::UserNotFound, "no such user in this pool"))
-}
-
 async fn search_users(
     State(state): State<AppState>,
     admin: Admin,
@@ -133,15 +127,7 @@ async fn search_users(
         .users
         .search_users(&pool, &filter, after, limit + 1)
         .await?;
-    let more = users.len() as i64 > limit;
-    users.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| {
-            users
-                .last()
-                .map(|u| cursor(&format!("{}.{}", u.created_at, u.sub)))
-        })
-        .flatten();
+    let next_cursor = cut(&mut users, limit, |u| format!("{}.{}", u.created_at, u.sub));
     Ok(Json(UserList { users, next_cursor }))
 }
 
