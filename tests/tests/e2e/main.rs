@@ -10,6 +10,7 @@ mod directory;
 mod growth;
 mod me;
 mod oauth;
+mod openapi;
 mod ops;
 mod outage;
 mod recovery;
@@ -66,6 +67,7 @@ fn main() {
             ("admin", admin::all()),
             ("directory", directory::all()),
             ("oauth", oauth::all()),
+            ("openapi", openapi::all()),
             ("security", security::all()),
             ("growth", growth::all()),
             // Redis outages: on the backend that has Redis.
