@@ -49,6 +49,9 @@ pub struct PoolConfig {
     pub storage_roles: Vec<StorageRole>,
     /// How the hosted pages look.
     pub branding: Branding,
+    /// Days this pool's audit events are kept (1 to 36,500); none: the gateway's
+    /// `GATEHOUSE_AUDIT_RETENTION_DAYS`, which is also the most any pool keeps them.
+    pub audit_retention_days: Option<u32>,
 }
 
 /// The hosted pages' look: a logo and two colours (`#rgb` or `#rrggbb`). The colours reach
@@ -121,6 +124,7 @@ impl Default for PoolConfig {
             siwe_nonce_ttl: 300,
             storage_roles: default_roles(),
             branding: Branding::default(),
+            audit_retention_days: None,
         }
     }
 }
@@ -147,6 +151,12 @@ impl PoolConfig {
         }
         if self.display_name.trim().is_empty() || self.display_name.len() > 100 {
             return bad("display_name must be 1 to 100 characters");
+        }
+        if self
+            .audit_retention_days
+            .is_some_and(|d| !(1..=36_500).contains(&d))
+        {
+            return bad("audit_retention_days must be 1 to 36500 (or null for the gateway's)");
         }
         let mut names = HashSet::new();
         for role in &self.storage_roles {

@@ -24,6 +24,7 @@ struct FileConfig {
     smtp_from: Option<String>,
     master_key: Option<String>,
     admin_token: Option<String>,
+    metrics_token: Option<String>,
     trust_proxy: Option<bool>,
     mail_poll_ms: Option<u64>,
     retention_days: Option<u64>,
@@ -50,6 +51,9 @@ pub struct Config {
     pub smtp_from: String,
     pub master_key: Option<Secret>,
     pub admin_token: Option<Secret>,
+    /// Bearer token `/metrics` asks for (`GATEHOUSE_METRICS_TOKEN`); none: open to anyone
+    /// who reaches the listener.
+    pub metrics_token: Option<Secret>,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_proxy: bool,
     /// How often the mail worker polls the outbox, besides being woken on new mail.
@@ -108,6 +112,7 @@ impl std::fmt::Debug for Config {
             .field("smtp_from", &self.smtp_from)
             .field("master_key", &self.master_key)
             .field("admin_token", &self.admin_token)
+            .field("metrics_token", &self.metrics_token)
             .field("trust_proxy", &self.trust_proxy)
             .field("mail_poll_ms", &self.mail_poll_ms)
             .field("retention_days", &self.retention_days)
@@ -229,6 +234,9 @@ impl Config {
                 .map(Secret::new),
             admin_token: var("GATEHOUSE_ADMIN_TOKEN")
                 .or(fc.admin_token)
+                .map(Secret::new),
+            metrics_token: var("GATEHOUSE_METRICS_TOKEN")
+                .or(fc.metrics_token)
                 .map(Secret::new),
             trust_proxy,
             mail_poll_ms: mail_poll_ms.max(10),
@@ -505,5 +513,11 @@ mod tests {
         }
         let c = Config::load(None, &env(&[("GATEHOUSE_LISTEN", "localhost:9001")])).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:9001");
+        let c = Config::load(None, &env(&[("GATEHOUSE_METRICS_TOKEN", "scrape-secret")])).unwrap();
+        assert_eq!(
+            c.metrics_token.as_ref().map(|t| t.expose()),
+            Some("scrape-secret")
+        );
+        assert!(!format!("{c:?}").contains("scrape-secret"));
     }
 }

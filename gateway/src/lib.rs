@@ -14,6 +14,7 @@ pub mod flows;
 pub mod http;
 pub mod keys;
 pub mod mailer;
+pub mod metrics;
 pub mod oauth;
 pub mod purge;
 pub mod ratelimit;
@@ -44,6 +45,7 @@ pub async fn serve(
         state.users.clone(),
         state.transport.clone(),
         state.mail.clone(),
+        state.metrics.clone(),
         state.clock.clone(),
         Duration::from_millis(state.config.mail_poll_ms),
         stop_rx.clone(),

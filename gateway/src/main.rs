@@ -8,13 +8,22 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
-        )
-        .init();
     let cli = Cli::parse();
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    if matches!(cli.command, None | Some(Command::Serve)) {
+        tracing_subscriber::fmt()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .with_env_filter(filter)
+            .init();
+    } else {
+        // A command's output (tables, JSON) is stdout's alone; its log goes to stderr.
+        tracing_subscriber::fmt()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init();
+    }
     let config = cli.config()?;
     match cli.command.as_ref().unwrap_or(&Command::Serve) {
         Command::Serve => {
@@ -46,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
             serve(state, listener, shutdown_signal()).await?;
             tracing::info!("stopped");
         }
-        other => gateway::cli::run_admin(other, config).await?,
+        other => gateway::cli::run_admin(other, config, cli.json).await?,
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The periodic purge: expired sessions (with their refresh tokens), codes and undo links,
 //! sign-ups never confirmed, sent or failed mail after the retention
 //! (`GATEHOUSE_RETENTION_DAYS`), and audit events after theirs
-//! (`GATEHOUSE_AUDIT_RETENTION_DAYS`). Deletes run in bounded batches through indexes, so a
+//! (`GATEHOUSE_AUDIT_RETENTION_DAYS`, or a pool's shorter `audit_retention_days`). Deletes run in bounded batches through indexes, so a
 //! run is cheap whatever the size of the tables; every instance may run it (deleting what is
 //! already gone is a no-op).
 
@@ -40,9 +40,25 @@ pub async fn purge_once(
     config: &Config,
     now: i64,
 ) -> Result<PurgeReport, accounts::Error> {
-    store
+    let mut report = store
         .purge_expired(&cutoffs(config, now), BATCH, BATCHES)
-        .await
+        .await?;
+    // Pools that keep their audit events for fewer days than the gateway does.
+    let mut after: Option<String> = None;
+    loop {
+        let pools = store.list_pools(after.as_deref(), 200).await?;
+        let Some(last) = pools.last() else { break };
+        after = Some(last.name.clone());
+        for pool in &pools {
+            if let Some(days) = pool.config.audit_retention_days {
+                let before = now - i64::from(days) * DAY;
+                report.audit_events += store
+                    .purge_pool_audit(pool.id, before, BATCH, BATCHES)
+                    .await?;
+            }
+        }
+    }
+    Ok(report)
 }
 
 /// Purges every [`INTERVAL`] until `shutdown` turns true.

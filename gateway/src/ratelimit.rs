@@ -7,6 +7,7 @@
 //! (a right password, a refused request) is taken back afterwards ([`Reservation`]).
 //! Subjects that are email addresses are keyed by [`accounts::Email::key`], the one form
 //! an account is stored under, so no spelling of an address gets a budget of its own.
+//! Every refusal is counted in the metrics by pool and limit name (never by subject).
 
 use accounts::store::PoolRecord;
 use accounts::{Email, PoolId};
@@ -91,19 +92,30 @@ pub fn email_subject(raw: &str) -> String {
     Email::key(raw)
 }
 
+/// The refusal of a request past `limit`, counted in the metrics.
+fn refused(state: &AppState, pool: &PoolRecord, limit: Limit) -> Error {
+    state.metrics.rate_limited(&pool.name, limit.name);
+    Error::Limited {
+        retry_after: limit.window,
+    }
+}
+
 /// Counts one hit against `limit` for `subject`; refuses past the limit.
-pub async fn hit(state: &AppState, pool: PoolId, limit: Limit, subject: &str) -> Result<(), Error> {
+pub async fn hit(
+    state: &AppState,
+    pool: &PoolRecord,
+    limit: Limit,
+    subject: &str,
+) -> Result<(), Error> {
     let n = state
         .ephemeral
         .hit(
-            &key(limit, pool, subject),
+            &key(limit, pool.id, subject),
             Duration::from_secs(limit.window),
         )
         .await?;
     if n > limit.max {
-        return Err(Error::Limited {
-            retry_after: limit.window,
-        });
+        return Err(refused(state, pool, limit));
     }
     Ok(())
 }
@@ -112,12 +124,12 @@ pub async fn hit(state: &AppState, pool: PoolId, limit: Limit, subject: &str) ->
 /// round trip. Past the limit nothing is taken and the request is refused.
 pub async fn hit_and_take(
     state: &AppState,
-    pool: PoolId,
+    pool: &PoolRecord,
     limit: Limit,
     subject: &str,
     key: &str,
 ) -> Result<Option<String>, Error> {
-    let counter = self::key(limit, pool, subject);
+    let counter = self::key(limit, pool.id, subject);
     let (n, taken) = state
         .ephemeral
         .hit_and_take(
@@ -127,9 +139,7 @@ pub async fn hit_and_take(
         )
         .await?;
     if n > limit.max {
-        return Err(Error::Limited {
-            retry_after: limit.window,
-        });
+        return Err(refused(state, pool, limit));
     }
     Ok(taken)
 }
@@ -138,13 +148,13 @@ pub async fn hit_and_take(
 /// round trip. True when stored.
 pub async fn hit_and_put_new(
     state: &AppState,
-    pool: PoolId,
+    pool: &PoolRecord,
     (limit, subject): (Limit, &str),
     key: &str,
     value: &str,
     ttl: Duration,
 ) -> Result<bool, Error> {
-    let counter = self::key(limit, pool, subject);
+    let counter = self::key(limit, pool.id, subject);
     let (n, stored) = state
         .ephemeral
         .hit_and_put_new(
@@ -156,9 +166,7 @@ pub async fn hit_and_put_new(
         )
         .await?;
     if n > limit.max {
-        return Err(Error::Limited {
-            retry_after: limit.window,
-        });
+        return Err(refused(state, pool, limit));
     }
     Ok(stored)
 }
@@ -176,25 +184,28 @@ pub struct Reservation {
 /// does not lock others) and the request is refused.
 pub async fn reserve(
     state: &AppState,
-    pool: PoolId,
+    pool: &PoolRecord,
     limits: &[(Limit, &str)],
 ) -> Result<Reservation, Error> {
-    let keys: Vec<String> = limits.iter().map(|(l, s)| key(*l, pool, s)).collect();
+    let keys: Vec<String> = limits.iter().map(|(l, s)| key(*l, pool.id, s)).collect();
     let spec: Vec<(&str, Duration)> = keys
         .iter()
         .zip(limits)
         .map(|(k, (l, _))| (k.as_str(), Duration::from_secs(l.window)))
         .collect();
     let counts = state.ephemeral.hits(&spec).await?;
-    let over = limits
+    let over: Vec<Limit> = limits
         .iter()
         .zip(&counts)
         .filter(|((l, _), n)| **n > l.max)
-        .map(|((l, _), _)| l.window)
-        .max();
+        .map(|((l, _), _)| *l)
+        .collect();
     let reservation = Reservation { keys, counts };
-    if let Some(retry_after) = over {
+    if let Some(retry_after) = over.iter().map(|l| l.window).max() {
         reservation.refund(state).await?;
+        for limit in over {
+            state.metrics.rate_limited(&pool.name, limit.name);
+        }
         return Err(Error::Limited { retry_after });
     }
     Ok(reservation)
@@ -271,7 +282,7 @@ pub async fn reserve_sign_in(
     let lockout = sign_in_limit(pool);
     let reservation = reserve(
         state,
-        pool.id,
+        pool,
         &[(lockout, &here), (SIGN_IN_FAILURES_PER_EMAIL, &email)],
     )
     .await?;
@@ -306,7 +317,7 @@ impl SignInAttempt {
 /// check, stays counted.
 pub async fn code_attempt<T>(
     state: &AppState,
-    pool: PoolId,
+    pool: &PoolRecord,
     subject: &str,
     attempt: impl Future<Output = Result<T, accounts::Error>>,
 ) -> Result<Result<T, accounts::Error>, Error> {
@@ -324,7 +335,7 @@ pub struct MailBudget(Reservation);
 
 pub async fn mail_budget(
     state: &AppState,
-    pool: PoolId,
+    pool: &PoolRecord,
     ip: &str,
     email: &str,
 ) -> Result<MailBudget, Error> {

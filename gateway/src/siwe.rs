@@ -67,7 +67,7 @@ pub async fn issue_nonce_for(
         let nonce = random_nonce();
         let stored = ratelimit::hit_and_put_new(
             state,
-            pool.id,
+            pool,
             (ratelimit::NONCES_PER_IP, ip),
             &nonce_key(pool, &nonce),
             "1",
@@ -211,12 +211,12 @@ pub async fn prove_counted(
     let msg = match wallet::SiweMessage::parse(message) {
         Ok(msg) => msg,
         Err(refused) => {
-            ratelimit::hit(state, pool.id, limit, ip).await?;
+            ratelimit::hit(state, pool, limit, ip).await?;
             return Err(refused.into());
         }
     };
     let taken =
-        ratelimit::hit_and_take(state, pool.id, limit, ip, &nonce_key(pool, msg.nonce())).await?;
+        ratelimit::hit_and_take(state, pool, limit, ip, &nonce_key(pool, msg.nonce())).await?;
     prove_parsed(state, pool, &msg, taken.is_some(), signature).await
 }
 

@@ -16,6 +16,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::KeyRing;
 use crate::mailer::{LogTransport, MailSignal, SmtpTransport, Transport};
+use crate::metrics::Metrics;
 
 /// The pool every installation starts with.
 pub const MAIN_POOL: &str = "main";
@@ -38,6 +39,8 @@ pub struct AppState {
     /// Each pool's SIWE policy, built once per configuration.
     pub siwe_policies: Arc<crate::siwe::PolicyCache>,
     pub clock: Clock,
+    /// What `/metrics` exposes: this instance's counters.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Pools by name, cached briefly.
@@ -157,11 +160,13 @@ impl AppState {
             ),
             None => Arc::new(LogTransport),
         };
+        let metrics = Arc::new(Metrics::new());
         let chains = wallet::Chains::new(
             config.rpc_urls.iter().map(|(id, url)| (*id, url.expose())),
             Duration::from_millis(config.rpc_timeout_ms),
         )
-        .map_err(anyhow::Error::msg)?;
+        .map_err(anyhow::Error::msg)?
+        .observed(metrics.rpc_observer());
         let hasher = PasswordHasher::new(config.hash_concurrency)?;
         let users = UserPool::new(store.clone(), hasher, master.clone());
         let keys = Arc::new(KeyRing::new(store.clone(), master));
@@ -197,6 +202,7 @@ impl AppState {
             chains: Arc::new(chains),
             siwe_policies: Arc::default(),
             clock,
+            metrics,
         })
     }
 }

@@ -15,6 +15,7 @@ pub struct Words {
     pub mail: MailWords,
     pub error: ErrorWords,
     pub home: HomeWords,
+    pub account: AccountWords,
 }
 
 /// The words in use. One language today; a pool's locale would pick another here.
@@ -159,6 +160,36 @@ pub struct ErrorWords {
     pub not_allowed: &'static str,
     pub too_large: &'static str,
     pub storage_unavailable: &'static str,
+}
+
+/// The account page (`/account`): what a signed-in person sees and ends of their own.
+pub struct AccountWords {
+    pub title: &'static str,
+    pub link: &'static str,
+    pub sign_in_first: &'static str,
+    pub profile: &'static str,
+    pub no_email: &'static str,
+    pub verified: &'static str,
+    pub unverified: &'static str,
+    pub password: &'static str,
+    pub password_set: &'static str,
+    pub no_password: &'static str,
+    pub wallets: &'static str,
+    pub no_wallets: &'static str,
+    pub groups: &'static str,
+    pub sessions: &'static str,
+    pub this_session: &'static str,
+    /// `{time}`: when the session was last used (UTC).
+    pub last_used: &'static str,
+    pub end_session: &'static str,
+    pub session_ended: &'static str,
+    pub delete_title: &'static str,
+    pub delete_explain: &'static str,
+    pub delete_confirm: &'static str,
+    pub delete_submit: &'static str,
+    pub delete_unconfirmed: &'static str,
+    pub deleted_title: &'static str,
+    pub deleted: &'static str,
 }
 
 /// The gateway's own front page (`/`), for operators.
@@ -371,6 +402,34 @@ pub const EN: Words = Words {
         discovery: "OpenID configuration",
         health: "Health:",
         docs: "The API and guides are in the project's docs/ folder.",
+    },
+    account: AccountWords {
+        title: "Your account",
+        link: "Manage your account",
+        sign_in_first: "Sign in to see your account.",
+        profile: "Profile",
+        no_email: "No email address",
+        verified: "verified",
+        unverified: "not verified",
+        password: "Password",
+        password_set: "Set",
+        no_password: "None",
+        wallets: "Wallets",
+        no_wallets: "No wallet is linked.",
+        groups: "Groups",
+        sessions: "Where you are signed in",
+        this_session: "This browser",
+        last_used: "last used {time} UTC",
+        end_session: "Sign out",
+        session_ended: "That session is signed out.",
+        delete_title: "Delete your account",
+        delete_explain: "This deletes your account and everything it holds, signs out every \
+                         session and frees your wallets. It cannot be undone.",
+        delete_confirm: "I want to delete my account",
+        delete_submit: "Delete my account",
+        delete_unconfirmed: "Tick the box to confirm that you want to delete your account.",
+        deleted_title: "Account deleted",
+        deleted: "Your account was deleted. A notice was sent to your email address.",
     },
 };
 

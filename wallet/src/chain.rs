@@ -9,6 +9,9 @@
 //! (`ChainUnavailable`): an unreachable chain never makes a signature valid. Without an
 //! endpoint for the message's chain, EOAs still work and what can only be a contract wallet
 //! is refused (`NoRpc`).
+//!
+//! An observer ([`Chains::observed`]) is told of every JSON-RPC request: its chain, what came
+//! of it and how long it took (the gateway's metrics); this crate keeps no metrics itself.
 
 use alloy_primitives::{Address as EthAddress, Bytes, U64};
 use alloy_rpc_client::RpcClient;
@@ -18,7 +21,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::IntoFuture;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::{Address, SiweMessage, VerifyError, WalletKind, verify_eoa};
 
@@ -29,10 +32,40 @@ pub struct Signer {
     pub address: Address,
 }
 
+/// What came of one JSON-RPC request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RpcOutcome {
+    /// The node answered with a result.
+    Answered,
+    /// The node ran the call and it reverted (an answer: "not valid").
+    Reverted,
+    /// No answer within the timeout.
+    TimedOut,
+    /// Any other failure: transport, HTTP status, an RPC error other than a revert, a result
+    /// that does not decode.
+    Failed,
+}
+
+impl RpcOutcome {
+    /// `ok`, `reverted`, `timeout` or `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RpcOutcome::Answered => "ok",
+            RpcOutcome::Reverted => "reverted",
+            RpcOutcome::TimedOut => "timeout",
+            RpcOutcome::Failed => "error",
+        }
+    }
+}
+
+/// Told of every JSON-RPC request: the chain id, what came of it, how long it took.
+pub type RpcObserver = Arc<dyn Fn(u64, RpcOutcome, Duration) + Send + Sync>;
+
 /// JSON-RPC endpoints by chain id.
 pub struct Chains {
     providers: HashMap<u64, RpcClient>,
     timeout: Duration,
+    observer: Option<RpcObserver>,
 }
 
 impl fmt::Debug for Chains {
@@ -87,7 +120,17 @@ impl Chains {
                 .map_err(|_| format!("the RPC URL of chain {chain_id} is not a valid URL"))?;
             providers.insert(chain_id, RpcClient::new_http_with_client(http.clone(), url));
         }
-        Ok(Self { providers, timeout })
+        Ok(Self {
+            providers,
+            timeout,
+            observer: None,
+        })
+    }
+
+    /// Tells `observer` of every JSON-RPC request from now on.
+    pub fn observed(mut self, observer: RpcObserver) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Verifies `signature` of `message` by the message's address, whatever the wallet.
@@ -134,7 +177,7 @@ impl Chains {
         // 1. ERC-6492: the validator deploys the wallet inside the call, then asks ERC-1271.
         if validator::is_wrapped(signature) {
             let data = validator::call_data(signer, hash, signature);
-            return match self.call(provider, None, data).await {
+            return match self.call(chain_id, provider, None, data).await {
                 Ok(out) => match validator::outcome(&out) {
                     Some(true) => Ok(contract),
                     Some(false) => Err(VerifyError::WrongSigner),
@@ -148,7 +191,10 @@ impl Chains {
 
         // 2. A signer with code answers through ERC-1271.
         let code: Bytes = self
-            .timed(provider.request("eth_getCode", (signer, "latest")))
+            .timed(
+                chain_id,
+                provider.request("eth_getCode", (signer, "latest")),
+            )
             .await
             .map_err(unavailable)?;
         if code.is_empty() {
@@ -157,7 +203,7 @@ impl Chains {
         }
         let delegated = code.len() == 23 && code[..3] == DELEGATION_PREFIX;
         let data = erc1271::is_valid_signature(hash, signature);
-        match self.call(provider, Some(signer), data).await {
+        match self.call(chain_id, provider, Some(signer), data).await {
             // A delegated EOA whose delegate vouched: an EOA (every chain) only if its own key
             // signed; anyone else the delegate accepts proves a wallet of this chain only.
             Ok(out) if erc1271::is_magic(&out) && delegated => Ok(eoa().unwrap_or(contract)),
@@ -170,19 +216,32 @@ impl Chains {
         }
     }
 
+    /// Runs one request to `chain_id` under the timeout, and tells the observer of it.
     async fn timed<T>(
         &self,
+        chain_id: u64,
         call: impl IntoFuture<Output = Result<T, TransportError>>,
     ) -> Result<T, TransportError> {
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(r) => r,
-            Err(_) => Err(TransportErrorKind::custom_str("timed out")),
+        let started = Instant::now();
+        let (result, outcome) = match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(r)) => (Ok(r), RpcOutcome::Answered),
+            Ok(Err(e)) if is_revert(&e) => (Err(e), RpcOutcome::Reverted),
+            Ok(Err(e)) => (Err(e), RpcOutcome::Failed),
+            Err(_) => (
+                Err(TransportErrorKind::custom_str("timed out")),
+                RpcOutcome::TimedOut,
+            ),
+        };
+        if let Some(observe) = &self.observer {
+            observe(chain_id, outcome, started.elapsed());
         }
+        result
     }
 
     /// `eth_call` at the latest block; `to: None` runs `data` as creation code.
     async fn call(
         &self,
+        chain_id: u64,
         provider: &RpcClient,
         to: Option<EthAddress>,
         data: Bytes,
@@ -193,7 +252,7 @@ impl Chains {
             data,
         };
         match self
-            .timed(provider.request("eth_call", (tx, "latest")))
+            .timed(chain_id, provider.request("eth_call", (tx, "latest")))
             .await
         {
             Ok(out) => Ok(out),
@@ -519,6 +578,48 @@ mod tests {
         ] {
             assert_eq!(verify_with(answer, false).await.0, expected);
         }
+    }
+
+    #[tokio::test]
+    async fn the_observer_is_told_of_every_request() {
+        type Seen = Arc<std::sync::Mutex<Vec<(u64, RpcOutcome)>>>;
+        let observer = |seen: &Seen| -> RpcObserver {
+            let log = seen.clone();
+            Arc::new(move |chain, outcome, _took| log.lock().unwrap().push((chain, outcome)))
+        };
+        let (key, address) = key();
+        let (msg, sig) = signed(address, &key);
+
+        // A signer with code whose ERC-1271 check reverts: two requests, both answered.
+        let (url, _) = rpc(|r| match r["method"].as_str() {
+            Some("eth_getCode") => ok("0x6001"),
+            _ => error(200, 3, "execution reverted"),
+        })
+        .await;
+        let seen = Seen::default();
+        let chains = Chains::new([(1, url.as_str())], Duration::from_secs(5))
+            .unwrap()
+            .observed(observer(&seen));
+        assert_eq!(
+            chains.verify(&msg, &sig).await,
+            Err(VerifyError::WrongSigner)
+        );
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [(1, RpcOutcome::Answered), (1, RpcOutcome::Reverted)]
+        );
+
+        // Nothing listens: one request, failed.
+        let seen = Seen::default();
+        let chains = Chains::new([(1, "http://127.0.0.1:1")], Duration::from_secs(5))
+            .unwrap()
+            .observed(observer(&seen));
+        assert_eq!(
+            chains.verify(&msg, &sig).await,
+            Err(VerifyError::ChainUnavailable(1))
+        );
+        assert_eq!(*seen.lock().unwrap(), [(1, RpcOutcome::Failed)]);
+        assert_eq!(RpcOutcome::Failed.as_str(), "error");
     }
 
     #[tokio::test]

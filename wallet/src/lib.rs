@@ -15,7 +15,7 @@ mod message;
 
 pub use address::Address;
 #[cfg(feature = "rpc")]
-pub use chain::{Chains, Signer};
+pub use chain::{Chains, RpcObserver, RpcOutcome, Signer};
 pub use eoa::verify_eoa;
 pub use identity::{Caip10, InvalidCaip10, InvalidWalletKind, WalletKind};
 pub use message::{Policy, SiweMessage, check_times};

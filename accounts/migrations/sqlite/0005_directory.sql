@@ -37,3 +37,5 @@ CREATE INDEX wallet_credential_pool_address_idx ON wallet_credential (pool_id, a
 -- The audit reader pages newest first within a pool, optionally by kind.
 CREATE INDEX audit_event_pool_idx ON audit_event (pool_id, id);
 CREATE INDEX audit_event_pool_kind_idx ON audit_event (pool_id, kind, id);
+-- A pool's own audit retention is purged through this.
+CREATE INDEX audit_event_pool_created_idx ON audit_event (pool_id, created_at);

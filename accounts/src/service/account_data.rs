@@ -152,6 +152,13 @@ impl UserPool {
         session: SessionId,
         now: i64,
     ) -> Result<(), Error> {
+        // Only a live session of this account: nothing else is ended, or audited.
+        let live = self.store.find_session(session).await?.is_some_and(|s| {
+            s.account_id == account && s.revoked_at.is_none() && s.expires_at > now
+        });
+        if !live {
+            return Err(Error::InvalidRefreshToken);
+        }
         let audit = Self::audit(
             pool.id,
             Some(account),

@@ -46,11 +46,13 @@ pub struct UserPool {
 }
 
 /// Who made a change an operator or the owner asked for, as the audit log names them:
-/// `root` (the admin token), `client:{id}` (an admin client's token), `self` (the account).
+/// `root` (the admin token), `client:{id}` (an admin client's token), `cli` (the `gatehouse`
+/// command on the box), `self` (the account).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
     Root,
     Client(String),
+    Cli,
     Owner,
 }
 
@@ -59,6 +61,7 @@ impl Serialize for Actor {
         match self {
             Actor::Root => s.serialize_str("root"),
             Actor::Client(id) => s.serialize_str(&format!("client:{id}")),
+            Actor::Cli => s.serialize_str("cli"),
             Actor::Owner => s.serialize_str("self"),
         }
     }

@@ -113,16 +113,27 @@ pub fn admin_rules(config: &PoolConfig) -> Result<(), Error> {
     Ok(())
 }
 
-/// `host[:port]`: a DNS name, an IPv4 address or a bracketed IPv6 address, and a port.
+/// `host[:port]`: a DNS name, an IPv4 address or a bracketed IPv6 address (RFC 3986
+/// §3.2.2), lower-case, and an optional decimal port.
 fn is_authority(s: &str) -> bool {
-    if s.is_empty() || s.len() > 253 || s.contains(['/', '?', '#', '@', ' ']) {
+    if s.is_empty()
+        || s.len() > 253
+        || s.contains(['/', '?', '#', '@', ' '])
+        || s != s.to_lowercase()
+    {
         return false;
     }
-    url::Url::parse(&format!("http://{s}/")).is_ok_and(|u| {
-        u.host_str().is_some()
-            && u.path() == "/"
-            && u.as_str() == format!("http://{s}/").to_lowercase()
-    })
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (h, Some(p)),
+        _ => (s, None),
+    };
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u16>().is_ok()
+    });
+    port_ok && !host.is_empty() && url::Host::parse(host).is_ok()
 }
 
 /// Applies a JSON merge patch (RFC 7396) to `target`.
@@ -296,6 +307,9 @@ mod tests {
             "user@example.com",
             "",
             "example.com:notaport",
+            "example.com:",
+            "example.com:99999",
+            "::1",
             "Example.COM",
         ] {
             assert!(!is_authority(bad), "{bad}");

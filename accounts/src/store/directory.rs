@@ -190,6 +190,15 @@ pub trait DirectoryStore: Send + Sync {
         limit: i64,
     ) -> Result<Vec<AccountId>, Error>;
 
+    /// Deletes the pool's audit events before `before` (its own retention), in at most
+    /// `batches` batches of `batch`; how many.
+    async fn purge_pool_audit(
+        &self,
+        pool: PoolId,
+        before: i64,
+        batch: i64,
+        batches: u32,
+    ) -> Result<u64, Error>;
     /// Audit events of the pool, newest first, with ids below `before`.
     async fn list_audit(
         &self,

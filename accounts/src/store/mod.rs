@@ -21,9 +21,9 @@ pub use directory::{
     GroupRecord, NewAdminAccount,
 };
 pub use sql::{
-    CLAIM_MAIL, PURGE_AUDIT, PURGE_CODES, PURGE_FAILED_MAIL, PURGE_PENDING_ACCOUNTS,
-    PURGE_SENT_MAIL, PURGE_SESSIONS, PURGE_UNDO_LINKS, REVOKE_CLIENT_SESSIONS, ROTATE_MARK,
-    connect,
+    CLAIM_MAIL, COUNT_PENDING_MAIL, LIST_AUDIT, PURGE_AUDIT, PURGE_CODES, PURGE_FAILED_MAIL,
+    PURGE_PENDING_ACCOUNTS, PURGE_POOL_AUDIT, PURGE_SENT_MAIL, PURGE_SESSIONS, PURGE_UNDO_LINKS,
+    REVOKE_CLIENT_SESSIONS, ROTATE_MARK, connect,
 };
 
 #[derive(Clone, Debug)]
@@ -576,6 +576,9 @@ pub trait OutboxStore: Send + Sync {
         retry_at: i64,
         max_attempts: i32,
     ) -> Result<(), Error>;
+    /// The outbox's depth: mails and mail jobs not yet sent nor given up, due or not
+    /// (counted through the index on `status`, never by reading the rows).
+    async fn count_pending_mail(&self) -> Result<i64, Error>;
 }
 
 /// App clients (OAuth 2.0 clients) of a pool.

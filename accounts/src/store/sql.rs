@@ -106,6 +106,8 @@ pub const CLAIM_MAIL: &str = "UPDATE mail_outbox SET locked_until = $2, attempts
       ORDER BY created_at LIMIT $3) \
     AND status = 'pending' AND (locked_until IS NULL OR locked_until <= $1) \
     RETURNING id, pool_id, recipient, kind, body_sealed, attempts";
+/// The outbox's depth, counted on `mail_outbox_claim_idx` (its leading column is `status`).
+pub const COUNT_PENDING_MAIL: &str = "SELECT COUNT(*) FROM mail_outbox WHERE status = 'pending'";
 
 /// The purge's statements: one batch each, `$1` the cut-off, `$2` the batch size. Public so
 /// that the query-plan test checks these very texts.
@@ -123,6 +125,14 @@ pub const PURGE_FAILED_MAIL: &str = "DELETE FROM mail_outbox WHERE id IN \
     (SELECT id FROM mail_outbox WHERE status = 'failed' AND created_at < $1 LIMIT $2)";
 pub const PURGE_AUDIT: &str = "DELETE FROM audit_event WHERE id IN \
     (SELECT id FROM audit_event WHERE created_at < $1 LIMIT $2)";
+/// One pool's audit events before `$2` (a pool's own retention), `$3` at a time.
+pub const PURGE_POOL_AUDIT: &str = "DELETE FROM audit_event WHERE id IN \
+    (SELECT id FROM audit_event WHERE pool_id = $1 AND created_at < $2 LIMIT $3)";
+/// A page of a pool's audit log, newest first below id `$6`, walking `audit_event_pool_idx`.
+pub const LIST_AUDIT: &str = "SELECT id, account_id, kind, detail, created_at FROM audit_event \
+    WHERE pool_id = $1 AND ($2 IS NULL OR account_id = $2) \
+    AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR created_at >= $4) \
+    AND ($5 IS NULL OR created_at < $5) AND id < $6 ORDER BY id DESC LIMIT $7";
 
 fn corrupt(what: &str) -> Error {
     Error::Store(format!("corrupt {what} row"))

@@ -31,7 +31,7 @@ pub async fn require_recent(
     };
     let subject = account.to_string();
     let reservation =
-        ratelimit::reserve(state, pool.id, &[(PASSWORD_CHECK_FAILURES, &subject)]).await?;
+        ratelimit::reserve(state, pool, &[(PASSWORD_CHECK_FAILURES, &subject)]).await?;
     let outcome = state
         .users
         .verify_current_password(pool, account, password, now)

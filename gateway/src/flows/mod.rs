@@ -11,6 +11,8 @@ pub mod sign_in;
 pub mod signup;
 pub mod storage;
 
+use crate::metrics::{SignInMethod, SignInResult};
+
 /// Why an account flow (sign-in, sign-up, recovery, a sensitive change) did not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -23,6 +25,34 @@ pub enum Error {
     /// A Sign-In with Ethereum message or signature was refused.
     #[error(transparent)]
     Wallet(#[from] wallet::VerifyError),
+}
+
+impl Error {
+    /// What the sign-in this error ended was, for the metrics: a rate limit, the service's
+    /// own failure (a store, an unreachable chain), or a refusal.
+    pub fn sign_in_result(&self) -> SignInResult {
+        match self {
+            Error::Limited { .. } => SignInResult::RateLimited,
+            Error::Account(e) => SignInResult::of_account_error(e),
+            Error::Wallet(wallet::VerifyError::ChainUnavailable(_)) => SignInResult::Error,
+            Error::Wallet(_) => SignInResult::Failure,
+        }
+    }
+}
+
+/// Counts a sign-in by `method` in `pool` with its outcome, and hands the outcome on.
+fn counted<T>(
+    state: &crate::state::AppState,
+    pool: &accounts::store::PoolRecord,
+    method: SignInMethod,
+    outcome: Result<T, Error>,
+) -> Result<T, Error> {
+    let result = match &outcome {
+        Ok(_) => SignInResult::Success,
+        Err(e) => e.sign_in_result(),
+    };
+    state.metrics.sign_in(&pool.name, method, result);
+    outcome
 }
 
 impl From<crate::ratelimit::Error> for Error {
@@ -54,7 +84,7 @@ async fn under_mail_budget(
     email: &str,
     send: impl Future<Output = Result<(), accounts::Error>>,
 ) -> Result<(), Error> {
-    let budget = crate::ratelimit::mail_budget(state, pool.id, ip, email).await?;
+    let budget = crate::ratelimit::mail_budget(state, pool, ip, email).await?;
     let outcome = send.await;
     budget.settle(state, &outcome).await;
     outcome?;

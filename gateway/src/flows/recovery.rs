@@ -5,6 +5,7 @@ use accounts::Issued;
 use accounts::store::PoolRecord;
 
 use super::Error;
+use crate::metrics::SignInMethod;
 use crate::ratelimit::{self, ATTEMPTS_PER_IP};
 use crate::state::AppState;
 
@@ -19,7 +20,8 @@ pub async fn send_code(
     super::under_mail_budget(state, pool, ip, email, start).await
 }
 
-/// Proves the email with its code: a recovery session, maybe a new password.
+/// Proves the email with its code: a recovery session, maybe a new password. Counted in
+/// the metrics as a `recovery` sign-in.
 pub async fn recover(
     state: &AppState,
     pool: &PoolRecord,
@@ -28,14 +30,26 @@ pub async fn recover(
     code: &str,
     new_password: Option<&str>,
 ) -> Result<Issued, Error> {
-    ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, &caller.ip).await?;
+    let outcome = confirm_code(state, pool, caller, email, code, new_password).await;
+    super::counted(state, pool, SignInMethod::Recovery, outcome)
+}
+
+async fn confirm_code(
+    state: &AppState,
+    pool: &PoolRecord,
+    caller: &super::sign_in::Caller,
+    email: &str,
+    code: &str,
+    new_password: Option<&str>,
+) -> Result<Issued, Error> {
+    ratelimit::hit(state, pool, ATTEMPTS_PER_IP, &caller.ip).await?;
     let request = caller.session_request();
     let confirm =
         state
             .users
             .confirm_recovery(pool, email, code, new_password, &request, state.clock.now());
     let subject = format!("recovery:{}", ratelimit::email_subject(email));
-    let issued = ratelimit::code_attempt(state, pool.id, &subject, confirm).await??;
+    let issued = ratelimit::code_attempt(state, pool, &subject, confirm).await??;
     state.mail.wake();
     Ok(issued)
 }
@@ -48,7 +62,7 @@ pub async fn undo_email_change(
     ip: &str,
     token: &str,
 ) -> Result<String, Error> {
-    ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
+    ratelimit::hit(state, pool, ATTEMPTS_PER_IP, ip).await?;
     let restored = state
         .users
         .undo_email_change(pool, token, state.clock.now())

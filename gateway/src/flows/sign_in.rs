@@ -5,6 +5,7 @@ use accounts::store::PoolRecord;
 use accounts::{Issued, NewSessionRequest};
 
 use super::Error;
+use crate::metrics::SignInMethod;
 use crate::ratelimit::{self, ATTEMPTS_PER_IP};
 use crate::siwe;
 use crate::state::AppState;
@@ -36,7 +37,8 @@ pub async fn token_set(
 }
 
 /// Email and password, under the limits per client address, the lockout per (email,
-/// address) and the cap per email: counted before the password is checked.
+/// address) and the cap per email: counted before the password is checked. Counted in the
+/// metrics as a `password` sign-in.
 pub async fn password(
     state: &AppState,
     pool: &PoolRecord,
@@ -44,8 +46,19 @@ pub async fn password(
     email: &str,
     password: &str,
 ) -> Result<Issued, Error> {
+    let outcome = check_password(state, pool, caller, email, password).await;
+    super::counted(state, pool, SignInMethod::Password, outcome)
+}
+
+async fn check_password(
+    state: &AppState,
+    pool: &PoolRecord,
+    caller: &Caller,
+    email: &str,
+    password: &str,
+) -> Result<Issued, Error> {
     let ip = caller.ip.as_str();
-    ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
+    ratelimit::hit(state, pool, ATTEMPTS_PER_IP, ip).await?;
     let attempt = ratelimit::reserve_sign_in(state, pool, email, ip).await?;
     let outcome = state
         .users
@@ -62,7 +75,19 @@ pub async fn password(
 }
 
 /// A wallet's signed EIP-4361 message; a wallet's first sign-in creates its account.
+/// Counted in the metrics as a `siwe` sign-in.
 pub async fn wallet(
+    state: &AppState,
+    pool: &PoolRecord,
+    caller: &Caller,
+    message: &str,
+    signature: &str,
+) -> Result<Issued, Error> {
+    let outcome = check_wallet(state, pool, caller, message, signature).await;
+    super::counted(state, pool, SignInMethod::Siwe, outcome)
+}
+
+async fn check_wallet(
     state: &AppState,
     pool: &PoolRecord,
     caller: &Caller,

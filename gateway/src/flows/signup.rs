@@ -45,11 +45,11 @@ pub async fn confirm(
     code: &str,
     password: &str,
 ) -> Result<(), Error> {
-    ratelimit::hit(state, pool.id, ATTEMPTS_PER_IP, ip).await?;
+    ratelimit::hit(state, pool, ATTEMPTS_PER_IP, ip).await?;
     let confirm = state
         .users
         .confirm_signup(pool, email, code, password, state.clock.now());
     let subject = format!("signup:{}", ratelimit::email_subject(email));
-    ratelimit::code_attempt(state, pool.id, &subject, confirm).await??;
+    ratelimit::code_attempt(state, pool, &subject, confirm).await??;
     Ok(())
 }

@@ -116,7 +116,7 @@ async fn change_email(
     let account = auth.claims.sub.to_string();
     let budget = ratelimit::reserve(
         &state,
-        auth.pool.id,
+        &auth.pool,
         &[(MAIL_PER_EMAIL, &recipient), (MAIL_PER_ACCOUNT, &account)],
     )
     .await?;
@@ -152,7 +152,7 @@ async fn confirm_email(
         state.clock.now(),
     );
     let subject = format!("email-change:{}", auth.claims.sub);
-    let view = ratelimit::code_attempt(&state, auth.pool.id, &subject, confirm).await??;
+    let view = ratelimit::code_attempt(&state, &auth.pool, &subject, confirm).await??;
     state.mail.wake();
     Ok(Json(view))
 }
@@ -181,7 +181,7 @@ async fn change_password(
     let now = state.clock.now();
     let account = auth.claims.sub.to_string();
     let reservation =
-        ratelimit::reserve(&state, auth.pool.id, &[(PASSWORD_CHECK_FAILURES, &account)]).await?;
+        ratelimit::reserve(&state, &auth.pool, &[(PASSWORD_CHECK_FAILURES, &account)]).await?;
     let change = PasswordChange {
         current: req.current_password.as_deref(),
         new: &req.new_password,

@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 mod health;
 pub(super) mod me;
+mod metrics;
 mod my_data;
 mod oauth;
 pub mod openapi;
@@ -58,6 +59,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(pages::router().into());
     OpenApiRouter::new()
         .merge(health::router().into())
+        .merge(metrics::router().into())
         .merge(admin::router())
         .nest("/pools/{pool}", pool_api)
 }
@@ -71,6 +73,7 @@ pub fn app(state: AppState) -> Router {
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         )
     });
+    let counted = axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track);
     routes
         .merge(openapi::router(&openapi::finish(doc)))
         .fallback(not_found)
@@ -98,6 +101,8 @@ pub fn app(state: AppState) -> Router {
                 ))
                 .option_layer(hsts),
         )
+        // Outermost: every answer is counted, the deadline's 503 and a panic's 500 too.
+        .layer(counted)
         .with_state(state)
 }
 

@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
+use std::collections::HashMap;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -57,10 +58,13 @@ async fn list_sessions(
 async fn end_session(
     State(state): State<AppState>,
     auth: Authenticated,
-    Path(id): Path<String>,
+    Path(params): Path<HashMap<String, String>>,
 ) -> Result<StatusCode, AppError> {
     let not_found = || AppError::refused(Code::SessionNotFound, "no such live session");
-    let id = SessionId::parse(&id).ok_or_else(not_found)?;
+    let id = params
+        .get("id")
+        .and_then(|id| SessionId::parse(id))
+        .ok_or_else(not_found)?;
     state
         .users
         .end_own_session(&auth.pool, auth.claims.sub, id, state.clock.now())

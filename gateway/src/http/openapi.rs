@@ -19,9 +19,9 @@
 //! nothing about its status or body); its attributes state 201, 202 and 204 answers and
 //! form-encoded bodies directly; and it is the most used OpenAPI generator for axum.
 //!
-//! Left out: the hosted HTML pages (`/login`, `/signup`, `/recover`, their follow-up steps
-//! and assets), which are forms for browsers rather than an API, and the root's `/`,
-//! `/healthz`, `/readyz` and this document itself.
+//! Left out: the hosted HTML pages (`/login`, `/signup`, `/recover`, `/account`, their
+//! follow-up steps and assets), which are forms for browsers rather than an API, and the root's
+//! `/`, `/healthz`, `/readyz`, `/metrics` and this document itself.
 //!
 //! Added here once for every operation rather than on each handler: the `pool` path
 //! parameter, and a `default` answer for every refusal a handler does not name (the

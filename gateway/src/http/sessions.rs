@@ -12,6 +12,7 @@ use super::error::AppError;
 use super::extract::{AppJson, Authenticated, Caller, Pool};
 use super::openapi::Problem;
 use crate::flows::sign_in;
+use crate::metrics::{SignInMethod, SignInResult};
 use crate::state::AppState;
 use crate::tokens::TokenSet;
 
@@ -60,7 +61,7 @@ async fn sign_in_password(
 }
 
 /// Rotates the refresh token (a repeat within 10 s gets the same successor; a later repeat
-/// revokes the family).
+/// revokes the family). Counted in the metrics as a `refresh` sign-in.
 #[utoipa::path(post, path = "/v1/sessions/refresh", request_body = RefreshRequest, responses(
     (status = 200, description = "The rotated token set", body = TokenSet),
     (status = 400, response = Problem),
@@ -70,11 +71,15 @@ async fn refresh_session(
     Pool(pool): Pool,
     AppJson(req): AppJson<RefreshRequest>,
 ) -> Result<Json<TokenSet>, AppError> {
-    let issued = state
+    let outcome = state
         .users
         .refresh(&pool, &req.refresh_token, None, state.clock.now())
-        .await?;
-    Ok(Json(sign_in::token_set(&state, &pool, &issued).await?))
+        .await;
+    let result = SignInResult::of_account(&outcome);
+    state
+        .metrics
+        .sign_in(&pool.name, SignInMethod::Refresh, result);
+    Ok(Json(sign_in::token_set(&state, &pool, &outcome?).await?))
 }
 
 /// Ends the session the refresh token belongs to. Unknown tokens answer the same.

@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
+use crate::metrics::{MailResult, Metrics};
 pub use compose::{MailBody, compose};
 
 /// Attempts before a mail is given up (with exponential back-off between them).
@@ -104,18 +105,19 @@ impl MailSignal {
     }
 }
 
-/// Runs until `shutdown` turns true.
+/// Runs until `shutdown` turns true; each attempt to send is counted in `metrics`.
 pub async fn run_worker(
     users: UserPool,
     transport: Arc<dyn Transport>,
     signal: MailSignal,
+    metrics: Arc<Metrics>,
     clock: Clock,
     poll: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
     tracing::info!(transport = transport.name(), "mail worker started");
     loop {
-        let sent = match deliver_due(&users, transport.as_ref(), &clock).await {
+        let sent = match deliver_due(&users, transport.as_ref(), &clock, &metrics).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::error!(error = %e, "mail outbox unavailable");
@@ -142,6 +144,7 @@ async fn deliver_due(
     users: &UserPool,
     transport: &dyn Transport,
     clock: &Clock,
+    metrics: &Metrics,
 ) -> Result<usize, accounts::Error> {
     let store = users.store();
     let due = store
@@ -169,9 +172,16 @@ async fn deliver_due(
         match outcome {
             Ok(()) => {
                 tracing::info!(mail = %mail.id, kind = %mail.kind, "mail sent");
+                metrics.mail_attempt(MailResult::Sent);
                 store.mark_mail_sent(mail.id, clock.now()).await?;
             }
             Err(e) => {
+                // `attempts` counts this one: past the last, the store gives the mail up.
+                metrics.mail_attempt(if mail.attempts >= MAX_ATTEMPTS {
+                    MailResult::GivenUp
+                } else {
+                    MailResult::Retry
+                });
                 let backoff = 5i64 << mail.attempts.clamp(0, 12);
                 tracing::warn!(mail = %mail.id, kind = %mail.kind, attempt = mail.attempts, error = %e, "mail not sent");
                 store

@@ -16,6 +16,7 @@ use crate::TestResult;
 crate::tests!(
     admin_tokens_are_scoped_to_their_pool,
     pools_are_created_validated_versioned_and_deleted,
+    the_cli_mirrors_the_admin_api,
 );
 
 pub const ADMIN: &str = "test-admin-token-0123456789abcdef";
@@ -502,4 +503,131 @@ pub fn sub_of(jwt: &str) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
+}
+
+/// `gatehouse pool|user|group|audit …` through the same parser and code as the binary.
+async fn the_cli_mirrors_the_admin_api(w: Arc<World>) -> TestResult {
+    use clap::Parser;
+    let run = |args: &[&str]| {
+        let cli = gateway::cli::Cli::try_parse_from(
+            std::iter::once("gatehouse").chain(args.iter().copied()),
+        );
+        let config = w.config(0);
+        async move {
+            let cli = cli?;
+            let command = cli
+                .command
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("no command"))?;
+            gateway::cli::run_admin(command, config, cli.json).await
+        }
+    };
+    run(&[
+        "pool",
+        "create",
+        "acme",
+        "--settings",
+        r#"{"display_name":"Acme"}"#,
+    ])
+    .await?;
+    assert_eq!(
+        count(&w, "SELECT COUNT(*) FROM pool WHERE name = 'acme'").await?,
+        1
+    );
+    assert!(
+        run(&["pool", "create", "acme"]).await.is_err(),
+        "a taken name"
+    );
+    assert!(
+        run(&[
+            "pool",
+            "update",
+            "acme",
+            "--patch",
+            r#"{"siwe_domains":["https://x"]}"#
+        ])
+        .await
+        .is_err()
+    );
+    run(&[
+        "pool",
+        "update",
+        "acme",
+        "--patch",
+        r#"{"password_min_length":14}"#,
+        "--if-match",
+        "1",
+    ])
+    .await?;
+    assert!(
+        run(&["pool", "update", "acme", "--patch", "{}", "--if-match", "1"])
+            .await
+            .is_err(),
+        "stale"
+    );
+    let email = unique_email("cli");
+    run(&[
+        "user",
+        "create",
+        "--pool",
+        "acme",
+        "--email",
+        &email,
+        "--no-invitation",
+    ])
+    .await?;
+    let sub: String = sqlx::query("SELECT account_id FROM email_credential WHERE email = $1")
+        .bind(&email)
+        .fetch_one(&w.db().await?)
+        .await?
+        .get(0);
+    run(&[
+        "group",
+        "create",
+        "staff",
+        "--pool",
+        "acme",
+        "--precedence",
+        "2",
+    ])
+    .await?;
+    run(&["group", "add", "staff", &sub, "--pool", "acme"]).await?;
+    assert_eq!(count(&w, "SELECT COUNT(*) FROM group_member").await?, 1);
+    run(&["user", "disable", &sub, "--pool", "acme"]).await?;
+    let status: String = sqlx::query("SELECT status FROM account WHERE id = $1")
+        .bind(&sub)
+        .fetch_one(&w.db().await?)
+        .await?
+        .get(0);
+    assert_eq!(status, "disabled");
+    for args in [
+        &["pool", "list"][..],
+        &["pool", "show", "acme", "--json"],
+        &["user", "list", "--pool", "acme", "--email", "CLI"],
+        &["user", "show", &sub, "--pool", "acme", "--json"],
+        &["group", "members", "staff", "--pool", "acme"],
+        &["audit", "--pool", "acme", "--json", "--limit", "5"],
+    ] {
+        run(args)
+            .await
+            .map_err(|e| anyhow::anyhow!("{args:?}: {e}"))?;
+    }
+    assert!(
+        run(&["user", "show", "not-a-uuid", "--pool", "acme"])
+            .await
+            .is_err()
+    );
+    assert!(
+        run(&["pool", "delete", "acme"]).await.is_err(),
+        "accounts remain"
+    );
+    let by_cli = "SELECT COUNT(*) FROM audit_event WHERE detail LIKE '%\"actor\":\"cli\"%'";
+    assert_eq!(
+        count(&w, by_cli).await?,
+        6,
+        "created, updated, user, group, member, disabled"
+    );
+    run(&["pool", "delete", "acme", "--force"]).await?;
+    assert_eq!(count(&w, "SELECT COUNT(*) FROM account").await?, 0);
+    Ok(())
 }

@@ -10,7 +10,11 @@ use std::sync::Arc;
 
 use crate::TestResult;
 
-crate::tests!(hot_statements_use_indexes, purge_deletes_what_expired);
+crate::tests!(
+    hot_statements_use_indexes,
+    purge_deletes_what_expired,
+    a_pool_keeps_its_audit_for_its_own_days,
+);
 
 const PW: &str = "correct horse battery";
 
@@ -32,6 +36,8 @@ enum Arg {
     Text(&'static str),
     Null,
     Int(i64),
+    /// A NULL integer (a time filter left out).
+    NullInt,
 }
 
 /// The plan reader finds scans (and only scans) in both backends' wording.
@@ -68,6 +74,7 @@ async fn hot_statements_use_indexes(w: Arc<World>) -> TestResult {
             s::CLAIM_MAIL,
             vec![Arg::Int(1), Arg::Int(2), Arg::Int(10)],
         ),
+        ("outbox depth", s::COUNT_PENDING_MAIL, vec![]),
         (
             "purge sessions",
             s::PURGE_SESSIONS,
@@ -103,6 +110,24 @@ async fn hot_statements_use_indexes(w: Arc<World>) -> TestResult {
             s::PURGE_AUDIT,
             vec![Arg::Int(1), Arg::Int(1000)],
         ),
+        (
+            "purge a pool's audit",
+            s::PURGE_POOL_AUDIT,
+            vec![Arg::Text("p"), Arg::Int(1), Arg::Int(1000)],
+        ),
+        (
+            "audit page",
+            s::LIST_AUDIT,
+            vec![
+                Arg::Text("p"),
+                Arg::Null,
+                Arg::Text("sign_in"),
+                Arg::NullInt,
+                Arg::NullInt,
+                Arg::Int(i64::MAX),
+                Arg::Int(50),
+            ],
+        ),
     ];
     let db = w.db().await?;
     let mut conn = db.acquire().await?;
@@ -125,6 +150,7 @@ async fn hot_statements_use_indexes(w: Arc<World>) -> TestResult {
             q = match a {
                 Arg::Text(t) => q.bind(*t),
                 Arg::Null => q.bind(None::<String>),
+                Arg::NullInt => q.bind(None::<i64>),
                 Arg::Int(i) => q.bind(*i),
             };
         }
@@ -210,5 +236,58 @@ async fn purge_deletes_what_expired(w: Arc<World>) -> TestResult {
         )
         .await?;
     assert_eq!(r.status, StatusCode::OK);
+    gw.stop().await
+}
+
+/// A pool's `audit_retention_days` purges its events sooner than the gateway's setting;
+/// other pools keep theirs.
+async fn a_pool_keeps_its_audit_for_its_own_days(w: Arc<World>) -> TestResult {
+    let gw = w.start().await?;
+    let now = gw.clock.now();
+    let short = gw
+        .state
+        .users
+        .create_pool(
+            "short",
+            Some(json!({ "audit_retention_days": 2 })),
+            &accounts::Actor::Cli,
+            now,
+        )
+        .await?;
+    let db = w.db().await?;
+    let main: String = sqlx::query("SELECT id FROM pool WHERE name = 'main'")
+        .fetch_one(&db)
+        .await?
+        .get(0);
+    for pool in [short.id.to_string(), main] {
+        for age_days in [1, 3, 10] {
+            sqlx::query(
+                "INSERT INTO audit_event (pool_id, account_id, kind, detail, created_at) \
+                 VALUES ($1, NULL, 'old', '{}', $2)",
+            )
+            .bind(&pool)
+            .bind(now - age_days * 86_400)
+            .execute(&db)
+            .await?;
+        }
+    }
+    let report = gateway::purge::purge_once(&gw.state.store, &gw.state.config, now).await?;
+    assert_eq!(report.audit_events, 2, "{report:?}");
+    let left: i64 = sqlx::query("SELECT COUNT(*) FROM audit_event WHERE kind = 'old'")
+        .fetch_one(&db)
+        .await?
+        .get(0);
+    assert_eq!(left, 4, "short keeps 1 day-old; main keeps all three");
+    let bad = gw
+        .state
+        .users
+        .create_pool(
+            "bad",
+            Some(json!({ "audit_retention_days": 0 })),
+            &accounts::Actor::Cli,
+            now,
+        )
+        .await;
+    assert!(matches!(bad, Err(accounts::Error::InvalidPoolConfig(_))));
     gw.stop().await
 }

@@ -9,6 +9,8 @@ mod contracts;
 mod directory;
 mod growth;
 mod me;
+mod metrics;
+mod my_data;
 mod oauth;
 mod openapi;
 mod ops;
@@ -58,6 +60,7 @@ fn main() {
             ("sessions", sessions::all()),
             ("recovery", recovery::all()),
             ("me", me::all()),
+            ("my_data", my_data::all()),
             ("ops", ops::all()),
             ("verify", verify::all()),
             ("wallets", wallets::all()),
@@ -70,6 +73,7 @@ fn main() {
             ("openapi", openapi::all()),
             ("security", security::all()),
             ("growth", growth::all()),
+            ("metrics", metrics::all()),
             // Redis outages: on the backend that has Redis.
             (
                 "outage",

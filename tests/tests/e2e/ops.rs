@@ -197,7 +197,7 @@ async fn errors_and_security_headers(w: Arc<World>) -> TestResult {
             "{bad}"
         );
     }
-    let r = gw.call(Method::DELETE, "/v1/me", None, None).await?;
+    let r = gw.call(Method::PUT, "/v1/me", None, None).await?;
     assert_eq!(
         (r.status, r.code()),
         (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
@@ -337,7 +337,7 @@ async fn cli_rotates_keys(w: Arc<World>) -> TestResult {
             activate_in: 0,
         },
     };
-    gateway::cli::run_admin(&rotate, w.config(0)).await?;
+    gateway::cli::run_admin(&rotate, w.config(0), false).await?;
     let gw = w.start().await?;
     let all = kids(&gw).await?;
     assert_eq!(all.len(), 4);

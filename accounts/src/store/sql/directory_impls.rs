@@ -463,12 +463,7 @@ macro_rules! directory_store {
                 before: Option<i64>,
                 limit: i64,
             ) -> Result<Vec<AuditEntry>, Error> {
-                let rows: Vec<(i64, Option<String>, String, String, i64)> = sqlx::query_as(
-                    "SELECT id, account_id, kind, detail, created_at FROM audit_event \
-                     WHERE pool_id = $1 AND ($2 IS NULL OR account_id = $2) \
-                     AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR created_at >= $4) \
-                     AND ($5 IS NULL OR created_at < $5) AND id < $6 ORDER BY id DESC LIMIT $7",
-                )
+                let rows: Vec<(i64, Option<String>, String, String, i64)> = sqlx::query_as(LIST_AUDIT)
                 .bind(pool.to_string())
                 .bind(filter.account.map(|a| a.to_string()))
                 .bind(&filter.kind)
@@ -489,6 +484,24 @@ macro_rules! directory_store {
                         })
                     })
                     .collect()
+            }
+
+            async fn purge_pool_audit(&self, pool: PoolId, before: i64, batch: i64, batches: u32) -> Result<u64, Error> {
+                let mut total = 0;
+                for _ in 0..batches {
+                    let n = sqlx::query(PURGE_POOL_AUDIT)
+                        .bind(pool.to_string())
+                        .bind(before)
+                        .bind(batch)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+                    total += n;
+                    if n < batch as u64 {
+                        break;
+                    }
+                }
+                Ok(total)
             }
         }
     };

@@ -190,6 +190,11 @@ macro_rules! infra_store {
                 .await?;
                 Ok(())
             }
+
+            async fn count_pending_mail(&self) -> Result<i64, Error> {
+                let (n,): (i64,) = sqlx::query_as(COUNT_PENDING_MAIL).fetch_one(&self.pool).await?;
+                Ok(n)
+            }
         }
 
         #[async_trait]

@@ -7,7 +7,7 @@ use accounts::clients::{ClientRecord, GrantType};
 use accounts::store::PoolRecord;
 use axum::Form;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use std::collections::HashMap;
 
@@ -16,6 +16,7 @@ use crate::flows::authorize;
 use crate::http::extract::Pool;
 use crate::http::openapi::OAuthProblem;
 use crate::keys::Alg;
+use crate::metrics::{SignInMethod, SignInResult};
 use crate::state::AppState;
 use crate::tokens::{self, IssueOptions, TokenSet};
 
@@ -68,7 +69,32 @@ pub(super) async fn token(
             "supported: authorization_code, refresh_token, client_credentials",
         ));
     };
-    let client = identify(&state, &pool, &headers, &params).await?;
+    let outcome = grant_tokens(&state, &pool, &headers, &params, grant).await;
+    // Every grant is a sign-in, whatever refused it (the client's authentication too).
+    let method = match grant {
+        GrantType::AuthorizationCode => SignInMethod::OauthCode,
+        GrantType::RefreshToken => SignInMethod::Refresh,
+        GrantType::ClientCredentials => SignInMethod::ClientCredentials,
+    };
+    let result = match &outcome {
+        Ok(_) => SignInResult::Success,
+        Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => SignInResult::RateLimited,
+        Err(e) if e.status.is_server_error() => SignInResult::Error,
+        Err(_) => SignInResult::Failure,
+    };
+    state.metrics.sign_in(&pool.name, method, result);
+    outcome
+}
+
+/// Authenticates the client and runs `grant` for it.
+async fn grant_tokens(
+    state: &AppState,
+    pool: &PoolRecord,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+    grant: GrantType,
+) -> Result<Response, OAuthError> {
+    let client = identify(state, pool, headers, params).await?;
     if !client.allows_grant(grant) {
         return Err(oauth_error(
             "unauthorized_client",
@@ -76,9 +102,9 @@ pub(super) async fn token(
         ));
     }
     match grant {
-        GrantType::AuthorizationCode => authorization_code(&state, &pool, &client, &params).await,
-        GrantType::RefreshToken => refresh_token(&state, &pool, &client, &params).await,
-        GrantType::ClientCredentials => client_credentials(&state, &pool, &client, &params).await,
+        GrantType::AuthorizationCode => authorization_code(state, pool, &client, params).await,
+        GrantType::RefreshToken => refresh_token(state, pool, &client, params).await,
+        GrantType::ClientCredentials => client_credentials(state, pool, &client, params).await,
     }
 }
 

@@ -156,13 +156,7 @@ pub async fn signed_in(
         let location = flows::authorize::finish(state, pool, &req, session).await?;
         return Ok(see_other(&location, &[cookie]));
     }
-    Ok(message(
-        pool,
-        p.signed_in_title,
-        Some(p.signed_in),
-        None,
-        &[cookie],
-    ))
+    Ok(super::my_account::signed_in_page(pool, &[cookie]))
 }
 
 /// `POST /login`: email and password.

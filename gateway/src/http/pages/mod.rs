@@ -9,6 +9,7 @@
 
 mod account;
 mod login;
+mod my_account;
 
 use accounts::store::PoolRecord;
 use askama::Template;
@@ -44,6 +45,9 @@ pub fn router() -> Router<AppState> {
             "/email-change/undo",
             get(account::undo_page).post(account::undo_email_change),
         )
+        .route("/account", get(my_account::page))
+        .route("/account/sessions/end", post(my_account::end_session))
+        .route("/account/delete", post(my_account::delete))
         .route("/assets/pages.css", get(stylesheet))
         .route("/assets/brand.css", get(brand_stylesheet))
         .route("/assets/login.js", get(script))

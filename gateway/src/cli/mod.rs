@@ -1,5 +1,7 @@
 //! The `gatehouse` command line: `serve` (the default), `migrate`, `keys rotate|list`,
-//! `client create|list|delete`.
+//! `client create|list|delete`, and the directory: `pool`, `user`, `group`, `audit`.
+
+mod directory;
 
 use clap::{Parser, Subcommand};
 use std::collections::HashMap;
@@ -23,6 +25,7 @@ default: SQLite in ./gatehouse-data, in-process stores, mail to the log):
   GATEHOUSE_SMTP_FROM           sender address [Gatehouse <no-reply@public host>]
   GATEHOUSE_MASTER_KEY          32 bytes, hex or base64; required with PostgreSQL
   GATEHOUSE_ADMIN_TOKEN         bearer token of the admin API [admin API off]
+  GATEHOUSE_METRICS_TOKEN       bearer token /metrics asks for [/metrics open]
   GATEHOUSE_RPC_URLS            JSON-RPC per chain: 1=https://...,31337=http://127.0.0.1:8545
   GATEHOUSE_RPC_TIMEOUT_MS      each JSON-RPC call, milliseconds [5000]
   GATEHOUSE_TRUST_PROXY         client address from X-Forwarded-For: true/false [false]
@@ -44,6 +47,9 @@ pub struct Cli {
     /// TOML config file; GATEHOUSE_* environment variables override it.
     #[arg(long, global = true, env = "GATEHOUSE_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Print the admin API's JSON instead of a table (pool, user, group, audit).
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -64,6 +70,24 @@ pub enum Command {
         #[command(subcommand)]
         command: ClientCommand,
     },
+    /// Manage pools: list, show, create, update (JSON merge patch), delete.
+    Pool {
+        #[command(subcommand)]
+        command: directory::PoolCommand,
+    },
+    /// Manage a pool's users: list (search), show, create, disable, enable, delete, sign-out,
+    /// reset-password.
+    User {
+        #[command(subcommand)]
+        command: directory::UserCommand,
+    },
+    /// Manage a pool's groups and their members.
+    Group {
+        #[command(subcommand)]
+        command: directory::GroupCommand,
+    },
+    /// Read a pool's audit log, newest first.
+    Audit(directory::AuditArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,8 +164,24 @@ impl Cli {
 }
 
 /// Runs a command other than `serve`, printing its result.
-pub async fn run_admin(command: &Command, config: Config) -> anyhow::Result<()> {
+pub async fn run_admin(command: &Command, config: Config, json: bool) -> anyhow::Result<()> {
     match command {
+        Command::Pool { command } => {
+            let state = AppState::build(config, Clock::default()).await?;
+            directory::run_pool(&state, command, json).await?;
+        }
+        Command::User { command } => {
+            let state = AppState::build(config, Clock::default()).await?;
+            directory::run_user(&state, command, json).await?;
+        }
+        Command::Group { command } => {
+            let state = AppState::build(config, Clock::default()).await?;
+            directory::run_group(&state, command, json).await?;
+        }
+        Command::Audit(args) => {
+            let state = AppState::build(config, Clock::default()).await?;
+            directory::run_audit(&state, args, json).await?;
+        }
         Command::Serve => anyhow::bail!("serve is run by main"),
         Command::Migrate => {
             state::open_store(&config).await?;
@@ -216,7 +256,7 @@ async fn run_client(command: &ClientCommand, config: Config) -> anyhow::Result<(
             };
             let (client, secret) = state
                 .users
-                .create_client(&pool, req, &accounts::Actor::Root, now)
+                .create_client(&pool, req, &accounts::Actor::Cli, now)
                 .await?;
             let out = accounts::clients::CreatedClient {
                 client: client.view(),
@@ -232,7 +272,7 @@ async fn run_client(command: &ClientCommand, config: Config) -> anyhow::Result<(
         ClientCommand::Delete { client_id, .. } => {
             state
                 .users
-                .delete_client(&pool, client_id, &accounts::Actor::Root, now)
+                .delete_client(&pool, client_id, &accounts::Actor::Cli, now)
                 .await?;
             println!("deleted {client_id}");
         }
@@ -248,5 +288,18 @@ pub fn redact_url(url: &str) -> String {
             u.to_string()
         }
         _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every command's arguments are consistent (no two with one name, a global one
+    /// included), which clap checks only when a command is run.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 }
