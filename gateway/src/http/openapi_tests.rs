@@ -186,6 +186,8 @@ fn no_api_route_bypasses_the_document() {
     let mut seen = 0;
     for file in sources {
         let text = std::fs::read_to_string(&file).unwrap();
+        // The module's own code: its tests may route what they like.
+        let text = text.split("#[cfg(test)]").next().unwrap_or_default();
         for (at, _) in text.match_indices(".route(") {
             let arg = text[at + ".route(".len()..].trim_start();
             seen += 1;

@@ -84,14 +84,14 @@ struct Revoked {}
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Inactive {
-    /// `false`.
+    #[schema(schema_with = active::<false>)]
     active: bool,
 }
 
 /// An active token (RFC 7662 §2.2): its claims, `active` and `token_type`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Introspection {
-    /// `true`.
+    #[schema(schema_with = active::<true>)]
     active: bool,
     /// `Bearer`.
     token_type: &'static str,
@@ -99,6 +99,15 @@ struct Introspection {
     #[serde(flatten)]
     #[schema(value_type = Object)]
     claims: serde_json::Map<String, Value>,
+}
+
+/// `active`, always `VALUE` in its answer: what tells an active token's answer from an
+/// inactive one's.
+fn active<const VALUE: bool>() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::Boolean)
+        .enum_values(Some([VALUE]))
+        .build()
 }
 
 /// What introspection answers: an active token's claims, or `{"active": false}`.
