@@ -24,7 +24,7 @@ use crate::tokens::{self, IssueOptions, TokenSet};
 /// repeated parameter (RFC 6749 §3.2), so this type only describes it. Which fields a grant
 /// needs is the grant's (RFC 6749 §4.1.3, §6, §4.4; RFC 7636 §4.5).
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "it describes a form that is read by name")]
 struct TokenRequest {
     /// `authorization_code`, `refresh_token` or `client_credentials`.
     grant_type: String,

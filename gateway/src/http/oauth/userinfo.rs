@@ -122,7 +122,7 @@ enum IntrospectionAnswer {
 /// handlers read it: by name, after refusing a repeated parameter, so this type only
 /// describes it.
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "it describes a form that is read by name")]
 struct TokenForm {
     /// The token: an access token, or (revocation only) a refresh token.
     token: String,
