@@ -9,21 +9,7 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    if matches!(cli.command, None | Some(Command::Serve)) {
-        tracing_subscriber::fmt()
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-            .with_env_filter(filter)
-            .init();
-    } else {
-        // A command's output (tables, JSON) is stdout's alone; its log goes to stderr.
-        tracing_subscriber::fmt()
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .with_writer(std::io::stderr)
-            .with_env_filter(filter)
-            .init();
-    }
+    init_logs(matches!(cli.command, None | Some(Command::Serve)))?;
     let config = cli.config()?;
     match cli.command.as_ref().unwrap_or(&Command::Serve) {
         Command::Serve => {
@@ -56,6 +42,33 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("stopped");
         }
         other => gateway::cli::run_admin(other, config, cli.json).await?,
+    }
+    Ok(())
+}
+
+/// The log: text, or one JSON object per line with `GATEHOUSE_LOG_FORMAT=json` (each line
+/// inside a request carries its span, with the `request_id` a 500's problem body names).
+/// The server logs to stdout; a command logs to stderr, its output (tables, JSON) being
+/// stdout's alone.
+fn init_logs(serving: bool) -> anyhow::Result<()> {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let json = match std::env::var("GATEHOUSE_LOG_FORMAT").as_deref() {
+        Err(_) | Ok("") | Ok("text") => false,
+        Ok("json") => true,
+        Ok(other) => anyhow::bail!("GATEHOUSE_LOG_FORMAT must be text or json, not {other:?}"),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match (json, serving) {
+        (true, true) => builder.json().init(),
+        (true, false) => builder.json().with_writer(std::io::stderr).init(),
+        (false, true) => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init(),
+        (false, false) => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .init(),
     }
     Ok(())
 }

@@ -34,6 +34,7 @@ default: SQLite in ./gatehouse-data, in-process stores, mail to the log):
   GATEHOUSE_AUDIT_RETENTION_DAYS  days audit events are kept, 0 for ever [365]
   GATEHOUSE_S3_ENDPOINT, _REGION, _BUCKET, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY, _PATH_STYLE
                                 the S3-compatible store for storage grants [storage off]
+  GATEHOUSE_LOG_FORMAT          text or json (one object per line, with the request id) [text]
   RUST_LOG                      log filter [info,sqlx=warn]";
 
 #[derive(Debug, Parser)]

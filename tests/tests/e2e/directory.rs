@@ -18,6 +18,7 @@ use crate::admin::{ADMIN, admin, claims_of, siwe_in, sub_of, with_admin};
 crate::tests!(
     users_are_searched_and_paged_under_concurrent_inserts,
     invitations_and_wallet_accounts_are_created,
+    parallel_creates_of_one_address_make_one_account,
     disabled_accounts_sign_in_nowhere,
     deleted_users_free_their_wallet,
     groups_reach_tokens_and_storage_roles,
@@ -742,6 +743,78 @@ async fn audit_is_filtered_paged_and_streamed(w: Arc<World>) -> TestResult {
     assert_eq!(lines.len() as i64, total);
     let ids: Vec<i64> = lines.iter().map(|l| l["id"].as_i64().unwrap()).collect();
     assert!(ids.windows(2).all(|p| p[0] > p[1]), "newest first");
+    gw.stop().await?;
+    Ok(())
+}
+
+/// Twelve creates at once of one address spelled differently (case, surrounding spaces, the
+/// Kelvin sign for K, fullwidth letters), and of one wallet in three forms: one account each,
+/// the rest 409 with nothing written; parallel adds to a group make one membership.
+async fn parallel_creates_of_one_address_make_one_account(w: Arc<World>) -> TestResult {
+    let gw = with_admin(&w).await?;
+    let local = format!("kate.{}", uuid::Uuid::new_v4().simple());
+    let spellings = [
+        format!("{local}@example.com"),
+        format!("{}@EXAMPLE.COM", local.to_uppercase()),
+        format!("  {local}@example.com "),
+        format!("{}@example.com", local.replacen('k', "\u{212A}", 1)),
+        format!("{local}@\u{FF45}xample.com"),
+        format!("{}@Example.com", local.replacen('k', "K", 1)),
+    ];
+    let key = SiweKey::new();
+    let lower = key.address.to_lowercase();
+    let wallets = [
+        key.address.clone(),
+        lower.clone(),
+        format!("eip155:10:{lower}"),
+    ];
+    let calls = spellings
+        .iter()
+        .chain(spellings.iter())
+        .map(|e| json!({ "email": e, "send_invitation": false }))
+        .chain(wallets.iter().map(|w| json!({ "wallet": w })))
+        .map(|body| admin(&gw, Method::POST, "/pools/main/users", Some(body), ADMIN));
+    let answers = futures_util::future::join_all(calls).await;
+    let mut created = 0;
+    for a in answers {
+        let a = a?;
+        match a.status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => assert!(
+                matches!(a.code(), "email_taken" | "wallet_already_linked"),
+                "{a:?}"
+            ),
+            other => panic!("{other}: {a:?}"),
+        }
+    }
+    assert_eq!(
+        created, 2,
+        "one account for the address, one for the wallet"
+    );
+    assert_eq!(count(&w, "SELECT COUNT(*) FROM account").await?, 2);
+    let sub = page_all(&gw, &format!("?email={local}"), 10).await?;
+    assert_eq!(sub.len(), 1);
+    let r = admin(
+        &gw,
+        Method::POST,
+        "/pools/main/groups",
+        Some(json!({ "name": "g" })),
+        ADMIN,
+    )
+    .await?;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let member = format!("/pools/main/groups/g/members/{}", sub[0]);
+    let adds = (0..8).map(|_| admin(&gw, Method::PUT, &member, None, ADMIN));
+    for a in futures_util::future::join_all(adds).await {
+        assert_eq!(a?.status, StatusCode::NO_CONTENT);
+    }
+    assert_eq!(count(&w, "SELECT COUNT(*) FROM group_member").await?, 1);
+    let added = "SELECT COUNT(*) FROM audit_event WHERE kind = 'admin_group_member_added'";
+    assert_eq!(
+        count(&w, added).await?,
+        1,
+        "an add that changed nothing is not audited"
+    );
     gw.stop().await?;
     Ok(())
 }
