@@ -146,34 +146,34 @@ pub(super) fn finish(mut doc: OpenApi) -> OpenApi {
     for (name, response) in [Problem::response(), OAuthProblem::response()] {
         components.responses.insert(name.to_string(), response);
     }
-    let bearer = |description: &str| {
-        let mut http = Http::new(HttpAuthScheme::Bearer);
-        http.description = Some(description.to_string());
-        SecurityScheme::Http(http)
-    };
-    let mut user = Http::new(HttpAuthScheme::Bearer);
-    user.bearer_format = Some("JWT".into());
-    user.description = Some(
-        "An access token (RFC 9068 JWT) of the pool in the path, from a sign-in; its session \
-         must be live"
-            .into(),
+    components.add_security_scheme(
+        USER,
+        http(
+            HttpAuthScheme::Bearer,
+            Some("JWT"),
+            "An access token (RFC 9068 JWT) of the pool in the path, from a sign-in; its \
+             session must be live",
+        ),
     );
-    components.add_security_scheme(USER, SecurityScheme::Http(user));
     components.add_security_scheme(
         ADMIN,
-        bearer(
+        http(
+            HttpAuthScheme::Bearer,
+            None,
             "The root `GATEHOUSE_ADMIN_TOKEN` (every pool), or an access token from the \
              `client_credentials` grant of a client of the pool in the path with the scope \
              `admin:read` or `admin:write`",
         ),
     );
-    let mut client = Http::new(HttpAuthScheme::Basic);
-    client.description = Some(
-        "A confidential client's `client_id` and `client_secret` (`client_secret_basic`, \
-         RFC 6749 §2.3.1); they may instead be sent in the form (`client_secret_post`)"
-            .into(),
+    components.add_security_scheme(
+        CLIENT,
+        http(
+            HttpAuthScheme::Basic,
+            None,
+            "A confidential client's `client_id` and `client_secret` (`client_secret_basic`, \
+             RFC 6749 §2.3.1); they may instead be sent in the form (`client_secret_post`)",
+        ),
     );
-    components.add_security_scheme(CLIENT, SecurityScheme::Http(client));
 
     for (path, item) in doc.paths.paths.iter_mut() {
         let oauth_json = OAUTH_JSON.iter().any(|p| path.ends_with(p));
@@ -191,6 +191,14 @@ pub(super) fn finish(mut doc: OpenApi) -> OpenApi {
     }
     unique_operation_ids(&mut doc);
     doc
+}
+
+/// An HTTP authentication scheme (RFC 9110 §11) and who holds its credential.
+fn http(scheme: HttpAuthScheme, format: Option<&str>, description: &str) -> SecurityScheme {
+    let mut http = Http::new(scheme);
+    http.bearer_format = format.map(str::to_string);
+    http.description = Some(description.to_string());
+    SecurityScheme::Http(http)
 }
 
 /// `T` and every schema it refers to.
