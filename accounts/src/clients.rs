@@ -12,6 +12,7 @@ use crate::secret::{MasterKey, Secret, random_token};
 /// their names are, so a client's list sorts the same typed or stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum GrantType {
     AuthorizationCode,
     ClientCredentials,
@@ -61,6 +62,7 @@ impl std::str::FromStr for GrantType {
 /// on construction.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Scope(String);
 
 impl Scope {
@@ -150,6 +152,7 @@ pub struct ClientRecord {
 /// create`).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct NewClient {
     pub name: String,
     #[serde(default)]
@@ -377,6 +380,7 @@ impl ClientRecord {
 /// An app client as the admin API and the CLI show it: never its secret or the secret's
 /// hash. The TTLs are null where the pool's defaults apply.
 #[derive(Debug, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct ClientView {
     pub client_id: String,
     pub name: String,
@@ -396,6 +400,7 @@ pub struct ClientView {
 /// A client just registered: its view and, for a confidential client, its secret, shown
 /// this once.
 #[derive(Debug, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct CreatedClient {
     #[serde(flatten)]
     pub client: ClientView,
@@ -405,6 +410,7 @@ pub struct CreatedClient {
 
 /// `GET /admin/v1/pools/{pool}/clients`.
 #[derive(Debug, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct ClientList {
     pub clients: Vec<ClientView>,
 }

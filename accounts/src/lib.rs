@@ -11,6 +11,8 @@ mod error;
 pub mod mail;
 pub mod password;
 pub mod policy;
+#[cfg(feature = "schema")]
+mod schema;
 pub mod secret;
 mod service;
 pub mod storage_role;

@@ -21,6 +21,7 @@ pub const PASSWORD_MAX_CHARS: usize = 256;
 /// written by a newer version does too (rolling upgrades).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct PoolConfig {
     /// Human-facing name used in mails and pages.
     pub display_name: String,
@@ -57,6 +58,7 @@ pub struct PoolConfig {
 /// the pages through a stylesheet, never inline, so the pages keep a strict CSP.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Branding {
     /// An https image URL (http only on loopback).
     pub logo_url: Option<String>,

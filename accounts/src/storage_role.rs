@@ -9,6 +9,7 @@ pub const MAX_ROLE_TTL: i64 = 3600;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum StorageAction {
     Get,
     Put,
@@ -30,6 +31,7 @@ impl StorageAction {
 /// Conditions on the caller; all that are set must hold.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct RoleConditions {
     /// The account has a verified email.
     pub email_verified: bool,
@@ -43,6 +45,7 @@ pub struct RoleConditions {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct StorageRole {
     pub name: String,
     #[serde(default)]

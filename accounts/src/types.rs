@@ -10,6 +10,11 @@ macro_rules! uuid_id {
     ($(#[$m:meta])* $name:ident) => {
         $(#[$m])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(
+            feature = "schema",
+            derive(utoipa::ToSchema),
+            schema(value_type = String, format = "uuid")
+        )]
         #[serde(transparent)]
         pub struct $name(pub Uuid);
 
@@ -163,6 +168,7 @@ impl fmt::Debug for Email {
 /// Where an account stands. `pending` until its sign-up email is confirmed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum AccountStatus {
     Pending,
     Active,

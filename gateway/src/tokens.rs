@@ -19,15 +19,22 @@ const LEEWAY: i64 = 60;
 /// A token set, as every sign-in answers it. The OAuth token endpoint leaves out what the
 /// grant does not give (no `id_token` without `openid`, no `refresh_token` for a client
 /// that may not refresh) and adds the granted `scope` (RFC 6749 §5.1).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenSet {
+    /// An RFC 9068 JWT.
     pub access_token: String,
+    /// An OpenID Connect ID token (JWT).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// Opaque; rotated on every use.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// Always `Bearer`.
+    #[schema(value_type = String, pattern = "^Bearer$")]
     pub token_type: &'static str,
+    /// Seconds until the access token expires.
     pub expires_in: i64,
+    /// The granted scope, space-separated (the token endpoint's answers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
 }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod chain;
+pub mod openapi;
 pub mod proxy;
 pub mod s3;
 pub mod siwe_key;

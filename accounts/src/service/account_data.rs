@@ -15,6 +15,7 @@ const EXPORT_AUDIT_MAX: usize = 10_000;
 
 /// A session as its account (or an operator) sees it.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct SessionView {
     pub id: SessionId,
     /// The OAuth client it was opened for; none for the direct API.
@@ -94,6 +95,7 @@ pub fn device_of(ua: &str) -> String {
 
 /// An audit event as read.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct AuditView {
     pub id: i64,
     pub sub: Option<AccountId>,
@@ -117,6 +119,7 @@ impl From<AuditEntry> for AuditView {
 /// `GET /v1/me/export`: everything held about the account, secrets excluded (no password
 /// hash, no code, no refresh token, no sealed key).
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct AccountExport {
     pub account: AccountView,
     pub sessions: Vec<SessionView>,

@@ -20,6 +20,7 @@ use crate::{AccountId, AccountStatus, Email, Error};
 /// that sets the first password), a wallet, or both.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct NewUser {
     pub email: Option<String>,
     /// Mark the email verified at once (it is proved anyway when the invitation's code is
@@ -29,6 +30,7 @@ pub struct NewUser {
     /// A CAIP-10 id (`eip155:1:0x…`) or a bare address (chain 1).
     pub wallet: Option<String>,
     /// `eoa` (default: valid on every chain) or `contract` (on the CAIP-10 chain only).
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::optional_wallet_kind))]
     pub wallet_kind: Option<WalletKind>,
     /// Mail the invitation (default true when there is an email).
     pub send_invitation: Option<bool>,
@@ -37,6 +39,7 @@ pub struct NewUser {
 /// `PATCH /admin/v1/pools/{pool}/users/{sub}`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct UserPatch {
     /// A merge patch of the attributes (`null` removes one).
     pub attributes: Option<Map<String, Value>>,

@@ -16,6 +16,7 @@ const MAX_DESCRIPTION_CHARS: usize = 2048;
 /// `POST` (name required) or `PATCH` (name ignored) of a group.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct GroupChange {
     pub name: Option<String>,
     pub description: Option<String>,

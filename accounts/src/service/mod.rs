@@ -98,6 +98,7 @@ pub struct Issued {
 
 /// The account as clients see it (`GET /v1/me`) and as tokens describe it.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct AccountView {
     pub sub: AccountId,
     pub status: AccountStatus,
@@ -105,6 +106,7 @@ pub struct AccountView {
     pub email: Option<String>,
     pub email_verified: bool,
     pub groups: Vec<String>,
+    #[cfg_attr(feature = "schema", schema(value_type = Vec<String>))]
     pub wallets: Vec<Caip10>,
     pub credentials: CredentialsView,
     pub created_at: i64,
@@ -112,6 +114,7 @@ pub struct AccountView {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct CredentialsView {
     pub email: Option<EmailView>,
     pub password: Option<PasswordView>,
@@ -119,12 +122,16 @@ pub struct CredentialsView {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct WalletView {
     /// As linked: the chain of the linking message.
+    #[cfg_attr(feature = "schema", schema(value_type = String))]
     pub caip10: Caip10,
     /// EIP-55.
+    #[cfg_attr(feature = "schema", schema(value_type = String))]
     pub address: Address,
     /// `eoa` (valid on every chain, `chain_id` 0) or `contract` (on `chain_id` only).
+    #[cfg_attr(feature = "schema", schema(schema_with = crate::schema::wallet_kind))]
     pub kind: WalletKind,
     pub chain_id: i64,
     pub created_at: i64,
@@ -132,6 +139,7 @@ pub struct WalletView {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct EmailView {
     pub address: String,
     pub verified: bool,
@@ -141,6 +149,7 @@ pub struct EmailView {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct PasswordView {
     pub created_at: i64,
     pub updated_at: i64,

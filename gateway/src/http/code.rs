@@ -6,8 +6,24 @@ use axum::http::StatusCode;
 
 use crate::words::{ErrorWords, words};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Code {
+/// Declares [`Code`] and [`Code::ALL`] from one list, so that no code can be left out of
+/// `ALL` (and so out of the OpenAPI document's `code` enum).
+macro_rules! codes {
+    ($($(#[$doc:meta])* $code:ident,)*) => {
+        /// A stable error code; its name, status and words are in the table below.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Code {
+            $($(#[$doc])* $code,)*
+        }
+
+        impl Code {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [Code] = &[$(Code::$code,)*];
+        }
+    };
+}
+
+codes! {
     // Accounts.
     InvalidEmail,
     PasswordPolicy,
@@ -207,6 +223,17 @@ impl Code {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `ALL` holds every code once, in declaration order (each at the index of its
+    /// discriminant: nothing skipped, nothing repeated), and their names are distinct.
+    #[test]
+    fn all_lists_every_code_once() {
+        for (i, code) in Code::ALL.iter().enumerate() {
+            assert_eq!(*code as usize, i, "{code:?}");
+        }
+        let names: std::collections::HashSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), Code::ALL.len());
+    }
 
     #[test]
     fn names_are_snake_case_and_kept() {

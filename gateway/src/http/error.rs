@@ -190,17 +190,26 @@ fn domain(e: &accounts::Error) -> (Code, String) {
     }
 }
 
-/// An RFC 9457 problem details body, with the stable `code` clients switch on. A 500's
-/// `request_id` is added on the way out (`http::request_id_on_server_errors`).
-#[derive(Debug, Serialize)]
+/// An RFC 9457 problem details body, with the stable `code` clients switch on.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProblemDetails<'a> {
     /// Always `about:blank`: the `code` says what went wrong (RFC 9457 §4.2.1).
     #[serde(rename = "type")]
+    #[schema(value_type = String, examples("about:blank"))]
     pub kind: &'static str,
+    /// The status's reason phrase.
     pub title: &'static str,
+    /// The HTTP status, repeated.
     pub status: u16,
+    /// What went wrong, for programs.
+    #[schema(value_type = Code)]
     pub code: &'static str,
+    /// What went wrong, for developers.
     pub detail: &'a str,
+    /// On a 500 only: the request's id, as the log has it, for a report. Added on the way
+    /// out (`http::request_id_on_server_errors`), where the id is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<&'a str>,
 }
 
 /// An RFC 9457 problem: the code's status, the code and `detail`.
@@ -212,6 +221,7 @@ pub fn problem(code: Code, detail: &str) -> Response {
         status: status.as_u16(),
         code: code.as_str(),
         detail,
+        request_id: None,
     };
     let mut res = (status, Json(body)).into_response();
     res.headers_mut().insert(

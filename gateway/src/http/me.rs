@@ -2,42 +2,43 @@
 //! address), password change.
 
 use accounts::{AccountView, PasswordChange};
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::AppError;
 use super::extract::{AppJson, Authenticated, ClientIp, Pool};
+use super::openapi::Problem;
 use super::response::StatusResponse;
 use crate::flows::account::REAUTH_WINDOW;
 use crate::flows::recovery;
 use crate::ratelimit::{self, MAIL_PER_ACCOUNT, MAIL_PER_EMAIL, PASSWORD_CHECK_FAILURES};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/me",
-            get(get_me)
-                .patch(update_me)
-                .delete(super::my_data::delete_account),
-        )
-        .route("/v1/me/email", post(change_email))
-        .route("/v1/me/email/confirm", post(confirm_email))
-        .route("/v1/me/password", post(change_password))
-        .route("/v1/email-change/undo", post(undo_email_change))
+/// `DELETE /v1/me` is routed with the rest of the account's data, in `my_data`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_me, update_me))
+        .routes(routes!(change_email))
+        .routes(routes!(confirm_email))
+        .routes(routes!(change_password))
+        .routes(routes!(undo_email_change))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateMe {
+    /// Merged into the account's attributes; `null` removes one.
+    #[schema(value_type = Object)]
     attributes: Map<String, Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangeEmail {
     email: String,
@@ -45,13 +46,13 @@ struct ChangeEmail {
     current_password: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ConfirmEmail {
     code: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangePassword {
     current_password: Option<String>,
@@ -59,6 +60,10 @@ struct ChangePassword {
 }
 
 /// The account, its attributes and its credentials.
+#[utoipa::path(get, path = "/v1/me", security(("user" = [])), responses(
+    (status = 200, description = "The signed-in account", body = AccountView),
+    (status = 401, response = Problem),
+))]
 async fn get_me(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -69,6 +74,11 @@ async fn get_me(
 }
 
 /// Merges attributes (`null` removes one).
+#[utoipa::path(patch, path = "/v1/me", security(("user" = [])), request_body = UpdateMe, responses(
+    (status = 200, description = "The account as changed", body = AccountView),
+    (status = 400, response = Problem),
+    (status = 401, response = Problem),
+))]
 async fn update_me(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -88,6 +98,13 @@ async fn update_me(
 
 /// Mails a code to the new address. Needs a recent authentication: a stolen access token
 /// must not move the account to another mailbox.
+#[utoipa::path(post, path = "/v1/me/email", security(("user" = [])), request_body = ChangeEmail, responses(
+    (status = 202, description = "A code was sent to the new address", body = StatusResponse),
+    (status = 400, response = Problem),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+    (status = 429, response = Problem),
+))]
 async fn change_email(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -114,6 +131,13 @@ async fn change_email(
 }
 
 /// The code makes the new address the account's verified email.
+#[utoipa::path(post, path = "/v1/me/email/confirm", security(("user" = [])), request_body = ConfirmEmail, responses(
+    (status = 200, description = "The account with its new email", body = AccountView),
+    (status = 400, response = Problem),
+    (status = 401, response = Problem),
+    (status = 409, response = Problem),
+    (status = 429, response = Problem),
+))]
 async fn confirm_email(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -136,6 +160,13 @@ async fn confirm_email(
 /// Sets or changes the password; every other session ends. A recovery session (`amr:
 /// ["email"]`) less than 15 minutes old may set one without the current one (DESIGN rule 6:
 /// the person proved the email, not the old password).
+#[utoipa::path(post, path = "/v1/me/password", security(("user" = [])), request_body = ChangePassword, responses(
+    (status = 204, description = "The password is set; every other session ended"),
+    (status = 400, response = Problem),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+    (status = 429, response = Problem),
+))]
 async fn change_password(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -172,7 +203,7 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UndoEmailChange {
     token: String,
@@ -180,6 +211,11 @@ struct UndoEmailChange {
 
 /// "This wasn't me": the link mailed to the old address of an email change gives that
 /// address back, ends every session and mails a recovery code there (72 hours, once).
+#[utoipa::path(post, path = "/v1/email-change/undo", request_body = UndoEmailChange, responses(
+    (status = 200, description = "The old address is back", body = StatusResponse),
+    (status = 400, response = Problem),
+    (status = 429, response = Problem),
+))]
 async fn undo_email_change(
     State(state): State<AppState>,
     Pool(pool): Pool,

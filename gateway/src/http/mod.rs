@@ -1,5 +1,7 @@
 //! The HTTP API. The router reads as a table of contents: one `router()` per resource, all
-//! pool-scoped ones under the pool's issuer path `/pools/{pool}`.
+//! pool-scoped ones under the pool's issuer path `/pools/{pool}`. The API's routers register
+//! each handler together with its OpenAPI operation (`utoipa_axum::routes!`), so the document
+//! served at `/openapi.json` is collected from the same table (see `openapi`).
 
 mod admin;
 pub mod browser;
@@ -11,6 +13,7 @@ pub(super) mod me;
 mod metrics;
 mod my_data;
 mod oauth;
+pub mod openapi;
 pub mod pages;
 mod recovery;
 pub mod response;
@@ -30,6 +33,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 use error::AppError;
@@ -39,8 +43,10 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub fn app(state: AppState) -> Router {
-    let pool_api = Router::new()
+/// Every route: the API's registered with their OpenAPI operations, the hosted pages and
+/// the root's without.
+fn routes() -> OpenApiRouter<AppState> {
+    let pool_api = OpenApiRouter::new()
         .merge(wellknown::router())
         .merge(signup::router())
         .merge(sessions::router())
@@ -50,7 +56,17 @@ pub fn app(state: AppState) -> Router {
         .merge(wallets::router())
         .merge(storage::router())
         .merge(oauth::router())
-        .merge(pages::router());
+        .merge(pages::router().into());
+    OpenApiRouter::new()
+        .merge(health::router().into())
+        .merge(metrics::router().into())
+        .merge(admin::router())
+        .nest("/pools/{pool}", pool_api)
+}
+
+/// Every route with the middleware every answer goes through, and `/openapi.json`.
+pub fn app(state: AppState) -> Router {
+    let (routes, doc) = routes().split_for_parts();
     let hsts = state.config.is_https().then(|| {
         SetResponseHeaderLayer::overriding(
             header::STRICT_TRANSPORT_SECURITY,
@@ -58,11 +74,8 @@ pub fn app(state: AppState) -> Router {
         )
     });
     let counted = axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track);
-    Router::new()
-        .merge(health::router())
-        .merge(metrics::router())
-        .merge(admin::router())
-        .nest("/pools/{pool}", pool_api)
+    routes
+        .merge(openapi::router(&openapi::finish(doc)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

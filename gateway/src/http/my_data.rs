@@ -3,29 +3,39 @@
 //! it, and deleting it (a sign-in within 15 minutes; a notice is mailed).
 
 use accounts::{AccountExport, SessionId, SessionView};
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
 use serde::Serialize;
 use std::collections::HashMap;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::{AppError, Code};
 use super::extract::Authenticated;
+use super::openapi::Problem;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/me/sessions", get(list_sessions))
-        .route("/v1/me/sessions/{id}", delete(end_session))
-        .route("/v1/me/export", get(export))
+/// With `DELETE /v1/me` (the other methods of `/v1/me` are in `me`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_sessions))
+        .routes(routes!(end_session))
+        .routes(routes!(export))
+        .routes(routes!(delete_account))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct SessionList {
     sessions: Vec<SessionView>,
 }
 
+/// The account's live sessions, the asking one marked `current`.
+#[utoipa::path(get, path = "/v1/me/sessions", security(("user" = [])), responses(
+    (status = 200, description = "The account's live sessions", body = SessionList),
+    (status = 401, response = Problem),
+))]
 async fn list_sessions(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -38,6 +48,13 @@ async fn list_sessions(
 }
 
 /// Ends one of the account's sessions (and the app sessions authorized from it).
+#[utoipa::path(delete, path = "/v1/me/sessions/{id}", security(("user" = [])),
+    params(("id" = String, Path, format = "uuid", description = "The session's id, as listed")),
+    responses(
+        (status = 204, description = "The session is over"),
+        (status = 401, response = Problem),
+        (status = 404, response = Problem),
+    ))]
 async fn end_session(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -60,6 +77,10 @@ async fn end_session(
 }
 
 /// Everything held about the account, secrets excluded.
+#[utoipa::path(get, path = "/v1/me/export", security(("user" = [])), responses(
+    (status = 200, description = "The account's data", body = AccountExport),
+    (status = 401, response = Problem),
+))]
 async fn export(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -76,9 +97,14 @@ async fn export(
     Ok(Json(data))
 }
 
-/// `DELETE /v1/me` (routed with `/v1/me` in `me.rs`): deletes the account: credentials, sessions, wallets (free to link elsewhere),
+/// Deletes the account: credentials, sessions, wallets (free to link elsewhere),
 /// memberships. Needs a sign-in within 15 minutes.
-pub(super) async fn delete_account(
+#[utoipa::path(delete, path = "/v1/me", security(("user" = [])), responses(
+    (status = 204, description = "The account is gone"),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+))]
+async fn delete_account(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Result<StatusCode, AppError> {

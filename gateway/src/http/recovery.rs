@@ -1,40 +1,49 @@
 //! Recovery by email (DESIGN rule 6): `POST /v1/recovery`, `POST /v1/recovery/confirm`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::AppError;
 use super::extract::{AppJson, Caller, ClientIp, Pool};
+use super::openapi::Problem;
 use super::response::StatusResponse;
 use crate::flows::{recovery, sign_in};
 use crate::state::AppState;
 use crate::tokens::TokenSet;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/recovery", post(start_recovery))
-        .route("/v1/recovery/confirm", post(confirm_recovery))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(start_recovery))
+        .routes(routes!(confirm_recovery))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RecoveryRequest {
     email: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ConfirmRecovery {
     email: String,
     code: String,
+    /// Set at once; without it, the recovery session may set one within 15 minutes.
     new_password: Option<String>,
 }
 
 /// Mails a recovery code to the address if it belongs to an account; the same answer
 /// either way (DESIGN rule 5).
+#[utoipa::path(post, path = "/v1/recovery", request_body = RecoveryRequest, responses(
+    (status = 202, description = "A code was sent if the address belongs to an account (the same answer either way)", body = StatusResponse),
+    (status = 400, response = Problem),
+    (status = 429, response = Problem),
+))]
 async fn start_recovery(
     State(state): State<AppState>,
     Pool(pool): Pool,
@@ -53,6 +62,11 @@ async fn start_recovery(
 
 /// Proves the email with its code: optionally sets a new password, ends every session, and
 /// answers a recovery token set (`amr: ["email"]`).
+#[utoipa::path(post, path = "/v1/recovery/confirm", request_body = ConfirmRecovery, responses(
+    (status = 200, description = "A recovery token set", body = TokenSet),
+    (status = 400, response = Problem),
+    (status = 429, response = Problem),
+))]
 async fn confirm_recovery(
     State(state): State<AppState>,
     Pool(pool): Pool,

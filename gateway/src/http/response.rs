@@ -5,8 +5,9 @@ use serde::Serialize;
 
 /// `{status, detail?}`: what happened, for answers that carry no resource (a code was sent,
 /// an email was confirmed, the gateway is up).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StatusResponse {
+    /// What happened, as a stable snake_case word (`confirmation_sent`, `confirmed`, …).
     pub status: &'static str,
     /// A sentence for people; left out when the status says it all.
     #[serde(skip_serializing_if = "Option::is_none")]

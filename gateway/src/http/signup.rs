@@ -1,40 +1,45 @@
 //! Sign-up by email: `POST /v1/signup`, `/v1/signup/resend`, `/v1/signup/confirm`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::{AppError, Code};
 use super::extract::{AppJson, ClientIp, Pool};
+use super::openapi::Problem;
 use super::response::StatusResponse;
 use crate::flows::signup;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/signup", post(signup))
-        .route("/v1/signup/resend", post(resend_code))
-        .route("/v1/signup/confirm", post(confirm_signup))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup))
+        .routes(routes!(resend_code))
+        .routes(routes!(confirm_signup))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignupRequest {
     email: String,
     password: String,
+    /// The account's own attributes (a JSON object).
+    #[schema(value_type = Option<Object>)]
     attributes: Option<Map<String, Value>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EmailRequest {
     email: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ConfirmRequest {
     email: String,
@@ -56,6 +61,11 @@ fn accepted() -> (StatusCode, Json<StatusResponse>) {
 
 /// Creates a pending account and mails a confirmation code; an existing address gets a
 /// notice instead, with the same answer.
+#[utoipa::path(post, path = "/v1/signup", request_body = SignupRequest, responses(
+    (status = 202, description = "A code was sent if the address can be used (the same answer either way)", body = StatusResponse),
+    (status = 400, response = Problem),
+    (status = 429, response = Problem),
+))]
 async fn signup(
     State(state): State<AppState>,
     Pool(pool): Pool,
@@ -75,6 +85,11 @@ async fn signup(
 }
 
 /// Sends a new code to an unconfirmed account; answers the same for any address.
+#[utoipa::path(post, path = "/v1/signup/resend", request_body = EmailRequest, responses(
+    (status = 202, description = "A code was sent if the account waits for one (the same answer either way)", body = StatusResponse),
+    (status = 400, response = Problem),
+    (status = 429, response = Problem),
+))]
 async fn resend_code(
     State(state): State<AppState>,
     Pool(pool): Pool,
@@ -87,6 +102,11 @@ async fn resend_code(
 
 /// Confirms the email with its code and the password of the sign-up it is for; the
 /// account becomes active with that password.
+#[utoipa::path(post, path = "/v1/signup/confirm", request_body = ConfirmRequest, responses(
+    (status = 200, description = "The account is active", body = StatusResponse),
+    (status = 400, response = Problem),
+    (status = 429, response = Problem),
+))]
 async fn confirm_signup(
     State(state): State<AppState>,
     Pool(pool): Pool,

@@ -2,18 +2,20 @@
 //! store for one storage role (DESIGN, "Storage credentials"); the grant itself is
 //! [`crate::flows::storage`].
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::{AppError, Code};
 use super::extract::{AppJson, Authenticated};
+use super::openapi::Problem;
 use crate::flows::storage::{self, GrantError};
 use crate::state::AppState;
 use crate::storage::{Grant, GrantRequest, Refusal};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/storage/credentials", post(grant))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(grant))
 }
 
 impl From<GrantError> for AppError {
@@ -40,6 +42,14 @@ impl From<GrantError> for AppError {
 
 /// A grant for the role: presigned URLs for the named objects, and a POST policy when the
 /// role allows `put`.
+#[utoipa::path(post, path = "/v1/storage/credentials", security(("user" = [])), request_body = GrantRequest, responses(
+    (status = 200, description = "A grant confined to the account's prefix", body = Grant),
+    (status = 400, response = Problem),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+    (status = 404, response = Problem),
+    (status = 503, response = Problem),
+))]
 async fn grant(
     State(state): State<AppState>,
     auth: Authenticated,

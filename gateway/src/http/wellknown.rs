@@ -1,20 +1,22 @@
 //! OIDC discovery (OpenID Connect Discovery 1.0 §3) and the JWKS (RFC 7517) of each pool.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::AppError;
 use super::extract::Pool;
+use super::openapi::Problem;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/.well-known/openid-configuration", get(discovery))
-        .route("/.well-known/jwks.json", get(jwks))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(discovery))
+        .routes(routes!(jwks))
 }
 
 /// Verifiers may cache these for five minutes; new keys are published earlier than that
@@ -29,6 +31,10 @@ fn cacheable(body: serde_json::Value) -> Response {
 }
 
 /// The discovery document lists what this pool implements.
+#[utoipa::path(get, path = "/.well-known/openid-configuration", responses(
+    (status = 200, description = "OpenID Connect Discovery 1.0 §3 provider metadata", body = Object),
+    (status = 404, response = Problem),
+))]
 async fn discovery(State(state): State<AppState>, Pool(pool): Pool) -> Result<Response, AppError> {
     let issuer = state.config.issuer(&pool.name);
     let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
@@ -64,6 +70,10 @@ async fn discovery(State(state): State<AppState>, Pool(pool): Pool) -> Result<Re
 }
 
 /// Every published key of the pool: current, upcoming and retiring.
+#[utoipa::path(get, path = "/.well-known/jwks.json", responses(
+    (status = 200, description = "An RFC 7517 JWK Set", body = Object),
+    (status = 404, response = Problem),
+))]
 async fn jwks(State(state): State<AppState>, Pool(pool): Pool) -> Result<Response, AppError> {
     let keys = state.keys.keys(pool.id, state.clock.now()).await?;
     Ok(cacheable(keys.jwks().clone()))

@@ -17,7 +17,7 @@ pub const MAX_OBJECTS: usize = 20;
 /// S3 keys are at most 1024 bytes.
 const MAX_KEY_BYTES: usize = 1024;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantRequest {
     pub role: String,
@@ -33,7 +33,7 @@ pub struct GrantRequest {
     pub upload_key: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectRequest {
     /// Relative to the prefix; empty for `list`.
@@ -49,7 +49,7 @@ pub struct ObjectRequest {
 }
 
 /// A grant, as `POST /v1/storage/credentials` answers it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Grant {
     pub role: String,
     /// The store's endpoint, without a trailing slash.
@@ -58,6 +58,7 @@ pub struct Grant {
     /// The caller's own prefix; every URL and the POST policy stay inside it.
     pub prefix: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub expires_at: String,
     pub urls: Vec<GrantUrl>,
     /// Only when the role allows `put`.
@@ -66,7 +67,7 @@ pub struct Grant {
 }
 
 /// A browser upload: the form fields to POST to `url` with the file last.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PostPolicy {
     pub url: String,
     pub fields: BTreeMap<String, String>,
@@ -74,7 +75,7 @@ pub struct PostPolicy {
     pub max_size: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GrantUrl {
     pub key: String,
     pub action: StorageAction,

@@ -12,6 +12,7 @@ mod me;
 mod metrics;
 mod my_data;
 mod oauth;
+mod openapi;
 mod ops;
 mod outage;
 mod recovery;
@@ -69,6 +70,7 @@ fn main() {
             ("admin", admin::all()),
             ("directory", directory::all()),
             ("oauth", oauth::all()),
+            ("openapi", openapi::all()),
             ("security", security::all()),
             ("growth", growth::all()),
             ("metrics", metrics::all()),

@@ -4,39 +4,51 @@
 
 use accounts::store::AuditFilter;
 use accounts::{AccountId, AuditView};
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{Admin, Page, cut, invalid_cursor};
 use crate::http::error::{AppError, Code};
 use crate::http::extract::Pool;
+use crate::http::openapi::Problem;
 use crate::state::AppState;
 
 /// Events per page read from the store while streaming.
 const STREAM_PAGE: i64 = 500;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/admin/v1/pools/{pool}/audit", get(read_audit))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(read_audit))
 }
 
 /// `?sub=&kind=&since=&until=&cursor=&limit=` (times in Unix seconds).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
+    /// Events of this account only.
+    #[param(format = "uuid")]
     sub: Option<String>,
+    /// Events of this kind only (`signed_in`, `client_created`, …).
     kind: Option<String>,
+    /// At or after (Unix seconds).
     since: Option<i64>,
+    /// Before (Unix seconds).
     until: Option<i64>,
+    /// Where the page starts: the `next_cursor` of the page before.
     cursor: Option<String>,
+    /// How many, at most (1 to 1000, default 50; not for the stream).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct AuditList {
     events: Vec<AuditView>,
     next_cursor: Option<String>,
@@ -52,6 +64,17 @@ fn wants_ndjson(headers: &HeaderMap) -> bool {
         })
 }
 
+/// The pool's audit events, newest first: a page, or with `Accept: application/x-ndjson`
+/// every matching event as one JSON object (an `AuditView`) per line.
+#[utoipa::path(get, path = "/admin/v1/pools/{pool}/audit", security(("admin" = [])), params(AuditQuery), responses(
+    (status = 200, description = "A page of events, or the stream of them all", content(
+        (AuditList = "application/json"),
+        (String = "application/x-ndjson"),
+    )),
+    (status = 400, response = Problem),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+))]
 async fn read_audit(
     State(state): State<AppState>,
     admin: Admin,

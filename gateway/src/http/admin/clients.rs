@@ -2,30 +2,32 @@
 //! read, delete (their sessions end with them).
 
 use accounts::clients::{ClientList, ClientRecord, ClientView, CreatedClient, NewClient};
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use std::collections::HashMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::Admin;
 use crate::http::error::AppError;
 use crate::http::extract::{AppJson, Pool};
+use crate::http::openapi::Problem;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/admin/v1/pools/{pool}/clients",
-            get(list_clients).post(create_client),
-        )
-        .route(
-            "/admin/v1/pools/{pool}/clients/{client_id}",
-            get(get_client).delete(delete_client),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_clients, create_client))
+        .routes(routes!(get_client, delete_client))
 }
 
 /// `{client_id, client_secret?, …}`: the secret (confidential clients) is shown once.
+#[utoipa::path(post, path = "/admin/v1/pools/{pool}/clients", security(("admin" = [])), request_body = NewClient, responses(
+    (status = 201, description = "The client, with its secret if it is confidential", body = CreatedClient),
+    (status = 400, response = Problem),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+))]
 async fn create_client(
     State(state): State<AppState>,
     admin: Admin,
@@ -46,6 +48,12 @@ async fn create_client(
     ))
 }
 
+/// The pool's app clients.
+#[utoipa::path(get, path = "/admin/v1/pools/{pool}/clients", security(("admin" = [])), responses(
+    (status = 200, description = "Every client of the pool", body = ClientList),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+))]
 async fn list_clients(
     State(state): State<AppState>,
     admin: Admin,
@@ -62,6 +70,15 @@ fn client_id(params: &HashMap<String, String>) -> &str {
     params.get("client_id").map_or("", String::as_str)
 }
 
+/// One client, never its secret.
+#[utoipa::path(get, path = "/admin/v1/pools/{pool}/clients/{client_id}", security(("admin" = [])),
+    params(("client_id" = String, Path, description = "The client's id")),
+    responses(
+        (status = 200, description = "The client", body = ClientView),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 404, response = Problem),
+    ))]
 async fn get_client(
     State(state): State<AppState>,
     admin: Admin,
@@ -74,6 +91,14 @@ async fn get_client(
 }
 
 /// Deletes the client; its sessions end with it.
+#[utoipa::path(delete, path = "/admin/v1/pools/{pool}/clients/{client_id}", security(("admin" = [])),
+    params(("client_id" = String, Path, description = "The client's id")),
+    responses(
+        (status = 204, description = "The client is gone"),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 404, response = Problem),
+    ))]
 async fn delete_client(
     State(state): State<AppState>,
     admin: Admin,

@@ -3,40 +3,31 @@
 
 use accounts::store::GroupRecord;
 use accounts::{AccountId, GroupChange};
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
-use axum::{Json, Router};
 use serde::Serialize;
 use std::collections::HashMap;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::path_sub as member;
 use super::{Admin, Page, admin_error, cut, invalid_cursor};
 use crate::http::error::AppError;
 use crate::http::extract::{AppJson, Pool};
+use crate::http::openapi::Problem;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/admin/v1/pools/{pool}/groups",
-            get(list_groups).post(create_group),
-        )
-        .route(
-            "/admin/v1/pools/{pool}/groups/{group}",
-            get(get_group).patch(update_group).delete(delete_group),
-        )
-        .route(
-            "/admin/v1/pools/{pool}/groups/{group}/members",
-            get(list_members),
-        )
-        .route(
-            "/admin/v1/pools/{pool}/groups/{group}/members/{sub}",
-            put(add_member).delete(remove_member),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_groups, create_group))
+        .routes(routes!(get_group, update_group, delete_group))
+        .routes(routes!(list_members))
+        .routes(routes!(add_member, remove_member))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct GroupView {
     name: String,
     description: String,
@@ -57,13 +48,13 @@ impl From<GroupRecord> for GroupView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct GroupList {
     groups: Vec<GroupView>,
     next_cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct MemberList {
     members: Vec<AccountId>,
     next_cursor: Option<String>,
@@ -73,6 +64,13 @@ fn group(params: &HashMap<String, String>) -> &str {
     params.get("group").map_or("", String::as_str)
 }
 
+/// The pool's groups, by name.
+#[utoipa::path(get, path = "/admin/v1/pools/{pool}/groups", security(("admin" = [])), params(Page), responses(
+    (status = 200, description = "A page of groups", body = GroupList),
+    (status = 400, response = Problem),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+))]
 async fn list_groups(
     State(state): State<AppState>,
     admin: Admin,
@@ -93,6 +91,14 @@ async fn list_groups(
     }))
 }
 
+/// Creates a group (`name` required).
+#[utoipa::path(post, path = "/admin/v1/pools/{pool}/groups", security(("admin" = [])), request_body = GroupChange, responses(
+    (status = 201, description = "The new group", body = GroupView),
+    (status = 400, response = Problem),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+    (status = 409, response = Problem),
+))]
 async fn create_group(
     State(state): State<AppState>,
     admin: Admin,
@@ -107,6 +113,13 @@ async fn create_group(
     Ok((StatusCode::CREATED, Json(g.into())))
 }
 
+/// One group.
+#[utoipa::path(get, path = "/admin/v1/pools/{pool}/groups/{group}", security(("admin" = [])), params(("group" = String, Path, description = "The group's name")), responses(
+    (status = 200, description = "The group", body = GroupView),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+    (status = 404, response = Problem),
+))]
 async fn get_group(
     State(state): State<AppState>,
     admin: Admin,
@@ -118,6 +131,14 @@ async fn get_group(
     Ok(Json(g.into()))
 }
 
+/// Changes the description or the precedence (the name stays).
+#[utoipa::path(patch, path = "/admin/v1/pools/{pool}/groups/{group}", security(("admin" = [])), params(("group" = String, Path, description = "The group's name")), request_body = GroupChange, responses(
+    (status = 200, description = "The group as changed", body = GroupView),
+    (status = 400, response = Problem),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+    (status = 404, response = Problem),
+))]
 async fn update_group(
     State(state): State<AppState>,
     admin: Admin,
@@ -133,6 +154,13 @@ async fn update_group(
     Ok(Json(g.into()))
 }
 
+/// Deletes the group; its members leave it.
+#[utoipa::path(delete, path = "/admin/v1/pools/{pool}/groups/{group}", security(("admin" = [])), params(("group" = String, Path, description = "The group's name")), responses(
+    (status = 204, description = "The group is gone"),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+    (status = 404, response = Problem),
+))]
 async fn delete_group(
     State(state): State<AppState>,
     admin: Admin,
@@ -147,6 +175,14 @@ async fn delete_group(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The group's members, by `sub`.
+#[utoipa::path(get, path = "/admin/v1/pools/{pool}/groups/{group}/members", security(("admin" = [])), params(("group" = String, Path, description = "The group's name"), Page), responses(
+    (status = 200, description = "A page of members", body = MemberList),
+    (status = 400, response = Problem),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+    (status = 404, response = Problem),
+))]
 async fn list_members(
     State(state): State<AppState>,
     admin: Admin,
@@ -172,6 +208,12 @@ async fn list_members(
 }
 
 /// Adds the account to the group (idempotent: a member stays one).
+#[utoipa::path(put, path = "/admin/v1/pools/{pool}/groups/{group}/members/{sub}", security(("admin" = [])), params(("group" = String, Path, description = "The group's name"), ("sub" = String, Path, format = "uuid", description = "The account's `sub`")), responses(
+    (status = 204, description = "The account is a member"),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+    (status = 404, response = Problem),
+))]
 async fn add_member(
     State(state): State<AppState>,
     admin: Admin,
@@ -193,6 +235,13 @@ async fn add_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Removes the account from the group.
+#[utoipa::path(delete, path = "/admin/v1/pools/{pool}/groups/{group}/members/{sub}", security(("admin" = [])), params(("group" = String, Path, description = "The group's name"), ("sub" = String, Path, format = "uuid", description = "The account's `sub`")), responses(
+    (status = 204, description = "The account is no member"),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+    (status = 404, response = Problem),
+))]
 async fn remove_member(
     State(state): State<AppState>,
     admin: Admin,

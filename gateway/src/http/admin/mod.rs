@@ -21,13 +21,14 @@ mod users;
 
 use accounts::Actor;
 use accounts::store::PoolRecord;
-use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use std::collections::HashMap;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
 
 use super::error::{AppError, Code};
 use super::extract::{bearer_token, is_pool_name};
@@ -39,8 +40,8 @@ pub const SCOPE_READ: &str = "admin:read";
 /// Lets a confidential client change its pool through the admin API (and read it).
 pub const SCOPE_WRITE: &str = "admin:write";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(pools::router())
         .merge(clients::router())
         .merge(users::router())
@@ -183,9 +184,13 @@ fn issuer_pool(state: &AppState, jwt: &str) -> Option<String> {
 }
 
 /// `?cursor=&limit=` of a list.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
+    /// Where the page starts: the `next_cursor` of the page before.
     pub cursor: Option<String>,
+    /// How many items, at most (default 50).
+    #[param(minimum = 1)]
     pub limit: Option<i64>,
 }
 

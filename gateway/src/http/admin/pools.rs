@@ -3,30 +3,30 @@
 //! write), delete (refused while accounts remain unless `?force=true`).
 
 use accounts::store::PoolRecord;
+use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{Admin, Page, cut};
 use crate::http::error::{AppError, Code};
 use crate::http::extract::{AppJson, Pool};
+use crate::http::openapi::Problem;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/v1/pools", get(list_pools).post(create_pool))
-        .route(
-            "/admin/v1/pools/{pool}",
-            get(get_pool).patch(update_pool).delete(delete_pool),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_pools, create_pool))
+        .routes(routes!(get_pool, update_pool, delete_pool))
 }
 
 /// A pool as the admin API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PoolView {
     pub name: String,
     /// Its OIDC issuer (discovery and JWKS live under it).
@@ -51,19 +51,22 @@ impl PoolView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PoolList {
     pub pools: Vec<PoolView>,
     /// Where the next page starts; none on the last page.
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPool {
+    /// 1 to 63 of `a-z`, `0-9`, `_` and `-`, starting with a letter or digit.
     pub name: String,
-    /// A partial configuration; what it leaves out takes its default.
+    /// A partial configuration (the fields of `PoolConfig`); what it leaves out takes its
+    /// default.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub config: Option<Value>,
 }
 
@@ -76,6 +79,13 @@ fn with_etag(state: &AppState, status: StatusCode, p: &PoolRecord) -> Response {
     res
 }
 
+/// Every pool, by name (the root token only).
+#[utoipa::path(get, path = "/admin/v1/pools", security(("admin" = [])), params(Page), responses(
+    (status = 200, description = "A page of pools", body = PoolList),
+    (status = 400, response = Problem),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+))]
 async fn list_pools(
     State(state): State<AppState>,
     admin: Admin,
@@ -90,6 +100,15 @@ async fn list_pools(
     Ok(Json(PoolList { pools, next_cursor }))
 }
 
+/// Creates a pool and its signing keys (the root token only).
+#[utoipa::path(post, path = "/admin/v1/pools", security(("admin" = [])), request_body = NewPool, responses(
+    (status = 201, description = "The new pool", body = PoolView,
+        headers(("ETag" = String, description = "The pool's version, for `If-Match`"))),
+    (status = 400, response = Problem),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+    (status = 409, response = Problem),
+))]
 async fn create_pool(
     State(state): State<AppState>,
     admin: Admin,
@@ -106,6 +125,14 @@ async fn create_pool(
     Ok(with_etag(&state, StatusCode::CREATED, &pool))
 }
 
+/// The pool and its whole configuration, as stored now.
+#[utoipa::path(get, path = "/admin/v1/pools/{pool}", security(("admin" = [])), responses(
+    (status = 200, description = "The pool", body = PoolView,
+        headers(("ETag" = String, description = "The pool's version, for `If-Match`"))),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+    (status = 404, response = Problem),
+))]
 async fn get_pool(
     State(state): State<AppState>,
     admin: Admin,
@@ -139,6 +166,20 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
         })
 }
 
+/// Changes the configuration by JSON merge patch (RFC 7396), on the version `If-Match`
+/// names.
+#[utoipa::path(patch, path = "/admin/v1/pools/{pool}", security(("admin" = [])),
+    params(("If-Match" = Option<String>, Header, description = "The `ETag` the change is made on (`\"3\"`); `*` or none: any")),
+    request_body(content = Object, description = "A JSON merge patch of the configuration (the fields of `PoolConfig`; `null` gives one its default)"),
+    responses(
+        (status = 200, description = "The pool as changed", body = PoolView,
+            headers(("ETag" = String, description = "The pool's new version"))),
+        (status = 400, response = Problem),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 404, response = Problem),
+        (status = 412, response = Problem),
+    ))]
 async fn update_pool(
     State(state): State<AppState>,
     admin: Admin,
@@ -156,13 +197,23 @@ async fn update_pool(
     Ok(with_etag(&state, StatusCode::OK, &updated))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DeleteQuery {
+    /// Delete the pool even while accounts remain (they go with it).
     #[serde(default)]
     force: bool,
 }
 
+/// Deletes the pool (the root token only); refused while accounts remain unless `force`.
+#[utoipa::path(delete, path = "/admin/v1/pools/{pool}", security(("admin" = [])), params(DeleteQuery), responses(
+    (status = 204, description = "The pool is gone"),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+    (status = 404, response = Problem),
+    (status = 409, response = Problem),
+))]
 async fn delete_pool(
     State(state): State<AppState>,
     admin: Admin,

@@ -5,43 +5,35 @@
 
 use accounts::store::{AccountCursor, AccountFilter};
 use accounts::{AccountId, AccountStatus, AccountView, Email, NewUser, SessionView, UserPatch};
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::path_sub as sub;
 use super::{Admin, Page, admin_error, cut, invalid_cursor};
 use crate::http::error::{AppError, Code};
 use crate::http::extract::{AppJson, Pool};
+use crate::http::openapi::Problem;
 use crate::http::response::StatusResponse;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/admin/v1/pools/{pool}/users",
-            get(search_users).post(create_user),
-        )
-        .route(
-            "/admin/v1/pools/{pool}/users/{sub}",
-            get(get_user).patch(patch_user).delete(delete_user),
-        )
-        .route(
-            "/admin/v1/pools/{pool}/users/{sub}/sign-out",
-            post(sign_out),
-        )
-        .route(
-            "/admin/v1/pools/{pool}/users/{sub}/reset-password",
-            post(reset_password),
-        )
-        .route("/admin/v1/pools/{pool}/users/{sub}/mfa", delete(clear_mfa))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(search_users, create_user))
+        .routes(routes!(get_user, patch_user, delete_user))
+        .routes(routes!(sign_out))
+        .routes(routes!(reset_password))
+        .routes(routes!(clear_mfa))
 }
 
 /// `?email=&wallet=&status=&created_since=&created_before=&cursor=&limit=`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct Search {
     /// A prefix of the address (compared normalised).
@@ -49,36 +41,53 @@ struct Search {
     /// A CAIP-10 id in any form, or a bare address: accounts with it on any chain.
     wallet: Option<String>,
     status: Option<AccountStatus>,
+    /// Created at or after (Unix seconds).
     created_since: Option<i64>,
+    /// Created before (Unix seconds).
     created_before: Option<i64>,
+    /// Where the page starts: the `next_cursor` of the page before.
     cursor: Option<String>,
+    /// How many, at most (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct UserList {
     users: Vec<AccountView>,
     next_cursor: Option<String>,
 }
 
 /// An account with its live sessions.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct UserDetail {
     #[serde(flatten)]
     account: AccountView,
     sessions: Vec<SessionView>,
 }
 
-#[derive(Debug, Serialize)]
+/// How many sessions a sign-out ended.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SignedOut)]
 struct Revoked {
     revoked: u64,
 }
 
-#[derive(Debug, Serialize)]
+/// How many second factors were removed.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = MfaCleared)]
 struct Removed {
     removed: u64,
 }
 
+/// Accounts of the pool: by email prefix, wallet (any chain), status and creation time,
+/// oldest first in keyset pages.
+#[utoipa::path(get, path = "/admin/v1/pools/{pool}/users", security(("admin" = [])), params(Search), responses(
+    (status = 200, description = "A page of accounts", body = UserList),
+    (status = 400, response = Problem),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+))]
 async fn search_users(
     State(state): State<AppState>,
     admin: Admin,
@@ -131,6 +140,14 @@ async fn search_users(
     Ok(Json(UserList { users, next_cursor }))
 }
 
+/// Creates an account: an invitation mailed with a code, or a wallet-only account.
+#[utoipa::path(post, path = "/admin/v1/pools/{pool}/users", security(("admin" = [])), request_body = NewUser, responses(
+    (status = 201, description = "The new account", body = AccountView),
+    (status = 400, response = Problem),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+    (status = 409, response = Problem),
+))]
 async fn create_user(
     State(state): State<AppState>,
     admin: Admin,
@@ -146,6 +163,13 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(user)))
 }
 
+/// The account with its credentials and live sessions.
+#[utoipa::path(get, path = "/admin/v1/pools/{pool}/users/{sub}", security(("admin" = [])), params(("sub" = String, Path, format = "uuid", description = "The account's `sub`")), responses(
+    (status = 200, description = "The account", body = UserDetail),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+    (status = 404, response = Problem),
+))]
 async fn get_user(
     State(state): State<AppState>,
     admin: Admin,
@@ -162,6 +186,14 @@ async fn get_user(
     Ok(Json(UserDetail { account, sessions }))
 }
 
+/// Changes attributes, status (`disabled` ends every session) or email verification.
+#[utoipa::path(patch, path = "/admin/v1/pools/{pool}/users/{sub}", security(("admin" = [])), params(("sub" = String, Path, format = "uuid", description = "The account's `sub`")), request_body = UserPatch, responses(
+    (status = 200, description = "The account as changed", body = AccountView),
+    (status = 400, response = Problem),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+    (status = 404, response = Problem),
+))]
 async fn patch_user(
     State(state): State<AppState>,
     admin: Admin,
@@ -178,6 +210,13 @@ async fn patch_user(
     Ok(Json(user))
 }
 
+/// Deletes the account and everything that hangs off it (audited).
+#[utoipa::path(delete, path = "/admin/v1/pools/{pool}/users/{sub}", security(("admin" = [])), params(("sub" = String, Path, format = "uuid", description = "The account's `sub`")), responses(
+    (status = 204, description = "The account is gone"),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+    (status = 404, response = Problem),
+))]
 async fn delete_user(
     State(state): State<AppState>,
     admin: Admin,
@@ -193,6 +232,13 @@ async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Ends every session of the account.
+#[utoipa::path(post, path = "/admin/v1/pools/{pool}/users/{sub}/sign-out", security(("admin" = [])), params(("sub" = String, Path, format = "uuid", description = "The account's `sub`")), responses(
+    (status = 200, description = "How many sessions ended", body = Revoked),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+    (status = 404, response = Problem),
+))]
 async fn sign_out(
     State(state): State<AppState>,
     admin: Admin,
@@ -208,6 +254,14 @@ async fn sign_out(
     Ok(Json(Revoked { revoked }))
 }
 
+/// Mails the account a recovery code.
+#[utoipa::path(post, path = "/admin/v1/pools/{pool}/users/{sub}/reset-password", security(("admin" = [])), params(("sub" = String, Path, format = "uuid", description = "The account's `sub`")), responses(
+    (status = 202, description = "A recovery code was mailed", body = StatusResponse),
+    (status = 400, response = Problem),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+    (status = 404, response = Problem),
+))]
 async fn reset_password(
     State(state): State<AppState>,
     admin: Admin,
@@ -230,6 +284,13 @@ async fn reset_password(
     ))
 }
 
+/// Removes every second factor of the account.
+#[utoipa::path(delete, path = "/admin/v1/pools/{pool}/users/{sub}/mfa", security(("admin" = [])), params(("sub" = String, Path, format = "uuid", description = "The account's `sub`")), responses(
+    (status = 200, description = "How many factors were removed", body = Removed),
+    (status = 401, response = Problem),
+    (status = 403, response = Problem),
+    (status = 404, response = Problem),
+))]
 async fn clear_mfa(
     State(state): State<AppState>,
     admin: Admin,

@@ -47,6 +47,26 @@ async fn client(
     }
 }
 
+/// The authorization endpoint (OIDC Core §3.1.2.1, RFC 6749 §4.1.1, PKCE S256 required).
+/// Answers with a redirect: to the client with a code (a live browser session) or an error,
+/// or to the hosted login page; an unknown client or redirect URI is shown on a page.
+#[utoipa::path(get, path = "/oauth2/authorize",
+    params(
+        ("response_type" = String, Query, description = "`code`"),
+        ("client_id" = String, Query),
+        ("redirect_uri" = String, Query, description = "Registered for the client, exactly"),
+        ("scope" = Option<String>, Query, description = "Space-separated; `openid` for an ID token"),
+        ("state" = Option<String>, Query),
+        ("nonce" = Option<String>, Query),
+        ("code_challenge" = String, Query, description = "RFC 7636"),
+        ("code_challenge_method" = String, Query, description = "`S256`"),
+        ("prompt" = Option<String>, Query, description = "`none` or `login`"),
+        ("max_age" = Option<i64>, Query, description = "Seconds since the last sign-in, at most"),
+    ),
+    responses(
+        (status = 303, description = "To the client's redirect URI (a code or an error), or to the login page"),
+        (status = 400, description = "An unknown client or redirect URI, shown to the person", body = String, content_type = "text/html"),
+    ))]
 pub(super) async fn authorize(
     State(state): State<AppState>,
     Pool(pool): Pool,
@@ -188,6 +208,21 @@ fn invalid_logout(pool: &PoolRecord, why: &str) -> Response {
     pages::error_page(pool, StatusCode::BAD_REQUEST, title, why)
 }
 
+/// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2): ends the browser
+/// session, asking the person first unless the ID token hint names them, then redirects to
+/// a registered URI or shows a page.
+#[utoipa::path(get, path = "/oauth2/logout",
+    params(
+        ("id_token_hint" = Option<String>, Query, description = "An ID token this pool issued"),
+        ("client_id" = Option<String>, Query),
+        ("post_logout_redirect_uri" = Option<String>, Query, description = "Registered for the client, exactly"),
+        ("state" = Option<String>, Query),
+    ),
+    responses(
+        (status = 200, description = "Signed out, or a page asking the person to confirm", body = String, content_type = "text/html"),
+        (status = 303, description = "Signed out: to the registered redirect URI"),
+        (status = 400, description = "A request that cannot be honoured, shown to the person", body = String, content_type = "text/html"),
+    ))]
 pub(super) async fn logout(
     State(state): State<AppState>,
     Pool(pool): Pool,
@@ -222,7 +257,16 @@ pub(super) async fn logout(
     finish_logout(&state, &pool, session.as_ref(), &logout).await
 }
 
-/// `POST /oauth2/logout`: the person confirmed on the page.
+/// `POST /oauth2/logout`: the person confirmed on the page (its form, with its CSRF token).
+#[utoipa::path(post, path = "/oauth2/logout",
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded",
+        description = "The confirmation page's form: `csrf` and the request's parameters"),
+    responses(
+        (status = 200, description = "Signed out", body = String, content_type = "text/html"),
+        (status = 303, description = "Signed out: to the registered redirect URI"),
+        (status = 400, description = "A request that cannot be honoured", body = String, content_type = "text/html"),
+        (status = 403, description = "The form's CSRF token did not match: the page asks to try again", body = String, content_type = "text/html"),
+    ))]
 pub(super) async fn logout_confirmed(
     State(state): State<AppState>,
     Pool(pool): Pool,

@@ -10,33 +10,28 @@ mod userinfo;
 
 use accounts::clients::{ClientRecord, Scope};
 use accounts::store::PoolRecord;
+use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use base64::Engine;
 use serde::Serialize;
 use std::collections::HashMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
 
 /// Scopes that only mean something for a signed-in user.
 const USER_SCOPES: [&str; 4] = ["openid", "email", "profile", "offline_access"];
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/oauth2/authorize", get(authorize::authorize))
-        .route("/oauth2/token", post(token::token))
-        .route(
-            "/oauth2/userinfo",
-            get(userinfo::userinfo).post(userinfo::userinfo),
-        )
-        .route("/oauth2/revoke", post(userinfo::revoke))
-        .route("/oauth2/introspect", post(userinfo::introspect))
-        .route(
-            "/oauth2/logout",
-            get(authorize::logout).post(authorize::logout_confirmed),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(authorize::authorize))
+        .routes(routes!(token::token))
+        .routes(routes!(userinfo::userinfo))
+        .routes(routes!(userinfo::revoke))
+        .routes(routes!(userinfo::introspect))
+        .routes(routes!(authorize::logout, authorize::logout_confirmed))
 }
 
 /// An RFC 6749 §5.2 error.
@@ -106,9 +101,13 @@ fn oauth_error(error: &'static str, description: impl Into<String>) -> OAuthErro
 }
 
 /// The body of an RFC 6749 §5.2 error (and of RFC 6750 §3's).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct OAuthErrorBody<'a> {
+    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
+    /// `unsupported_grant_type` or `invalid_scope` (RFC 6749 §5.2); `invalid_token` or
+    /// `insufficient_scope` (RFC 6750 §3.1); `temporarily_unavailable` or `server_error`.
     pub error: &'a str,
+    /// What went wrong, for developers.
     pub error_description: &'a str,
 }
 

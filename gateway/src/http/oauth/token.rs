@@ -14,11 +14,45 @@ use std::collections::HashMap;
 use super::{OAuthError, granted_scope, identify, no_store_json, oauth_error, single_params};
 use crate::flows::authorize;
 use crate::http::extract::Pool;
+use crate::http::openapi::OAuthProblem;
 use crate::keys::Alg;
 use crate::metrics::{SignInMethod, SignInResult};
 use crate::state::AppState;
 use crate::tokens::{self, IssueOptions, TokenSet};
 
+/// The form of a token request, as the handler reads it: by name, after refusing a
+/// repeated parameter (RFC 6749 §3.2), so this type only describes it. Which fields a grant
+/// needs is the grant's (RFC 6749 §4.1.3, §6, §4.4; RFC 7636 §4.5).
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "it describes a form that is read by name")]
+struct TokenRequest {
+    /// `authorization_code`, `refresh_token` or `client_credentials`.
+    grant_type: String,
+    /// `authorization_code`: the code.
+    code: Option<String>,
+    /// `authorization_code`: the redirect URI of the authorization request.
+    redirect_uri: Option<String>,
+    /// `authorization_code`: the PKCE verifier (RFC 7636).
+    code_verifier: Option<String>,
+    /// `refresh_token`: the refresh token.
+    refresh_token: Option<String>,
+    /// `refresh_token`: a narrower scope; `client_credentials`: the scope asked for.
+    scope: Option<String>,
+    /// A public client names itself; a confidential one with `client_secret_post`.
+    client_id: Option<String>,
+    /// `client_secret_post` (or HTTP Basic instead: `client_secret_basic`).
+    client_secret: Option<String>,
+}
+
+/// The token endpoint (RFC 6749 §3.2): a token set for an authorization code, a refresh
+/// token or the client's own credentials.
+#[utoipa::path(post, path = "/oauth2/token", security((), ("client" = [])),
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "A token set (RFC 6749 §5.1)", body = TokenSet),
+        (status = 400, response = OAuthProblem),
+        (status = 401, response = OAuthProblem),
+    ))]
 pub(super) async fn token(
     State(state): State<AppState>,
     Pool(pool): Pool,

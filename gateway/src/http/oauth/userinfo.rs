@@ -12,6 +12,7 @@ use super::{
     OAuthError, OAuthErrorBody, authenticate, identify, no_store_json, oauth_error, single_params,
 };
 use crate::http::extract::{Pool, bearer_user, live_session};
+use crate::http::openapi::OAuthProblem;
 use crate::state::AppState;
 use crate::tokens::{self, AccessClaims};
 
@@ -47,42 +48,99 @@ fn invalid_token() -> Response {
 }
 
 /// The userinfo answer (OIDC Core §5.3.2).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct UserInfo {
     sub: accounts::AccountId,
+    /// Every linked wallet, CAIP-10.
+    #[schema(value_type = Vec<String>)]
     wallets: Vec<wallet::Caip10>,
     /// With the `email` scope only.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = optional_claims::<EmailClaims>)]
     email: Option<EmailClaims>,
 }
 
+/// The schema of claims flattened from an `Option`: the type's own properties, none of
+/// them required (absent when the option is).
+fn optional_claims<T: utoipa::PartialSchema>() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    let mut schema = T::schema();
+    if let utoipa::openapi::RefOr::T(utoipa::openapi::Schema::Object(o)) = &mut schema {
+        o.required.clear();
+    }
+    schema
+}
+
 /// `email` (`null` when the account has none) and `email_verified`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct EmailClaims {
     email: Option<String>,
     email_verified: bool,
 }
 
 /// RFC 7009 §2.2 and RFC 7662 §2.2's inactive token: `{}` and `{"active": false}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = TokenRevoked)]
 struct Revoked {}
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Inactive {
+    #[schema(schema_with = active::<false>)]
     active: bool,
 }
 
 /// An active token (RFC 7662 §2.2): its claims, `active` and `token_type`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Introspection {
+    #[schema(schema_with = active::<true>)]
     active: bool,
+    /// `Bearer`.
     token_type: &'static str,
+    /// The access token's claims (RFC 9068).
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     claims: serde_json::Map<String, Value>,
+}
+
+/// `active`, always `VALUE` in its answer: what tells an active token's answer from an
+/// inactive one's.
+fn active<const VALUE: bool>() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::Boolean)
+        .enum_values(Some([VALUE]))
+        .build()
+}
+
+/// What introspection answers: an active token's claims, or `{"active": false}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+enum IntrospectionAnswer {
+    Active(Introspection),
+    Inactive(Inactive),
+}
+
+/// The form of a revocation (RFC 7009 §2.1) or an introspection (RFC 7662 §2.1), as the
+/// handlers read it: by name, after refusing a repeated parameter, so this type only
+/// describes it.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "it describes a form that is read by name")]
+struct TokenForm {
+    /// The token: an access token, or (revocation only) a refresh token.
+    token: String,
+    /// `access_token` or `refresh_token`.
+    token_type_hint: Option<String>,
+    /// A public client names itself; a confidential one with `client_secret_post`.
+    client_id: Option<String>,
+    /// `client_secret_post` (or HTTP Basic instead: `client_secret_basic`).
+    client_secret: Option<String>,
 }
 
 /// The signed-in person's claims, as the access token's scope allows: `sub` always,
 /// `email` and `email_verified` with `email`, `wallets` with `openid`.
+#[utoipa::path(method(get, post), path = "/oauth2/userinfo", security(("user" = [])), responses(
+    (status = 200, description = "The claims about the signed-in person", body = UserInfo),
+    (status = 401, response = OAuthProblem),
+    (status = 403, response = OAuthProblem),
+))]
 pub(super) async fn userinfo(
     State(state): State<AppState>,
     Pool(pool): Pool,
@@ -119,6 +177,13 @@ pub(super) async fn userinfo(
 
 /// RFC 7009: a client ends one of its refresh tokens (and so its session), or the session
 /// behind one of its access tokens. Unknown tokens and other clients' answer 200 alike.
+#[utoipa::path(post, path = "/oauth2/revoke", security((), ("client" = [])),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or was never valid (RFC 7009 §2.2)", body = Revoked),
+        (status = 400, response = OAuthProblem),
+        (status = 401, response = OAuthProblem),
+    ))]
 pub(super) async fn revoke(
     State(state): State<AppState>,
     Pool(pool): Pool,
@@ -156,6 +221,13 @@ pub(super) async fn revoke(
 /// token of this pool is active while its signature, issuer, audience and lifetime hold and,
 /// for a user's token, while its session is live (so a revoked session shows at once).
 /// Refresh tokens are opaque to everyone but the gateway: never active here.
+#[utoipa::path(post, path = "/oauth2/introspect", security(("client" = [])),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Whether the token is active, and its claims if it is", body = IntrospectionAnswer),
+        (status = 400, response = OAuthProblem),
+        (status = 401, response = OAuthProblem),
+    ))]
 pub(super) async fn introspect(
     State(state): State<AppState>,
     Pool(pool): Pool,
@@ -167,7 +239,11 @@ pub(super) async fn introspect(
     let Some(token) = params.get("token") else {
         return Err(oauth_error("invalid_request", "token is required"));
     };
-    let inactive = || Ok(no_store_json(Inactive { active: false }));
+    let inactive = || {
+        Ok(no_store_json(IntrospectionAnswer::Inactive(Inactive {
+            active: false,
+        })))
+    };
     let now = state.clock.now();
     let keys = state.keys.keys(pool.id, now).await?;
     let issuer = state.config.issuer(&pool.name);
@@ -190,9 +266,9 @@ pub(super) async fn introspect(
     // The answer's own members win over claims of the same name (a token has none).
     claims.remove("active");
     claims.remove("token_type");
-    Ok(no_store_json(Introspection {
+    Ok(no_store_json(IntrospectionAnswer::Active(Introspection {
         active: true,
         token_type: "Bearer",
         claims,
-    }))
+    })))
 }
