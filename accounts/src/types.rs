@@ -81,8 +81,7 @@ impl Email {
     /// A search prefix in the form [`Email::normalized`] is compared in: trimmed, NFKC,
     /// lower-cased (an internationalised domain matches in its `xn--` form).
     pub fn search_prefix(raw: &str) -> String {
-        use unicode_normalization::UnicodeNormalization;
-        raw.trim().nfkc().collect::<String>().to_lowercase()
+        fold(raw.trim())
     }
 
     pub fn parse(raw: &str) -> Result<Self, Error> {

@@ -340,7 +340,7 @@ pub const EN: Words = Words {
             lines: &[
                 "An account was made for you. Your code to set its password is {code}.",
                 "Choose \"Forgot your password?\" on the sign-in page, give this address, \
-                      the code and a new password. The code expires with the usual code lifetime.",
+                      the code and a new password. The code works for 7 days.",
             ],
         },
         account_deleted: MailText {

@@ -16,6 +16,10 @@ use crate::store::{
 };
 use crate::{AccountId, AccountStatus, Email, Error};
 
+/// How long an invitation's code sets the first password (Cognito's temporary passwords
+/// last 7 days too); a code's tries and the address's daily budget still hold.
+pub const INVITATION_TTL: i64 = 7 * 86_400;
+
 /// `POST /admin/v1/pools/{pool}/users`: an email (the person gets an invitation with a code
 /// that sets the first password), a wallet, or both.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -131,7 +135,9 @@ impl UserPool {
         };
         let invitation = match &email {
             Some(e) if req.send_invitation.unwrap_or(true) => {
-                let (code, row) = self.new_code(pool, account.id, CodePurpose::Recovery, None, now);
+                let (code, mut row) =
+                    self.new_code(pool, account.id, CodePurpose::Recovery, None, now);
+                row.expires_at = now + INVITATION_TTL;
                 let mail = self.outbox(
                     pool,
                     e.as_str(),

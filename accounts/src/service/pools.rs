@@ -216,13 +216,34 @@ impl UserPool {
         actor: &Actor,
         now: i64,
     ) -> Result<PoolRecord, Error> {
+        // Without a precondition the merge is redone on a newer version (never lost, never a
+        // 412 the caller did not ask for); with one, a newer version is refused.
+        // (Each miss means another update landed: the loop ends after at most as many tries
+        // as there are concurrent writers, bounded here.)
+        for _ in 0..32 {
+            match self.update_pool_once(id, patch, if_match, actor, now).await {
+                Err(Error::VersionMismatch) if if_match.is_none() => continue,
+                other => return other,
+            }
+        }
+        Err(Error::VersionMismatch)
+    }
+
+    async fn update_pool_once(
+        &self,
+        id: PoolId,
+        patch: &Value,
+        if_match: Option<i64>,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<PoolRecord, Error> {
         let current = self.fresh_pool(id).await?;
         if if_match.is_some_and(|v| v != current.version) {
             return Err(Error::VersionMismatch);
         }
-        if !patch.is_object() {
+        if patch.as_object().is_none_or(|o| o.is_empty()) {
             return Err(Error::InvalidPoolConfig(
-                "the body must be a JSON merge patch object".into(),
+                "the body must be a JSON merge patch object that changes something".into(),
             ));
         }
         // An empty list where the default is "every allowed value" is a mistake worth a

@@ -193,7 +193,13 @@ impl UserPool {
                 &effect,
                 &audit,
             )
-            .await?
+            .await
+            // An operator disabled the account meanwhile: the recovery's answer, not a
+            // sign-in's.
+            .map_err(|e| match e {
+                Error::InvalidCredentials => Error::CodeInvalid,
+                e => e,
+            })?
         {
             return Err(Error::CodeInvalid);
         }

@@ -660,8 +660,16 @@ macro_rules! sql_store {
             }
 
             /// The session and its first refresh token: one statement (`NEW_SESSION`).
+            /// [`Error::InvalidCredentials`] (the answer of a disabled account) when the
+            /// account is not active: nothing is written.
             async fn session(c: &mut Conn, new: &NewSession) -> Result<(), Error> {
-                Self::bind_session(sqlx::query(NEW_SESSION), new)?.execute(&mut *c).await?;
+                let written = Self::bind_session(sqlx::query(NEW_SESSION), new)?
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+                if written == 0 {
+                    return Err(Error::InvalidCredentials);
+                }
                 Ok(())
             }
 
@@ -721,22 +729,35 @@ mod pg {
         FROM group_member m JOIN account_group g ON g.id = m.group_id \
         WHERE m.account_id = a.id) AS groups";
     /// A session and its first refresh token, in one statement (a data-modifying CTE; the
-    /// foreign key is checked at the statement's end).
-    const NEW_SESSION: &str = "WITH s AS (INSERT INTO session (id, pool_id, account_id, client_id, \
-        amr, wallet, auth_time, created_at, expires_at, last_used_at, scope, parent_id, user_agent) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11, $13) RETURNING id) \
+    /// foreign key is checked at the statement's end), only while the account is active: the
+    /// account row is read `FOR SHARE`, so an operator's disable (an `UPDATE` of that row)
+    /// either commits first (no session) or waits for this one and then ends it.
+    const NEW_SESSION: &str = "WITH a AS (SELECT id FROM account WHERE id = $3 AND status = 'active' \
+        FOR SHARE), s AS (INSERT INTO session (id, pool_id, account_id, client_id, amr, wallet, \
+        auth_time, created_at, expires_at, last_used_at, scope, parent_id, user_agent) \
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11, $13 FROM a RETURNING id) \
         INSERT INTO refresh_token (token_hash, session_id, generation, created_at) \
         SELECT $12, id, 0, $8 FROM s";
     /// As `NEW_SESSION`, with the wallet's last use (`$14`, its address key, or NULL) and the
-    /// audit row (`$15`…`$19`): one statement, so atomic without a transaction.
-    const NEW_SESSION_AUDITED: &str = "WITH s AS (INSERT INTO session (id, pool_id, account_id, \
-        client_id, amr, wallet, auth_time, created_at, expires_at, last_used_at, scope, parent_id, user_agent) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11, $13) RETURNING id), \
+    /// audit row (`$15`…`$19`): one statement, so atomic without a transaction. No row is
+    /// written (0 rows affected) unless the account is active.
+    const NEW_SESSION_AUDITED: &str = "WITH a AS (SELECT id FROM account WHERE id = $3 \
+        AND status = 'active' FOR SHARE), s AS (INSERT INTO session (id, pool_id, account_id, \
+        client_id, amr, wallet, auth_time, created_at, expires_at, last_used_at, scope, parent_id, \
+        user_agent) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11, $13 FROM a RETURNING id), \
         r AS (INSERT INTO refresh_token (token_hash, session_id, generation, created_at) \
         SELECT $12, id, 0, $8 FROM s), \
-        w AS (UPDATE wallet_credential SET last_used_at = $8 WHERE account_id = $3 AND address_key = $14) \
+        w AS (UPDATE wallet_credential SET last_used_at = $8 WHERE account_id = $3 \
+        AND address_key = $14 AND EXISTS (SELECT 1 FROM s)) \
         INSERT INTO audit_event (pool_id, account_id, kind, detail, created_at) \
-        VALUES ($15, $16, $17, $18, $19)";
+        SELECT $15, $16, $17, $18, $19 FROM s";
+    /// Row locks of a read inside a transaction: against a concurrent delete (`FOR SHARE`)
+    /// or any concurrent write (`FOR UPDATE`). SQLite's `BEGIN IMMEDIATE` needs none.
+    const FOR_SHARE: &str = " FOR SHARE";
+    const FOR_UPDATE: &str = " FOR UPDATE";
+    /// Reads the account's row if it is active, locking it against a concurrent disable.
+    const ACTIVE_ACCOUNT: &str =
+        "SELECT id FROM account WHERE id = $1 AND status = 'active' FOR SHARE";
     /// Whether `NEW_SESSION_AUDITED` is one statement (atomic by itself).
     const ONE_STATEMENT: bool = true;
     /// After a rotation's mark: the session `$1`'s last use `$2` if it is live, and the
@@ -766,22 +787,32 @@ mod lite {
         FROM group_member m JOIN account_group g ON g.id = m.group_id \
         WHERE m.account_id = a.id) AS groups";
     /// A session and its first refresh token: two statements that sqlx's SQLite worker runs
-    /// in one hand-off (`$n` parameters are absolute across the statements).
+    /// in one hand-off (`$n` parameters are absolute across the statements), only while the
+    /// account is active (inside `BEGIN IMMEDIATE`, no disable can commit in between).
     const NEW_SESSION: &str = "INSERT INTO session (id, pool_id, account_id, client_id, amr, \
         wallet, auth_time, created_at, expires_at, last_used_at, scope, parent_id, user_agent) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11, $13); \
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11, $13 \
+        WHERE EXISTS (SELECT 1 FROM account WHERE id = $3 AND status = 'active'); \
         INSERT INTO refresh_token (token_hash, session_id, generation, created_at) \
-        VALUES ($12, $1, 0, $8)";
+        SELECT $12, $1, 0, $8 WHERE EXISTS (SELECT 1 FROM session WHERE id = $1)";
     /// As `NEW_SESSION`, with the wallet's last use (`$14`, its address key, or NULL) and the
-    /// audit row (`$15`…`$19`); run inside a transaction (four statements).
+    /// audit row (`$15`…`$19`); run inside a transaction (four statements). No row is written
+    /// (0 rows affected in all) unless the account is active.
     const NEW_SESSION_AUDITED: &str = "INSERT INTO session (id, pool_id, account_id, client_id, \
         amr, wallet, auth_time, created_at, expires_at, last_used_at, scope, parent_id, user_agent) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11, $13); \
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11, $13 \
+        WHERE EXISTS (SELECT 1 FROM account WHERE id = $3 AND status = 'active'); \
         INSERT INTO refresh_token (token_hash, session_id, generation, created_at) \
-        VALUES ($12, $1, 0, $8); \
-        UPDATE wallet_credential SET last_used_at = $8 WHERE account_id = $3 AND address_key = $14; \
+        SELECT $12, $1, 0, $8 WHERE EXISTS (SELECT 1 FROM session WHERE id = $1); \
+        UPDATE wallet_credential SET last_used_at = $8 WHERE account_id = $3 AND address_key = $14 \
+        AND EXISTS (SELECT 1 FROM session WHERE id = $1); \
         INSERT INTO audit_event (pool_id, account_id, kind, detail, created_at) \
-        VALUES ($15, $16, $17, $18, $19)";
+        SELECT $15, $16, $17, $18, $19 WHERE EXISTS (SELECT 1 FROM session WHERE id = $1)";
+    /// Row locks of a read inside a transaction: none needed under `BEGIN IMMEDIATE`.
+    const FOR_SHARE: &str = "";
+    const FOR_UPDATE: &str = "";
+    /// Reads the account's row if it is active (the transaction is `IMMEDIATE` already).
+    const ACTIVE_ACCOUNT: &str = "SELECT id FROM account WHERE id = $1 AND status = 'active'";
     /// Whether `NEW_SESSION_AUDITED` is one statement (atomic by itself).
     const ONE_STATEMENT: bool = false;
     /// After a rotation's mark: the session `$1`'s last use `$2` if it is live (its row

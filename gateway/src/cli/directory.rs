@@ -253,8 +253,17 @@ pub async fn run_pool(state: &AppState, command: &PoolCommand, json: bool) -> an
                 all.extend(page);
             }
             if json {
-                let names: Vec<_> = all.iter().map(|p| &p.name).collect();
-                print_json(&names)?;
+                let views: Vec<_> = all
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({
+                            "name": p.name, "issuer": state.config.issuer(&p.name),
+                            "config": p.config, "version": p.version,
+                            "created_at": p.created_at, "updated_at": p.updated_at,
+                        })
+                    })
+                    .collect();
+                print_json(&views)?;
             } else {
                 print_table(
                     &["name", "display_name", "version", "created_at"],
@@ -327,7 +336,10 @@ pub async fn run_user(state: &AppState, command: &UserCommand, json: bool) -> an
                 .transpose()?
                 .map(|w| w.address.key());
             let filter = AccountFilter {
-                email_prefix: email.as_deref().map(Email::search_prefix),
+                email_prefix: email
+                    .as_deref()
+                    .map(Email::search_prefix)
+                    .filter(|p| !p.is_empty()),
                 wallet_key,
                 status,
                 ..Default::default()
@@ -345,8 +357,10 @@ pub async fn run_user(state: &AppState, command: &UserCommand, json: bool) -> an
                 })
                 .transpose()?;
             let limit = (*limit).clamp(1, 500);
-            let page = users.search_users(&pool, &filter, after, limit).await?;
-            let next = (page.len() as i64 == limit)
+            let mut page = users.search_users(&pool, &filter, after, limit + 1).await?;
+            let more = page.len() as i64 > limit;
+            page.truncate(limit as usize);
+            let next = more
                 .then(|| page.last().map(|u| format!("{}.{}", u.created_at, u.sub)))
                 .flatten();
             if json {
@@ -434,7 +448,17 @@ pub async fn run_group(state: &AppState, command: &GroupCommand, json: bool) -> 
     match command {
         GroupCommand::List { pool } => {
             let pool = find_pool(state, pool).await?;
-            let groups = users.list_groups(&pool, None, 500).await?;
+            let mut groups = Vec::new();
+            loop {
+                let after = groups
+                    .last()
+                    .map(|g: &accounts::store::GroupRecord| g.name.clone());
+                let page = users.list_groups(&pool, after.as_deref(), 500).await?;
+                if page.is_empty() {
+                    break;
+                }
+                groups.extend(page);
+            }
             if json {
                 let out: Vec<_> = groups
                     .iter()

@@ -171,6 +171,35 @@ async fn admin_tokens_are_scoped_to_their_pool(w: Arc<World>) -> TestResult {
         (r.status, r.code()),
         (StatusCode::FORBIDDEN, "admin_forbidden")
     );
+    // A pool's writer changes its pool's settings, but not what reaches past its accounts:
+    // storage prefixes in the shared bucket, and how long its own actions stay audited.
+    let r = admin(
+        &gw,
+        Method::PATCH,
+        "/pools/main",
+        Some(json!({ "display_name": "Main" })),
+        &writer,
+    )
+    .await?;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    for root_only in [
+        json!({ "storage_roles": [] }),
+        json!({ "audit_retention_days": 1 }),
+    ] {
+        let r = admin(
+            &gw,
+            Method::PATCH,
+            "/pools/main",
+            Some(root_only.clone()),
+            &writer,
+        )
+        .await?;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::FORBIDDEN, "admin_forbidden"),
+            "{root_only}"
+        );
+    }
 
     // Another pool's admin client never reaches this pool (its token is not this pool's).
     for (method, path) in [
@@ -364,6 +393,15 @@ async fn pools_are_created_validated_versioned_and_deleted(w: Arc<World>) -> Tes
         .into_iter()
         .filter(|r| r.as_ref().is_ok_and(|r| r.status == StatusCode::OK))
         .count();
+    assert_eq!(
+        landed, 6,
+        "without If-Match each update is merged on what it finds"
+    );
+    let r = patch_pool(&gw, "acme", json!({}), None).await?;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid_pool_config")
+    );
     let r = admin(&gw, Method::GET, "/pools/acme", None, ADMIN).await?;
     assert_eq!(
         r.body["version"],

@@ -369,6 +369,44 @@ async fn disabled_accounts_sign_in_nowhere(w: Arc<World>) -> TestResult {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(count(&w, &live).await?, 0, "no sign-in opened a session");
 
+    // Sign-ins racing a disable: whichever order they commit in, no session outlives it.
+    let r = admin(
+        &gw,
+        Method::PATCH,
+        &users(&format!("/{sub}")),
+        Some(json!({ "status": "active" })),
+        ADMIN,
+    )
+    .await?;
+    assert_eq!(r.status, StatusCode::OK);
+    let mut bodies = Vec::new();
+    for _ in 0..12 {
+        bodies.push(key.sign_in_body("gatehouse.test", &gw.siwe_nonce().await?));
+    }
+    let sign_ins = bodies.into_iter().map(|b| gw.post("/v1/sessions/siwe", b));
+    let path = users(&format!("/{sub}"));
+    let disable = admin(
+        &gw,
+        Method::PATCH,
+        &path,
+        Some(json!({ "status": "disabled" })),
+        ADMIN,
+    );
+    let (answers, disabled) = tokio::join!(futures_util::future::join_all(sign_ins), disable);
+    assert_eq!(disabled?.status, StatusCode::OK);
+    for a in answers {
+        let a = a?;
+        assert!(
+            matches!(a.status, StatusCode::OK | StatusCode::UNAUTHORIZED),
+            "{a:?}"
+        );
+    }
+    assert_eq!(
+        count(&w, &live).await?,
+        0,
+        "a sign-in committed after the disable"
+    );
+
     // Active again: signs in.
     let r = admin(
         &gw,
@@ -411,7 +449,7 @@ async fn disabled_accounts_sign_in_nowhere(w: Arc<World>) -> TestResult {
     let kinds = format!(
         "SELECT COUNT(*) FROM audit_event WHERE account_id = '{sub}' AND kind = 'admin_user_updated'"
     );
-    assert_eq!(count(&w, &kinds).await?, 2);
+    assert_eq!(count(&w, &kinds).await?, 4);
     gw.stop().await?;
     Ok(())
 }

@@ -88,6 +88,17 @@ macro_rules! directory_store {
             async fn delete_pool(&self, pool: PoolId, force: bool, audit: &AuditEvent) -> Result<(), Error> {
                 let mut tx = self.begin().await?;
                 let id = pool.to_string();
+                // The pool's row locked first: a sign-up committing meanwhile (its account's
+                // foreign key takes a share lock on it) either lands before the count or
+                // waits and then fails; none is deleted without `force`.
+                let found: Option<(String,)> =
+                    sqlx::query_as(&format!("SELECT id FROM pool WHERE id = $1{FOR_UPDATE}"))
+                        .bind(&id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if found.is_none() {
+                    return Err(Error::PoolNotFound);
+                }
                 let (accounts,): (i64,) = sqlx::query_as(
                     "SELECT COUNT(*) FROM (SELECT 1 FROM account WHERE pool_id = $1 LIMIT 1) t",
                 )
@@ -234,6 +245,15 @@ macro_rules! directory_store {
                 audit: &AuditEvent,
             ) -> Result<(), Error> {
                 let mut tx = self.begin().await?;
+                // Codes and invitations still queued for its address die with it.
+                sqlx::query(
+                    "DELETE FROM mail_outbox WHERE status = 'pending' AND pool_id = $1 AND recipient = \
+                     (SELECT email FROM email_credential WHERE account_id = $2)",
+                )
+                .bind(pool.to_string())
+                .bind(account.to_string())
+                .execute(&mut *tx)
+                .await?;
                 let gone = sqlx::query("DELETE FROM account WHERE pool_id = $1 AND id = $2")
                     .bind(pool.to_string())
                     .bind(account.to_string())
@@ -373,8 +393,9 @@ macro_rules! directory_store {
                 audit: &AuditEvent,
             ) -> Result<(), Error> {
                 let mut tx = self.begin().await?;
+                // Both rows locked against a concurrent delete until the membership is in.
                 let group_id: Option<(String,)> =
-                    sqlx::query_as("SELECT id FROM account_group WHERE pool_id = $1 AND name = $2")
+                    sqlx::query_as(&format!("SELECT id FROM account_group WHERE pool_id = $1 AND name = $2{FOR_SHARE}"))
                         .bind(pool.to_string())
                         .bind(group)
                         .fetch_optional(&mut *tx)
@@ -383,7 +404,7 @@ macro_rules! directory_store {
                     return Err(Error::GroupNotFound);
                 };
                 let member: Option<(String,)> =
-                    sqlx::query_as("SELECT id FROM account WHERE pool_id = $1 AND id = $2")
+                    sqlx::query_as(&format!("SELECT id FROM account WHERE pool_id = $1 AND id = $2{FOR_SHARE}"))
                         .bind(pool.to_string())
                         .bind(account.to_string())
                         .fetch_optional(&mut *tx)

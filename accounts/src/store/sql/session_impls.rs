@@ -18,12 +18,18 @@ macro_rules! session_store {
                         .bind(audit.kind)
                         .bind(json_text(&audit.detail)?)
                         .bind(audit.created_at);
-                    if ONE_STATEMENT {
-                        q.execute(&self.pool).await?;
+                    // Nothing written: the account is not active (an operator disabled it
+                    // meanwhile), which answers like a wrong password.
+                    let written = if ONE_STATEMENT {
+                        q.execute(&self.pool).await?.rows_affected()
                     } else {
                         let mut tx = self.begin().await?;
-                        q.execute(&mut *tx).await?;
+                        let n = q.execute(&mut *tx).await?.rows_affected();
                         tx.commit().await?;
+                        n
+                    };
+                    if written == 0 {
+                        return Err(Error::InvalidCredentials);
                     }
                     return Ok(());
                 }
@@ -44,6 +50,14 @@ macro_rules! session_store {
                     .rows_affected()
                         == 1;
                     if !current {
+                        return Err(Error::InvalidCredentials);
+                    }
+                    // And the account still active, its row locked against a concurrent disable.
+                    let active: Option<(String,)> = sqlx::query_as(ACTIVE_ACCOUNT)
+                        .bind(&account)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if active.is_none() {
                         return Err(Error::InvalidCredentials);
                     }
                     sqlx::query("UPDATE email_credential SET last_used_at = $2 WHERE account_id = $1")

@@ -69,6 +69,11 @@ impl Admin {
         }
     }
 
+    /// Whether this is the root token.
+    pub fn is_root(&self) -> bool {
+        self.pool.is_none()
+    }
+
     /// May read `pool`.
     pub fn read(&self, pool: &PoolRecord) -> Result<(), AppError> {
         match self.pool {
@@ -159,12 +164,12 @@ impl FromRequestParts<AppState> for Admin {
                 "the token needs the admin:read or admin:write scope",
             ));
         }
-        // A deleted client's tokens stop at once.
-        state
-            .users
-            .find_client(&pool, client_id)
-            .await
-            .map_err(|_| AppError::Unauthorized)?;
+        // A deleted client's tokens stop at once (a store that is down is a 503, not a 401).
+        match state.users.find_client(&pool, client_id).await {
+            Ok(_) => {}
+            Err(accounts::Error::ClientNotFound) => return Err(AppError::Unauthorized),
+            Err(e) => return Err(e.into()),
+        }
         Ok(Admin {
             actor: Actor::Client(client_id.to_string()),
             pool: Some(pool.id),

@@ -144,6 +144,9 @@ async fn get_pool(
     Ok(with_etag(&state, StatusCode::OK, &fresh))
 }
 
+/// Configuration fields an admin client may not change.
+const ROOT_ONLY_FIELDS: [&str; 2] = ["storage_roles", "audit_retention_days"];
+
 /// `If-Match: "3"` (or `*`, or none: the version the merge is made on).
 fn if_match(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
     let Some(v) = headers.get(header::IF_MATCH) else {
@@ -188,6 +191,18 @@ async fn update_pool(
     AppJson(patch): AppJson<Value>,
 ) -> Result<Response, AppError> {
     admin.write(&pool)?;
+    // What reaches beyond the pool's own accounts stays with the root token: storage roles
+    // name key prefixes in a bucket every pool shares, and the audit retention decides how
+    // long the record of an admin client's own actions lives.
+    if !admin.is_root() && ROOT_ONLY_FIELDS.iter().any(|f| patch.get(*f).is_some()) {
+        return Err(AppError::refused(
+            Code::AdminForbidden,
+            format!(
+                "{} are changed with the root admin token only",
+                ROOT_ONLY_FIELDS.join(" and ")
+            ),
+        ));
+    }
     let expected = if_match(&headers)?;
     let updated = state
         .users
