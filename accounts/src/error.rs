@@ -41,6 +41,10 @@ pub enum Error {
     LastCredential,
     #[error("no such pool")]
     PoolNotFound,
+    /// What the request wrote into was deleted meanwhile (a pool another instance still had
+    /// in its cache, an account deleted during the request): a foreign key refused it.
+    #[error("the pool or account was deleted meanwhile")]
+    Deleted,
     #[error("a pool with that name exists")]
     PoolExists,
     #[error("the pool has accounts: delete them first, or delete with force")]
@@ -81,6 +85,7 @@ impl From<sqlx::Error> for Error {
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed => Error::Unavailable(format!("database: {e}")),
+            sqlx::Error::Database(ref d) if d.is_foreign_key_violation() => Error::Deleted,
             _ => Error::Store(e.to_string()),
         }
     }

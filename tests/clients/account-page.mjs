@@ -1,10 +1,10 @@
 // A person on the hosted account page in a real browser (headless Debian Chromium through
 // playwright-core): signs in on /login, follows "Manage your account", reads where they are
-// signed in, signs another session out, tries to delete the account without ticking the box,
-// then deletes it.
-// Usage: node account-page.mjs '{"issuer", "email", "password"}'
-// Prints {"sessions_before", "devices", "sessions_after", "ended_notice", "unconfirmed_error",
-//   "deleted_title", "after_delete_url"}; on a failure prints the page's URL and HTML to stderr
+// signed in, signs another session out, changes the password (a wrong current one first),
+// tries to delete the account without ticking the box, then deletes it.
+// Usage: node account-page.mjs '{"issuer", "email", "password", "new_password"}'
+// Prints {"sessions_before", "devices", "sessions_after", "ended_notice", "wrong_password_error",
+//   "password_notice", "unconfirmed_error", "deleted_title", "after_delete_url"}; on a failure prints the page's URL and HTML to stderr
 // and exits 1.
 import { chromium } from 'playwright-core';
 
@@ -36,6 +36,17 @@ try {
   await page.locator('p.notice').waitFor();
   const ended_notice = await page.locator('p.notice').textContent();
   const sessions_after = await page.locator('#session-list li.session').count();
+  // The password: a wrong current one is refused in words, the right one changes it.
+  await page.getByLabel('Current password').fill(`${input.password}-wrong`);
+  await page.getByLabel('New password').fill(input.new_password);
+  await page.getByRole('button', { name: 'Change the password' }).click();
+  await page.locator('#error').waitFor();
+  const wrong_password_error = await page.locator('#error').textContent();
+  await page.getByLabel('Current password').fill(input.password);
+  await page.getByLabel('New password').fill(input.new_password);
+  await page.getByRole('button', { name: 'Change the password' }).click();
+  await page.locator('p.notice', { hasText: 'password was changed' }).waitFor();
+  const password_notice = await page.locator('p.notice').textContent();
   // Delete without ticking the box: refused in words; then ticked.
   await page.getByRole('button', { name: 'Delete my account' }).click();
   await page.locator('#error').waitFor();
@@ -49,8 +60,8 @@ try {
   await page.locator('#login-form').waitFor();
   const after_delete_url = page.url();
   console.log(JSON.stringify({
-    sessions_before, devices, sessions_after, ended_notice, unconfirmed_error, deleted_title,
-    after_delete_url,
+    sessions_before, devices, sessions_after, ended_notice, wrong_password_error, password_notice,
+    unconfirmed_error, deleted_title, after_delete_url,
   }));
 } catch (e) {
   console.error(e.stack || String(e));

@@ -43,3 +43,42 @@ pub async fn require_recent(
     reservation.settle(state, failed).await;
     Ok(outcome?)
 }
+
+/// Sets or changes the password of `session`'s account. Without the current password (an
+/// account that has none, or a recovery), it needs a recent sign-in: a stolen access token
+/// must not set a password and keep the account. Wrong current passwords are counted under
+/// [`PASSWORD_CHECK_FAILURES`]; the other sessions end and a notice is mailed.
+pub async fn change_password(
+    state: &AppState,
+    pool: &PoolRecord,
+    session: &SessionRecord,
+    current: Option<&str>,
+    new: &str,
+) -> Result<(), Error> {
+    let account = session.account_id;
+    if current.is_none() {
+        require_recent(state, pool, account, session, None).await?;
+    }
+    let now = state.clock.now();
+    let subject = account.to_string();
+    let reservation =
+        ratelimit::reserve(state, pool, &[(PASSWORD_CHECK_FAILURES, &subject)]).await?;
+    let change = accounts::PasswordChange {
+        current,
+        new,
+        session: session.id,
+        recovered: session.amr == ["email"] && now - session.auth_time <= REAUTH_WINDOW,
+    };
+    let outcome = state
+        .users
+        .change_password(pool, account, change, now)
+        .await;
+    let failed = outcome
+        .as_ref()
+        .err()
+        .is_some_and(ratelimit::counts_as_failure);
+    reservation.settle(state, failed).await;
+    outcome?;
+    state.mail.wake();
+    Ok(())
+}

@@ -165,6 +165,7 @@ fn domain(e: &accounts::Error) -> (Code, String) {
         E::InvalidAttributes(_) => (Code::InvalidAttributes, msg),
         E::AccountNotFound => (Code::InvalidToken, "the account no longer exists".into()),
         E::PoolNotFound => (Code::PoolNotFound, msg),
+        E::Deleted => (Code::NotFound, msg),
         E::WalletAlreadyLinked => (Code::WalletAlreadyLinked, msg),
         E::WalletNotFound => (Code::WalletNotFound, msg),
         E::LastCredential => (Code::LastCredential, msg),

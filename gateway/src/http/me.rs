@@ -1,7 +1,7 @@
 //! The signed-in account: `GET/PATCH /v1/me`, email change (and its undo from the old
 //! address), password change.
 
-use accounts::{AccountView, PasswordChange};
+use accounts::AccountView;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,9 +15,8 @@ use super::error::AppError;
 use super::extract::{AppJson, Authenticated, ClientIp, Pool};
 use super::openapi::Problem;
 use super::response::StatusResponse;
-use crate::flows::account::REAUTH_WINDOW;
 use crate::flows::recovery;
-use crate::ratelimit::{self, MAIL_PER_ACCOUNT, MAIL_PER_EMAIL, PASSWORD_CHECK_FAILURES};
+use crate::ratelimit::{self, MAIL_PER_ACCOUNT, MAIL_PER_EMAIL};
 use crate::state::AppState;
 
 /// `DELETE /v1/me` is routed with the rest of the account's data, in `my_data`.
@@ -172,34 +171,14 @@ async fn change_password(
     auth: Authenticated,
     AppJson(req): AppJson<ChangePassword>,
 ) -> Result<StatusCode, AppError> {
-    // Without the current password (an account that has none, or a recovery), setting one
-    // needs a recent sign-in: a stolen access token must not set a password and keep the
-    // account.
-    if req.current_password.is_none() {
-        auth.require_recent(&state, None).await?;
-    }
-    let now = state.clock.now();
-    let account = auth.claims.sub.to_string();
-    let reservation =
-        ratelimit::reserve(&state, &auth.pool, &[(PASSWORD_CHECK_FAILURES, &account)]).await?;
-    let change = PasswordChange {
-        current: req.current_password.as_deref(),
-        new: &req.new_password,
-        session: auth.session.id,
-        recovered: auth.claims.token.amr == ["email"]
-            && now - auth.session.auth_time <= REAUTH_WINDOW,
-    };
-    let outcome = state
-        .users
-        .change_password(&auth.pool, auth.claims.sub, change, now)
-        .await;
-    let failed = outcome
-        .as_ref()
-        .err()
-        .is_some_and(ratelimit::counts_as_failure);
-    reservation.settle(&state, failed).await;
-    outcome?;
-    state.mail.wake();
+    crate::flows::account::change_password(
+        &state,
+        &auth.pool,
+        &auth.session,
+        req.current_password.as_deref(),
+        &req.new_password,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

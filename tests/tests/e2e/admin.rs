@@ -17,6 +17,7 @@ crate::tests!(
     admin_tokens_are_scoped_to_their_pool,
     pools_are_created_validated_versioned_and_deleted,
     the_cli_mirrors_the_admin_api,
+    a_deleted_pool_is_refused_cleanly_on_every_instance,
 );
 
 pub const ADMIN: &str = "test-admin-token-0123456789abcdef";
@@ -667,5 +668,47 @@ async fn the_cli_mirrors_the_admin_api(w: Arc<World>) -> TestResult {
     );
     run(&["pool", "delete", "acme", "--force"]).await?;
     assert_eq!(count(&w, "SELECT COUNT(*) FROM account").await?, 0);
+    Ok(())
+}
+
+/// A pool deleted on one instance while another still has it cached (30 s): what the other
+/// tries to write there is refused with a 4xx, never a 500, and nothing is written.
+async fn a_deleted_pool_is_refused_cleanly_on_every_instance(w: Arc<World>) -> TestResult {
+    let a = with_admin(&w).await?;
+    let b = with_admin(&w).await?;
+    let r = admin(
+        &a,
+        Method::POST,
+        "/pools",
+        Some(json!({ "name": "brief" })),
+        ADMIN,
+    )
+    .await?;
+    assert_eq!(r.status, StatusCode::CREATED);
+    // B reads the pool (and caches it), A deletes it.
+    let nonce = b
+        .call(
+            Method::POST,
+            "//pools/brief/v1/siwe/nonce",
+            Some(json!({})),
+            None,
+        )
+        .await?;
+    assert_eq!(nonce.status, StatusCode::OK);
+    let r = admin(&a, Method::DELETE, "/pools/brief", None, ADMIN).await?;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let key = SiweKey::new();
+    let body = key.sign_in_body("gatehouse.test", &nonce.str("nonce"));
+    let signup = json!({ "email": unique_email("late"), "password": PW });
+    for (path, body) in [
+        ("//pools/brief/v1/sessions/siwe", body),
+        ("//pools/brief/v1/signup", signup),
+    ] {
+        let r = b.call(Method::POST, path, Some(body), None).await?;
+        assert!(r.status.is_client_error(), "{path}: {r:?}");
+    }
+    assert_eq!(count(&w, "SELECT COUNT(*) FROM account").await?, 0);
+    a.stop().await?;
+    b.stop().await?;
     Ok(())
 }

@@ -271,7 +271,10 @@ async fn the_account_page_ends_sessions_and_deletes_the_account(w: Arc<World>) -
     let phone = sign_in_as(&gw, &email, "curl/8.5.0").await?;
     let out: Value = node_client(
         "account-page.mjs",
-        &json!({ "issuer": gw.api, "email": email, "password": PW }),
+        &json!({
+            "issuer": gw.api, "email": email, "password": PW,
+            "new_password": "violet tractor umbrella",
+        }),
     )
     .await?;
     assert_eq!(out["sessions_before"], 2, "{out}");
@@ -288,6 +291,16 @@ async fn the_account_page_ends_sessions_and_deletes_the_account(w: Arc<World>) -
             .contains("signed out"),
         "{out}"
     );
+    let said = |k: &str| out[k].as_str().unwrap_or_default().to_string();
+    assert!(
+        said("wrong_password_error").contains("don't match"),
+        "{out}"
+    );
+    assert!(
+        said("password_notice").contains("password was changed"),
+        "{out}"
+    );
+    w.mail.wait(&email, "password was changed").await?;
     assert!(
         out["unconfirmed_error"]
             .as_str()

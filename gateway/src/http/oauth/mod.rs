@@ -170,6 +170,7 @@ impl From<accounts::Error> for OAuthError {
             | E::WalletNotFound
             | E::LastCredential
             | E::PoolNotFound
+            | E::Deleted
             | E::InvalidPoolConfig(_)
             | E::PoolExists
             | E::PoolNotEmpty

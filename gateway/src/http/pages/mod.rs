@@ -47,6 +47,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/account", get(my_account::page))
         .route("/account/sessions/end", post(my_account::end_session))
+        .route("/account/password", post(my_account::change_password))
         .route("/account/delete", post(my_account::delete))
         .route("/assets/pages.css", get(stylesheet))
         .route("/assets/brand.css", get(brand_stylesheet))

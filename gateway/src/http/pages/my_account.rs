@@ -75,6 +75,22 @@ impl CsrfToken for SessionForm {
 }
 
 #[derive(Deserialize)]
+pub(super) struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+impl CsrfToken for PasswordForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+#[derive(Deserialize)]
 pub(super) struct DeleteForm {
     #[serde(default)]
     csrf: String,
@@ -188,6 +204,38 @@ pub(super) async fn end_session(
             account_page(&state, &pool, &headers, &session, None, Some(refused)).await
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /account/password`: sets or changes the password (the current one when there is
+/// one; otherwise a recent sign-in), as `POST /v1/me/password` does.
+pub(super) async fn change_password(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    headers: HeaderMap,
+    PageForm(form): PageForm<PasswordForm>,
+) -> Result<Response, AppError> {
+    let Some(session) = browser::session(&state, &pool, &headers).await? else {
+        return Ok(see_other(&format!("/pools/{}/login", pool.name), &[]));
+    };
+    let current = Some(form.current_password.as_str()).filter(|p| !p.is_empty());
+    match crate::flows::account::change_password(
+        &state,
+        &pool,
+        &session,
+        current,
+        &form.new_password,
+    )
+    .await
+    {
+        Ok(()) => {
+            let changed = Some(words().account.password_changed);
+            account_page(&state, &pool, &headers, &session, changed, None).await
+        }
+        Err(e) => {
+            let refused = refusal(&e.into());
+            account_page(&state, &pool, &headers, &session, None, Some(refused)).await
+        }
     }
 }
 
