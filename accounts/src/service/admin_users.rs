@@ -65,6 +65,29 @@ pub fn parse_wallet(s: &str) -> Result<Caip10, Error> {
 }
 
 impl UserPool {
+    /// The audit row of an operator's action on one account, naming the operator.
+    fn by_operator(
+        pool: &PoolRecord,
+        account: AccountId,
+        kind: &'static str,
+        actor: &Actor,
+        now: i64,
+    ) -> crate::store::AuditEvent {
+        Self::audit(pool.id, Some(account), kind, json!({ "actor": actor }), now)
+    }
+
+    /// The account with its credentials, or [`Error::AccountNotFound`].
+    async fn bundle(
+        &self,
+        pool: &PoolRecord,
+        id: AccountId,
+    ) -> Result<crate::store::AccountBundle, Error> {
+        self.store
+            .find_account(pool.id, id)
+            .await?
+            .ok_or(Error::AccountNotFound)
+    }
+
     /// Accounts of the pool matching `filter`, a page after `after`.
     pub async fn search_users(
         &self,
@@ -181,11 +204,7 @@ impl UserPool {
         actor: &Actor,
         now: i64,
     ) -> Result<AccountView, Error> {
-        let bundle = self
-            .store
-            .find_account(pool.id, id)
-            .await?
-            .ok_or(Error::AccountNotFound)?;
+        let bundle = self.bundle(pool, id).await?;
         if patch.status == Some(AccountStatus::Pending) {
             return Err(Error::InvalidAttributes(
                 "status: an operator sets `active` or `disabled`".into(),
@@ -231,13 +250,7 @@ impl UserPool {
         actor: &Actor,
         now: i64,
     ) -> Result<(), Error> {
-        let audit = Self::audit(
-            pool.id,
-            Some(id),
-            "admin_user_deleted",
-            json!({ "actor": actor }),
-            now,
-        );
+        let audit = Self::by_operator(pool, id, "admin_user_deleted", actor, now);
         self.store.delete_account(pool.id, id, None, &audit).await
     }
 
@@ -250,13 +263,7 @@ impl UserPool {
         now: i64,
     ) -> Result<u64, Error> {
         self.account(pool, id).await?;
-        let audit = Self::audit(
-            pool.id,
-            Some(id),
-            "admin_sign_out",
-            json!({ "actor": actor }),
-            now,
-        );
+        let audit = Self::by_operator(pool, id, "admin_sign_out", actor, now);
         self.store
             .revoke_sessions(id, RevokeScope::All, now, &audit)
             .await
@@ -270,11 +277,7 @@ impl UserPool {
         actor: &Actor,
         now: i64,
     ) -> Result<(), Error> {
-        let bundle = self
-            .store
-            .find_account(pool.id, id)
-            .await?
-            .ok_or(Error::AccountNotFound)?;
+        let bundle = self.bundle(pool, id).await?;
         let Some(email) = bundle.email else {
             return Err(Error::InvalidAttributes(
                 "the account has no email to mail a code to".into(),
@@ -289,13 +292,7 @@ impl UserPool {
             },
             now,
         )?;
-        let audit = Self::audit(
-            pool.id,
-            Some(id),
-            "admin_password_reset",
-            json!({ "actor": actor }),
-            now,
-        );
+        let audit = Self::by_operator(pool, id, "admin_password_reset", actor, now);
         self.store.replace_code(&row, &mail, &audit).await
     }
 
@@ -308,13 +305,7 @@ impl UserPool {
         now: i64,
     ) -> Result<u64, Error> {
         self.account(pool, id).await?;
-        let audit = Self::audit(
-            pool.id,
-            Some(id),
-            "admin_mfa_cleared",
-            json!({ "actor": actor }),
-            now,
-        );
+        let audit = Self::by_operator(pool, id, "admin_mfa_cleared", actor, now);
         self.store.clear_mfa(id, &audit).await
     }
 }
