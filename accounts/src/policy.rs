@@ -6,7 +6,7 @@
 //! email's local part.
 
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::OnceLock;
 use unicode_normalization::UnicodeNormalization;
 
@@ -52,7 +52,32 @@ pub struct PoolConfig {
     /// Days this pool's audit events are kept (1 to 36,500); none: the gateway's
     /// `GATEHOUSE_AUDIT_RETENTION_DAYS`, which is also the most any pool keeps them.
     pub audit_retention_days: Option<u32>,
+    /// This pool's own values for the gateway's rate limits, by name (one of
+    /// [`RATE_LIMIT_NAMES`]); a limit left out keeps the gateway's value.
+    pub rate_limits: BTreeMap<String, RateLimit>,
 }
+
+/// A rate limit: at most `max` hits per `window_seconds`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct RateLimit {
+    pub max: u64,
+    pub window_seconds: u64,
+}
+
+/// The rate limits a pool may set (`docs/security.md` says what each counts). The failed
+/// sign-ins per email and client address are `sign_in_max_failures` and `sign_in_window`.
+pub const RATE_LIMIT_NAMES: [&str; 8] = [
+    "mail-ip",
+    "mail-email",
+    "mail-account",
+    "siwe-nonce-ip",
+    "attempt-ip",
+    "code-fail",
+    "pwcheck-fail",
+    "signin-fail-email",
+];
 
 /// The hosted pages' look: a logo and two colours (`#rgb` or `#rrggbb`). The colours reach
 /// the pages through a stylesheet, never inline, so the pages keep a strict CSP.
@@ -125,6 +150,7 @@ impl Default for PoolConfig {
             storage_roles: default_roles(),
             branding: Branding::default(),
             audit_retention_days: None,
+            rate_limits: BTreeMap::new(),
         }
     }
 }
@@ -157,6 +183,21 @@ impl PoolConfig {
             .is_some_and(|d| !(1..=36_500).contains(&d))
         {
             return bad("audit_retention_days must be 1 to 36500 (or null for the gateway's)");
+        }
+        for (name, limit) in &self.rate_limits {
+            if !RATE_LIMIT_NAMES.contains(&name.as_str()) {
+                return Err(Error::InvalidPoolConfig(format!(
+                    "rate_limits: no limit is named `{name}` (one of {})",
+                    RATE_LIMIT_NAMES.join(", ")
+                )));
+            }
+            if !(1..=1_000_000).contains(&limit.max)
+                || !(1..=7 * 86_400).contains(&limit.window_seconds)
+            {
+                return Err(Error::InvalidPoolConfig(format!(
+                    "rate_limits.{name}: max must be 1 to 1000000 and window_seconds 1 to 604800"
+                )));
+            }
         }
         let mut names = HashSet::new();
         for role in &self.storage_roles {

@@ -92,6 +92,18 @@ pub fn email_subject(raw: &str) -> String {
     Email::key(raw)
 }
 
+/// `limit` as `pool` sets it (its `rate_limits`), or the gateway's.
+fn effective(pool: &PoolRecord, limit: Limit) -> Limit {
+    match pool.config.rate_limits.get(limit.name) {
+        Some(own) => Limit {
+            name: limit.name,
+            max: own.max,
+            window: own.window_seconds,
+        },
+        None => limit,
+    }
+}
+
 /// The refusal of a request past `limit`, counted in the metrics.
 fn refused(state: &AppState, pool: &PoolRecord, limit: Limit) -> Error {
     state.metrics.rate_limited(&pool.name, limit.name);
@@ -107,6 +119,7 @@ pub async fn hit(
     limit: Limit,
     subject: &str,
 ) -> Result<(), Error> {
+    let limit = effective(pool, limit);
     let n = state
         .ephemeral
         .hit(
@@ -129,6 +142,7 @@ pub async fn hit_and_take(
     subject: &str,
     key: &str,
 ) -> Result<Option<String>, Error> {
+    let limit = effective(pool, limit);
     let counter = self::key(limit, pool.id, subject);
     let (n, taken) = state
         .ephemeral
@@ -154,6 +168,7 @@ pub async fn hit_and_put_new(
     value: &str,
     ttl: Duration,
 ) -> Result<bool, Error> {
+    let limit = effective(pool, limit);
     let counter = self::key(limit, pool.id, subject);
     let (n, stored) = state
         .ephemeral
@@ -187,6 +202,11 @@ pub async fn reserve(
     pool: &PoolRecord,
     limits: &[(Limit, &str)],
 ) -> Result<Reservation, Error> {
+    let limits: Vec<(Limit, &str)> = limits
+        .iter()
+        .map(|(l, s)| (effective(pool, *l), *s))
+        .collect();
+    let limits = limits.as_slice();
     let keys: Vec<String> = limits.iter().map(|(l, s)| key(*l, pool.id, s)).collect();
     let spec: Vec<(&str, Duration)> = keys
         .iter()
@@ -350,5 +370,30 @@ impl MailBudget {
     /// Keeps the budget spent when the request went through, gives it back otherwise.
     pub async fn settle<T>(self, state: &AppState, outcome: &Result<T, accounts::Error>) {
         self.0.settle(state, outcome.is_ok()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The limits a pool may set are exactly the gateway's fixed ones, by name.
+    #[test]
+    fn pools_may_set_every_fixed_limit_and_no_other() {
+        let fixed = [
+            MAIL_PER_IP,
+            MAIL_PER_EMAIL,
+            MAIL_PER_ACCOUNT,
+            NONCES_PER_IP,
+            ATTEMPTS_PER_IP,
+            CODE_FAILURES,
+            PASSWORD_CHECK_FAILURES,
+            SIGN_IN_FAILURES_PER_EMAIL,
+        ];
+        let mut names: Vec<&str> = fixed.iter().map(|l| l.name).collect();
+        let mut settable = accounts::policy::RATE_LIMIT_NAMES.to_vec();
+        names.sort_unstable();
+        settable.sort_unstable();
+        assert_eq!(names, settable);
     }
 }

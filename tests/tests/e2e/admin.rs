@@ -18,6 +18,7 @@ crate::tests!(
     pools_are_created_validated_versioned_and_deleted,
     the_cli_mirrors_the_admin_api,
     a_deleted_pool_is_refused_cleanly_on_every_instance,
+    a_pool_sets_its_own_rate_limits,
 );
 
 pub const ADMIN: &str = "test-admin-token-0123456789abcdef";
@@ -711,4 +712,55 @@ async fn a_deleted_pool_is_refused_cleanly_on_every_instance(w: Arc<World>) -> T
     a.stop().await?;
     b.stop().await?;
     Ok(())
+}
+
+/// A pool's `rate_limits` replace the gateway's for that pool only: two SIWE nonces a
+/// minute in `tight`, and the third answers 429 with its own window in `Retry-After`.
+async fn a_pool_sets_its_own_rate_limits(w: Arc<World>) -> TestResult {
+    let gw = with_admin(&w).await?;
+    let limits = json!({ "rate_limits": { "siwe-nonce-ip": { "max": 2, "window_seconds": 45 } } });
+    let r = admin(
+        &gw,
+        Method::POST,
+        "/pools",
+        Some(json!({ "name": "tight", "config": limits })),
+        ADMIN,
+    )
+    .await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    for _ in 0..2 {
+        assert_eq!(nonce_at(&gw, "tight").await?.status, StatusCode::OK);
+    }
+    let r = nonce_at(&gw, "tight").await?;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    assert_eq!(r.header("retry-after"), "45");
+    for _ in 0..3 {
+        assert_eq!(
+            nonce_at(&gw, "main").await?.status,
+            StatusCode::OK,
+            "main keeps the gateway's limit"
+        );
+    }
+    for bad in [
+        json!({ "rate_limits": { "nonces": { "max": 2, "window_seconds": 60 } } }),
+        json!({ "rate_limits": { "attempt-ip": { "max": 0, "window_seconds": 60 } } }),
+        json!({ "rate_limits": { "attempt-ip": { "max": 5, "window": 60 } } }),
+    ] {
+        let r = admin(&gw, Method::PATCH, "/pools/tight", Some(bad.clone()), ADMIN).await?;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::BAD_REQUEST, "invalid_pool_config"),
+            "{bad}"
+        );
+    }
+    gw.stop().await?;
+    Ok(())
+}
+
+async fn nonce_at(gw: &Gateway, pool: &str) -> anyhow::Result<Answer> {
+    let path = format!("//pools/{pool}/v1/siwe/nonce");
+    gw.call(Method::POST, &path, Some(json!({})), None).await
 }
