@@ -202,11 +202,17 @@ pub async fn reserve(
     pool: &PoolRecord,
     limits: &[(Limit, &str)],
 ) -> Result<Reservation, Error> {
-    let limits: Vec<(Limit, &str)> = limits
-        .iter()
-        .map(|(l, s)| (effective(pool, *l), *s))
-        .collect();
-    let limits = limits.as_slice();
+    // A pool that sets no limit of its own (the usual case) costs no copy on a sign-in.
+    let own: Vec<(Limit, &str)>;
+    let limits = if pool.config.rate_limits.is_empty() {
+        limits
+    } else {
+        own = limits
+            .iter()
+            .map(|(l, s)| (effective(pool, *l), *s))
+            .collect();
+        own.as_slice()
+    };
     let keys: Vec<String> = limits.iter().map(|(l, s)| key(*l, pool.id, s)).collect();
     let spec: Vec<(&str, Duration)> = keys
         .iter()

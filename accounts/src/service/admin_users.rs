@@ -8,11 +8,11 @@ use serde_json::{Map, Value, json};
 use wallet::{Address, Caip10, WalletKind};
 
 use super::profile::validate_attributes;
-use super::{AccountView, Actor, UserPool};
+use super::{AccountView, Actor, ProvenWallet, UserPool};
 use crate::mail::Mail;
 use crate::store::{
     AccountCursor, AccountFilter, AccountPatch, AccountRecord, CodePurpose, NewAdminAccount,
-    NewWallet, PoolRecord, RevokeScope, SessionRecord,
+    PoolRecord, RevokeScope, SessionRecord,
 };
 use crate::{AccountId, AccountStatus, Email, Error};
 
@@ -137,23 +137,15 @@ impl UserPool {
             created_at: now,
             updated_at: now,
         };
+        // Keyed as a signed-in wallet is (an EOA on every chain, a contract on its own).
         let wallet = match req.wallet.as_deref() {
-            Some(w) => {
-                let caip10 = parse_wallet(w)?;
-                let kind = req.wallet_kind.unwrap_or(WalletKind::Eoa);
-                Some(NewWallet {
-                    pool_id: pool.id,
-                    account_id: account.id,
-                    kind,
-                    chain_id: match kind {
-                        WalletKind::Eoa => 0,
-                        WalletKind::Contract => i64::try_from(caip10.chain_id)
-                            .map_err(|_| Error::InvalidAttributes("wallet: chain id".into()))?,
-                    },
-                    caip10,
-                    now,
-                })
-            }
+            Some(w) => Some(
+                ProvenWallet {
+                    kind: req.wallet_kind.unwrap_or(WalletKind::Eoa),
+                    caip10: parse_wallet(w)?,
+                }
+                .record(pool, account.id, now),
+            ),
             None => None,
         };
         let invitation = match &email {

@@ -29,7 +29,7 @@ impl ProvenWallet {
         key_chain(self.kind, self.caip10.chain_id)
     }
 
-    fn record(&self, pool: &PoolRecord, account: AccountId, now: i64) -> NewWallet {
+    pub(super) fn record(&self, pool: &PoolRecord, account: AccountId, now: i64) -> NewWallet {
         NewWallet {
             pool_id: pool.id,
             account_id: account,
