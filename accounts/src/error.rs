@@ -65,6 +65,20 @@ pub enum Error {
     InvalidClient(String),
     #[error("no such client")]
     ClientNotFound,
+    #[error("that second factor is already enrolled; remove it first")]
+    MfaAlreadyEnrolled,
+    #[error("that second factor is not enrolled")]
+    MfaNotEnrolled,
+    #[error("the pool does not allow that second factor")]
+    FactorNotAllowed,
+    #[error("the pool requires a second factor: the last one cannot be removed")]
+    LastFactor,
+    #[error("the code is wrong or already used")]
+    MfaCodeInvalid,
+    #[error("the challenge is unknown, expired, answered or from another pool")]
+    MfaSessionInvalid,
+    #[error("email codes need a verified email")]
+    EmailUnverified,
     #[error("storage failure: {0}")]
     Store(String),
     /// A backing service (the database, Redis) cannot be reached or did not answer in

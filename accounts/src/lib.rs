@@ -17,14 +17,15 @@ pub mod secret;
 mod service;
 pub mod storage_role;
 pub mod store;
+pub mod totp;
 mod types;
 
 pub use error::Error;
 pub use service::{
     AccountExport, AccountView, Actor, AuditView, ClientGrant, CredentialsView, DEFAULT_POOL,
-    EmailView, GroupChange, Issued, NewSessionRequest, NewUser, PasswordChange, ProvenWallet,
-    SessionView, UserPatch, UserPool, WalletView, config_from_json, is_pool_name, merge_patch,
-    parse_wallet,
+    EmailView, FactorView, GroupChange, Issued, MfaChallenge, MfaView, NewSessionRequest, NewUser,
+    PasswordChange, ProvenWallet, SessionView, SignIn, TotpEnrolment, UserPatch, UserPool,
+    WalletView, config_from_json, is_pool_name, merge_patch, parse_wallet,
 };
 pub use types::{AccountId, AccountStatus, Email, PoolId, SessionId};
 

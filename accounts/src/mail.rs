@@ -63,6 +63,27 @@ pub enum Mail {
     },
     /// The account was deleted at its owner's request.
     AccountDeleted,
+    /// A sign-in's second factor: a one-time code.
+    MfaCode {
+        code: String,
+    },
+    /// A second factor was added or removed, or the backup codes were replaced.
+    MfaChanged {
+        change: MfaChange,
+    },
+}
+
+/// What changed among an account's second factors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaChange {
+    TotpAdded,
+    TotpRemoved,
+    EmailAdded,
+    EmailRemoved,
+    BackupCodesReplaced,
+    /// An operator cleared every factor.
+    Cleared,
 }
 
 impl Mail {
@@ -80,6 +101,8 @@ impl Mail {
             Mail::WalletUnlinked { .. } => "wallet_unlinked",
             Mail::Invitation { .. } => "invitation",
             Mail::AccountDeleted => "account_deleted",
+            Mail::MfaCode { .. } => "mfa_code",
+            Mail::MfaChanged { .. } => "mfa_changed",
         }
     }
 }

@@ -55,6 +55,109 @@ pub struct PoolConfig {
     /// This pool's own values for the gateway's rate limits, by name (one of
     /// [`RATE_LIMIT_NAMES`]); a limit left out keeps the gateway's value.
     pub rate_limits: BTreeMap<String, RateLimit>,
+    /// Multi-factor authentication: who is challenged for a second factor, and with what.
+    pub mfa: MfaPolicy,
+}
+
+/// Whether accounts are asked for a second factor (DESIGN, Multi-factor authentication).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub enum MfaMode {
+    /// Nobody is challenged, and factors cannot be enrolled.
+    #[default]
+    Off,
+    /// Accounts that enrolled a factor are challenged.
+    Optional,
+    /// Every account is challenged; one without a factor enrols at its next sign-in.
+    Required,
+}
+
+/// A second factor an account can enrol (backup codes come with the authenticator app).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub enum Factor {
+    /// An authenticator app (RFC 6238).
+    Totp,
+    /// A one-time code mailed to the account's verified email.
+    Email,
+    /// One of the account's ten single-use backup codes.
+    BackupCode,
+}
+
+impl Factor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Factor::Totp => "totp",
+            Factor::Email => "email",
+            Factor::BackupCode => "backup_code",
+        }
+    }
+
+    /// Its RFC 8176 `amr` value: `otp` for an app's or a backup code, `email` for a mailed
+    /// one (as the recovery by email code says it).
+    pub fn amr(self) -> &'static str {
+        match self {
+            Factor::Totp | Factor::BackupCode => "otp",
+            Factor::Email => "email",
+        }
+    }
+}
+
+/// A pool's MFA policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct MfaPolicy {
+    pub mode: MfaMode,
+    /// The factors accounts may enrol and answer with: `totp`, `email` (backup codes come
+    /// with `totp`).
+    pub factors: Vec<Factor>,
+    /// Whether a wallet sign-in is challenged too (default: no; the wallet's signature is
+    /// the possession factor).
+    pub challenge_wallet: bool,
+    /// Whether a federated sign-in is challenged too (default: no; the upstream IdP is).
+    pub challenge_federated: bool,
+    /// Whether a recovery by email skips the second factor (DESIGN rule 6; default: no).
+    pub recovery_skips_mfa: bool,
+}
+
+impl Default for MfaPolicy {
+    fn default() -> Self {
+        Self {
+            mode: MfaMode::Off,
+            factors: vec![Factor::Totp, Factor::Email],
+            challenge_wallet: false,
+            challenge_federated: false,
+            recovery_skips_mfa: false,
+        }
+    }
+}
+
+impl MfaPolicy {
+    /// Whether accounts may enrol and use `factor` (backup codes go with `totp`).
+    pub fn allows(&self, factor: Factor) -> bool {
+        self.mode != MfaMode::Off
+            && match factor {
+                Factor::BackupCode => self.factors.contains(&Factor::Totp),
+                f => self.factors.contains(&f),
+            }
+    }
+
+    fn problem(&self) -> Option<&'static str> {
+        if self.factors.contains(&Factor::BackupCode) {
+            return Some("mfa.factors: backup codes come with totp; list totp and email only");
+        }
+        let mut seen = HashSet::new();
+        if !self.factors.iter().all(|f| seen.insert(*f)) {
+            return Some("mfa.factors: each factor once");
+        }
+        if self.mode != MfaMode::Off && self.factors.is_empty() {
+            return Some("mfa.factors: at least one factor unless mode is off");
+        }
+        None
+    }
 }
 
 /// A rate limit: at most `max` hits per `window_seconds`.
@@ -151,6 +254,7 @@ impl Default for PoolConfig {
             branding: Branding::default(),
             audit_retention_days: None,
             rate_limits: BTreeMap::new(),
+            mfa: MfaPolicy::default(),
         }
     }
 }
@@ -198,6 +302,9 @@ impl PoolConfig {
                     "rate_limits.{name}: max must be 1 to 1000000 and window_seconds 1 to 604800"
                 )));
             }
+        }
+        if let Some(problem) = self.mfa.problem() {
+            return bad(problem);
         }
         let mut names = HashSet::new();
         for role in &self.storage_roles {

@@ -49,6 +49,8 @@ pub enum SignInMethod {
     OauthCode,
     /// A confidential client's own token (`client_credentials`).
     ClientCredentials,
+    /// A second factor answered (`/v1/sessions/mfa` and the hosted challenge page).
+    Mfa,
 }
 
 impl SignInMethod {
@@ -60,6 +62,7 @@ impl SignInMethod {
             SignInMethod::Recovery => "recovery",
             SignInMethod::OauthCode => "oauth_code",
             SignInMethod::ClientCredentials => "client_credentials",
+            SignInMethod::Mfa => "mfa",
         }
     }
 }
@@ -75,6 +78,8 @@ pub enum SignInResult {
     RateLimited,
     /// The gateway or a backing service failed (database, Redis, a chain's RPC).
     Error,
+    /// The first factor passed; a second one is due (no tokens yet).
+    Challenged,
 }
 
 impl SignInResult {
@@ -84,6 +89,7 @@ impl SignInResult {
             SignInResult::Failure => "failure",
             SignInResult::RateLimited => "rate_limited",
             SignInResult::Error => "error",
+            SignInResult::Challenged => "challenged",
         }
     }
 

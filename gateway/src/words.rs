@@ -11,6 +11,7 @@ pub struct Words {
     /// The `lang` of pages and HTML mails.
     pub lang: &'static str,
     pub page: PageWords,
+    pub mfa_page: MfaPageWords,
     pub wallet: WalletWords,
     pub mail: MailWords,
     pub error: ErrorWords,
@@ -30,6 +31,28 @@ pub fn fill(text: &str, values: &[(&str, &str)]) -> String {
         out = out.replace(&format!("{{{key}}}"), value);
     }
     out
+}
+
+/// The hosted challenge page and the backup codes shown after an app is set up.
+pub struct MfaPageWords {
+    pub title: &'static str,
+    pub intro: &'static str,
+    pub setup_title: &'static str,
+    pub setup_intro: &'static str,
+    pub app_setup_title: &'static str,
+    pub app_setup_scan: &'static str,
+    pub app_setup_type: &'static str,
+    pub choose: &'static str,
+    pub factor_totp: &'static str,
+    pub factor_email: &'static str,
+    pub factor_backup_code: &'static str,
+    pub code_label: &'static str,
+    pub submit: &'static str,
+    pub send_email: &'static str,
+    pub email_sent: &'static str,
+    pub backup_codes_title: &'static str,
+    pub backup_codes_intro: &'static str,
+    pub continue_label: &'static str,
 }
 
 pub struct PageWords {
@@ -125,6 +148,35 @@ pub struct MailWords {
     pub wallet_unlinked: MailText,
     pub invitation: MailText,
     pub account_deleted: MailText,
+    pub mfa_code: MailText,
+    pub mfa_changed: MailText,
+    /// What changed, as the `{change}` of `mfa_changed`.
+    pub mfa_changes: MfaChangeWords,
+}
+
+pub struct MfaChangeWords {
+    pub totp_added: &'static str,
+    pub totp_removed: &'static str,
+    pub email_added: &'static str,
+    pub email_removed: &'static str,
+    pub backup_codes_replaced: &'static str,
+    pub cleared: &'static str,
+}
+
+impl MailWords {
+    /// The sentence of `change`.
+    pub fn mfa_change(&self, change: accounts::mail::MfaChange) -> &'static str {
+        use accounts::mail::MfaChange as C;
+        let w = &self.mfa_changes;
+        match change {
+            C::TotpAdded => w.totp_added,
+            C::TotpRemoved => w.totp_removed,
+            C::EmailAdded => w.email_added,
+            C::EmailRemoved => w.email_removed,
+            C::BackupCodesReplaced => w.backup_codes_replaced,
+            C::Cleared => w.cleared,
+        }
+    }
 }
 
 /// What each error code means to a person (the table in `http::code` picks one per code).
@@ -160,6 +212,13 @@ pub struct ErrorWords {
     pub not_allowed: &'static str,
     pub too_large: &'static str,
     pub storage_unavailable: &'static str,
+    pub mfa_code_invalid: &'static str,
+    pub mfa_session_invalid: &'static str,
+    pub mfa_already_enrolled: &'static str,
+    pub mfa_not_enrolled: &'static str,
+    pub factor_not_allowed: &'static str,
+    pub last_factor: &'static str,
+    pub email_unverified: &'static str,
 }
 
 /// The account page (`/account`): what a signed-in person sees and ends of their own.
@@ -208,6 +267,28 @@ pub struct HomeWords {
 
 pub const EN: Words = Words {
     lang: "en",
+    mfa_page: MfaPageWords {
+        title: "Confirm it's you",
+        intro: "Enter a code from your authenticator app, one we email you, or a backup code.",
+        setup_title: "Set up a second step",
+        setup_intro: "This service asks for a second step at sign-in. Set up an authenticator \
+                      app, or have a code emailed to you.",
+        app_setup_title: "Authenticator app",
+        app_setup_scan: "Scan this code with your authenticator app,",
+        app_setup_type: "or type in this key:",
+        choose: "Confirm with",
+        factor_totp: "Authenticator app",
+        factor_email: "A code by email",
+        factor_backup_code: "A backup code",
+        code_label: "Code",
+        submit: "Continue",
+        send_email: "Email me a code",
+        email_sent: "We emailed you a code. It expires in 5 minutes.",
+        backup_codes_title: "Save your backup codes",
+        backup_codes_intro: "Each code signs you in once if you lose your authenticator app. \
+                             Keep them somewhere safe: they are shown only now.",
+        continue_label: "Continue",
+    },
     page: PageWords {
         email: "Email",
         password: "Password",
@@ -354,6 +435,28 @@ pub const EN: Words = Words {
                       are signed out and its wallets are free.",
             ],
         },
+        mfa_code: MailText {
+            subject: "Your {pool} sign-in code: {code}",
+            lines: &[
+                "Your code to finish signing in is {code}.",
+                "It expires in 5 minutes. If you are not signing in, someone knows your \
+                 password: change it.",
+            ],
+        },
+        mfa_changed: MailText {
+            subject: "Your {pool} sign-in security changed",
+            lines: &["{change}"],
+        },
+        mfa_changes: MfaChangeWords {
+            totp_added: "An authenticator app now gives your account's second factor.",
+            totp_removed: "The authenticator app was removed from your account.",
+            email_added: "Codes sent to this address are now a second factor of your account.",
+            email_removed: "Codes sent to this address are no longer a second factor of your \
+                            account.",
+            backup_codes_replaced: "Your backup codes were replaced: the old ones no longer \
+                                    work.",
+            cleared: "An administrator removed every second factor from your account.",
+        },
     },
     error: ErrorWords {
         invalid_credentials: "That email and password don't match an account. Check them and \
@@ -384,6 +487,14 @@ pub const EN: Words = Words {
         password_required: "Enter the password you chose when you signed up.",
         current_password_required: "Enter your current password to make this change.",
         reauthentication_required: "Sign in again to make this change.",
+        mfa_code_invalid: "That code is wrong or was already used. Check it and try again.",
+        mfa_session_invalid: "This sign-in took too long or had too many wrong codes. Sign in \
+                              again.",
+        mfa_already_enrolled: "That is already set up. Remove it first to set it up again.",
+        mfa_not_enrolled: "That is not set up on your account.",
+        factor_not_allowed: "That way of confirming it's you is not available here.",
+        last_factor: "This service requires a second step at sign-in: keep at least one.",
+        email_unverified: "Confirm your email address first.",
         request_expired: "This sign-in took too long. Go back to the application and start \
                           again.",
         session_expired: "Your session has ended. Sign in again.",

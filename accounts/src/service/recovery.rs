@@ -10,7 +10,7 @@
 
 use serde_json::json;
 
-use super::{Issued, NewSessionRequest, UserPool};
+use super::{Issued, NewSessionRequest, SignIn, UserPool};
 use crate::mail::Mail;
 use crate::store::{
     AccountBundle, CodeEffect, CodePurpose, JOB_RECOVERY_REQUEST, OutboxMail, PendingMail,
@@ -146,7 +146,7 @@ impl UserPool {
         new_password: Option<&str>,
         req: &NewSessionRequest,
         now: i64,
-    ) -> Result<Issued, Error> {
+    ) -> Result<SignIn, Error> {
         let email = Email::parse(email)?;
         let bundle = self
             .store
@@ -169,6 +169,11 @@ impl UserPool {
             return Err(Error::CodeInvalid);
         };
         let id = bundle.account.id;
+        // A second factor the account must answer is not skipped by proving the email
+        // (DESIGN rule 6): the code still sets the password, the session waits for it.
+        let challenge = self
+            .mfa_due(pool, &bundle, "recovery", &["email"], req)
+            .await?;
         let (token, session) = self.new_session(pool, id, &["email"], req, now);
         let changes = self.recent_changes(id, now).await?;
         // The notice goes to the stored address, never to the request's spelling of it.
@@ -183,7 +188,7 @@ impl UserPool {
         let hash = self.code_hash(id, CodePurpose::Recovery, code.trim());
         let effect = CodeEffect::Recover {
             password_hash,
-            session: Box::new(session.clone()),
+            session: challenge.is_none().then(|| Box::new(session.clone())),
             notice,
         };
         if !self
@@ -203,11 +208,15 @@ impl UserPool {
         {
             return Err(Error::CodeInvalid);
         }
+        if let Some(ch) = challenge {
+            self.record_challenge(&ch, now).await?;
+            return Ok(SignIn::Challenge(ch));
+        }
         let account = self.account(pool, id).await?;
-        Ok(Issued {
+        Ok(SignIn::Done(Issued {
             account,
             session: session.session,
             refresh_token: token,
-        })
+        }))
     }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{Issued, NewSessionRequest, UserPool};
+use super::{Issued, NewSessionRequest, SignIn, UserPool};
 use crate::store::{AuditEvent, PoolRecord, RevokeScope, Rotation};
 use crate::{AccountId, AccountStatus, Email, Error};
 
@@ -20,7 +20,7 @@ impl UserPool {
         password: &str,
         req: &NewSessionRequest,
         now: i64,
-    ) -> Result<Issued, Error> {
+    ) -> Result<SignIn, Error> {
         let bundle = match Email::parse(email) {
             Ok(e) => {
                 self.store
@@ -51,6 +51,13 @@ impl UserPool {
                 return Err(Error::InvalidCredentials);
             }
         };
+        if let Some(ch) = self
+            .mfa_due(pool, &bundle, "password", &["pwd"], req)
+            .await?
+        {
+            self.record_challenge(&ch, now).await?;
+            return Ok(SignIn::Challenge(ch));
+        }
         let (token, new) = self.new_session(pool, bundle.account.id, &["pwd"], req, now);
         let audit = Self::audit(
             pool.id,
@@ -61,11 +68,11 @@ impl UserPool {
         );
         let hash = bundle.password.as_ref().map(|p| p.hash.as_str());
         self.store.insert_session(&new, hash, &audit).await?;
-        Ok(Issued {
+        Ok(SignIn::Done(Issued {
             account: bundle.into(),
             session: new.session,
             refresh_token: token,
-        })
+        }))
     }
 
     /// `POST /v1/sessions/refresh` (`client` none) and the OAuth `refresh_token` grant:

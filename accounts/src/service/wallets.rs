@@ -6,7 +6,7 @@
 use serde_json::{Map, json};
 use wallet::{Caip10, WalletKind};
 
-use super::{AccountView, Issued, NewSessionRequest, UserPool};
+use super::{AccountView, Issued, NewSessionRequest, SignIn, UserPool};
 use crate::mail::Mail;
 use crate::store::{AccountRecord, NewWallet, PoolRecord};
 use crate::{AccountId, AccountStatus, Error};
@@ -58,7 +58,7 @@ impl UserPool {
         wallet: &ProvenWallet,
         req: &NewSessionRequest,
         now: i64,
-    ) -> Result<Issued, Error> {
+    ) -> Result<SignIn, Error> {
         for _ in 0..2 {
             if let Some(bundle) = self
                 .store
@@ -78,6 +78,11 @@ impl UserPool {
                     self.store.record(&audit, None).await?;
                     return Err(Error::InvalidCredentials);
                 }
+                if let Some(mut ch) = self.mfa_due(pool, &bundle, "siwe", &["siwe"], req).await? {
+                    ch.wallet = Some(wallet.caip10);
+                    self.record_challenge(&ch, now).await?;
+                    return Ok(SignIn::Challenge(ch));
+                }
                 let (token, mut new) =
                     self.new_session(pool, bundle.account.id, &["siwe"], req, now);
                 new.session.wallet = Some(wallet.caip10);
@@ -89,11 +94,11 @@ impl UserPool {
                     now,
                 );
                 self.store.insert_session(&new, None, &audit).await?;
-                return Ok(Issued {
+                return Ok(SignIn::Done(Issued {
                     account: bundle.into(),
                     session: new.session,
                     refresh_token: token,
-                });
+                }));
             }
             let account = AccountRecord {
                 id: AccountId::new(),
@@ -133,11 +138,11 @@ impl UserPool {
             {
                 Ok(()) => {
                     let view = self.account(pool, account.id).await?;
-                    return Ok(Issued {
+                    return Ok(SignIn::Done(Issued {
                         account: view,
                         session: new.session,
                         refresh_token: token,
-                    });
+                    }));
                 }
                 // A concurrent first sign-in of the same wallet won: sign in to its account.
                 Err(Error::WalletAlreadyLinked) => continue,

@@ -5,6 +5,7 @@
 //! run in one transaction inside the store, so a handler can never leave a partial write.
 
 mod directory;
+mod mfa;
 mod sql;
 
 use async_trait::async_trait;
@@ -20,6 +21,7 @@ pub use directory::{
     AccountCursor, AccountFilter, AccountPatch, AuditEntry, AuditFilter, DirectoryStore,
     GroupRecord, NewAdminAccount,
 };
+pub use mfa::{FactorChange, MfaState, MfaStore, TotpRecord};
 pub use sql::{
     CLAIM_MAIL, COUNT_PENDING_MAIL, LIST_AUDIT, PURGE_AUDIT, PURGE_CODES, PURGE_FAILED_MAIL,
     PURGE_PENDING_ACCOUNTS, PURGE_POOL_AUDIT, PURGE_SENT_MAIL, PURGE_SESSIONS, PURGE_UNDO_LINKS,
@@ -303,7 +305,8 @@ pub enum CodeEffect {
     /// pending email changes cancelled, and a new session opened.
     Recover {
         password_hash: Option<String>,
-        session: Box<NewSession>,
+        /// None: the account still answers a second factor before it gets a session.
+        session: Option<Box<NewSession>>,
         notice: OutboxMail,
     },
     /// Email change: the code's address becomes the account's verified email; the old
@@ -653,6 +656,7 @@ pub trait Store:
     + ClientStore
     + MaintenanceStore
     + DirectoryStore
+    + MfaStore
 {
     async fn ping(&self) -> Result<(), Error>;
     fn backend(&self) -> &'static str;

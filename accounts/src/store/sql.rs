@@ -18,6 +18,7 @@ mod account_impls;
 mod client_impls;
 mod directory_impls;
 mod infra_impls;
+mod mfa_impls;
 mod session_impls;
 
 /// Opens the store named by `url` (`postgres://…` or `sqlite://…`) and runs migrations.
@@ -699,6 +700,7 @@ macro_rules! sql_store {
         account_impls::account_store!($store);
         client_impls::client_store!($store);
         directory_impls::directory_store!($store);
+        mfa_impls::mfa_store!($store);
         session_impls::session_store!($store);
 
         #[async_trait]

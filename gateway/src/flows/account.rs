@@ -67,7 +67,8 @@ pub async fn change_password(
         current,
         new,
         session: session.id,
-        recovered: session.amr == ["email"] && now - session.auth_time <= REAUTH_WINDOW,
+        recovered: session.amr.first().is_some_and(|m| m == "email")
+            && now - session.auth_time <= REAUTH_WINDOW,
     };
     let outcome = state
         .users

@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod authorize;
+pub mod mfa;
 pub mod recovery;
 pub mod sign_in;
 pub mod signup;
@@ -40,15 +41,34 @@ impl Error {
     }
 }
 
+/// What a sign-in that went through was: a session, or a first factor followed by a
+/// challenge.
+trait Counted {
+    fn result(&self) -> SignInResult {
+        SignInResult::Success
+    }
+}
+
+impl Counted for mfa::Outcome {
+    fn result(&self) -> SignInResult {
+        match self {
+            mfa::Outcome::Done(_) => SignInResult::Success,
+            mfa::Outcome::Challenge(_) => SignInResult::Challenged,
+        }
+    }
+}
+
+impl Counted for mfa::Answered {}
+
 /// Counts a sign-in by `method` in `pool` with its outcome, and hands the outcome on.
-fn counted<T>(
+fn counted<T: Counted>(
     state: &crate::state::AppState,
     pool: &accounts::store::PoolRecord,
     method: SignInMethod,
     outcome: Result<T, Error>,
 ) -> Result<T, Error> {
     let result = match &outcome {
-        Ok(_) => SignInResult::Success,
+        Ok(done) => done.result(),
         Err(e) => e.sign_in_result(),
     };
     state.metrics.sign_in(&pool.name, method, result);

@@ -1,10 +1,10 @@
 //! Recovery by email (DESIGN rule 6): asking for a code under its mail budget, confirming it
 //! under the code budget, and undoing an email change from the old address.
 
-use accounts::Issued;
 use accounts::store::PoolRecord;
 
 use super::Error;
+use super::mfa::{self, Outcome};
 use crate::metrics::SignInMethod;
 use crate::ratelimit::{self, ATTEMPTS_PER_IP};
 use crate::state::AppState;
@@ -29,7 +29,7 @@ pub async fn recover(
     email: &str,
     code: &str,
     new_password: Option<&str>,
-) -> Result<Issued, Error> {
+) -> Result<Outcome, Error> {
     let outcome = confirm_code(state, pool, caller, email, code, new_password).await;
     super::counted(state, pool, SignInMethod::Recovery, outcome)
 }
@@ -41,7 +41,7 @@ async fn confirm_code(
     email: &str,
     code: &str,
     new_password: Option<&str>,
-) -> Result<Issued, Error> {
+) -> Result<Outcome, Error> {
     ratelimit::hit(state, pool, ATTEMPTS_PER_IP, &caller.ip).await?;
     let request = caller.session_request();
     let confirm =
@@ -49,9 +49,9 @@ async fn confirm_code(
             .users
             .confirm_recovery(pool, email, code, new_password, &request, state.clock.now());
     let subject = format!("recovery:{}", ratelimit::email_subject(email));
-    let issued = ratelimit::code_attempt(state, pool, &subject, confirm).await??;
+    let signed_in = ratelimit::code_attempt(state, pool, &subject, confirm).await??;
     state.mail.wake();
-    Ok(issued)
+    mfa::settle(state, signed_in).await
 }
 
 /// "This wasn't me": undoes an email change with the link mailed to the old address;

@@ -5,6 +5,7 @@ use accounts::store::PoolRecord;
 use accounts::{Issued, NewSessionRequest};
 
 use super::Error;
+use super::mfa::{self, Outcome};
 use crate::metrics::SignInMethod;
 use crate::ratelimit::{self, ATTEMPTS_PER_IP};
 use crate::siwe;
@@ -45,7 +46,7 @@ pub async fn password(
     caller: &Caller,
     email: &str,
     password: &str,
-) -> Result<Issued, Error> {
+) -> Result<Outcome, Error> {
     let outcome = check_password(state, pool, caller, email, password).await;
     super::counted(state, pool, SignInMethod::Password, outcome)
 }
@@ -56,7 +57,7 @@ async fn check_password(
     caller: &Caller,
     email: &str,
     password: &str,
-) -> Result<Issued, Error> {
+) -> Result<Outcome, Error> {
     let ip = caller.ip.as_str();
     ratelimit::hit(state, pool, ATTEMPTS_PER_IP, ip).await?;
     let attempt = ratelimit::reserve_sign_in(state, pool, email, ip).await?;
@@ -71,7 +72,7 @@ async fn check_password(
         )
         .await;
     attempt.settle(state, &outcome).await;
-    Ok(outcome?)
+    mfa::settle(state, outcome?).await
 }
 
 /// A wallet's signed EIP-4361 message; a wallet's first sign-in creates its account.
@@ -82,7 +83,7 @@ pub async fn wallet(
     caller: &Caller,
     message: &str,
     signature: &str,
-) -> Result<Issued, Error> {
+) -> Result<Outcome, Error> {
     let outcome = check_wallet(state, pool, caller, message, signature).await;
     super::counted(state, pool, SignInMethod::Siwe, outcome)
 }
@@ -93,11 +94,12 @@ async fn check_wallet(
     caller: &Caller,
     message: &str,
     signature: &str,
-) -> Result<Issued, Error> {
+) -> Result<Outcome, Error> {
     let limit = (ATTEMPTS_PER_IP, caller.ip.as_str());
     let wallet = siwe::prove_counted(state, pool, limit, message, signature).await?;
-    Ok(state
+    let signed_in = state
         .users
         .sign_in_wallet(pool, &wallet, &caller.session_request(), state.clock.now())
-        .await?)
+        .await?;
+    mfa::settle(state, signed_in).await
 }

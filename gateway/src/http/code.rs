@@ -45,6 +45,14 @@ codes! {
     ClientNotFound,
     ReauthenticationRequired,
     SessionNotFound,
+    // Second factors.
+    MfaCodeInvalid,
+    MfaSessionInvalid,
+    MfaAlreadyEnrolled,
+    MfaNotEnrolled,
+    FactorNotAllowed,
+    LastFactor,
+    EmailUnverified,
     // Operators.
     PoolExists,
     PoolNotEmpty,
@@ -132,6 +140,17 @@ impl Code {
             }
             Code::ClientNotFound => ("client_not_found", S::NOT_FOUND, w.not_found),
             Code::SessionNotFound => ("session_not_found", S::NOT_FOUND, w.not_found),
+            Code::MfaCodeInvalid => ("mfa_code_invalid", S::UNAUTHORIZED, w.mfa_code_invalid),
+            Code::MfaSessionInvalid => {
+                ("mfa_session_invalid", S::BAD_REQUEST, w.mfa_session_invalid)
+            }
+            Code::MfaAlreadyEnrolled => {
+                ("mfa_already_enrolled", S::CONFLICT, w.mfa_already_enrolled)
+            }
+            Code::MfaNotEnrolled => ("mfa_not_enrolled", S::NOT_FOUND, w.mfa_not_enrolled),
+            Code::FactorNotAllowed => ("factor_not_allowed", S::BAD_REQUEST, w.factor_not_allowed),
+            Code::LastFactor => ("last_factor", S::CONFLICT, w.last_factor),
+            Code::EmailUnverified => ("email_unverified", S::CONFLICT, w.email_unverified),
             Code::PoolExists => ("pool_exists", S::CONFLICT, w.bad_request),
             Code::PoolNotEmpty => ("pool_not_empty", S::CONFLICT, w.bad_request),
             Code::PoolProtected => ("pool_protected", S::CONFLICT, w.not_allowed),

@@ -184,6 +184,13 @@ fn domain(e: &accounts::Error) -> (Code, String) {
             "a backing service is unavailable; try again shortly".into(),
         ),
         E::ReauthenticationRequired => (Code::ReauthenticationRequired, msg),
+        E::MfaCodeInvalid => (Code::MfaCodeInvalid, msg),
+        E::MfaSessionInvalid => (Code::MfaSessionInvalid, msg),
+        E::MfaAlreadyEnrolled => (Code::MfaAlreadyEnrolled, msg),
+        E::MfaNotEnrolled => (Code::MfaNotEnrolled, msg),
+        E::FactorNotAllowed => (Code::FactorNotAllowed, msg),
+        E::LastFactor => (Code::LastFactor, msg),
+        E::EmailUnverified => (Code::EmailUnverified, msg),
         E::Store(_) | E::Ephemeral(_) | E::Crypto => (
             Code::InternalError,
             "something went wrong on our side".into(),

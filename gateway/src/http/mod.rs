@@ -11,6 +11,7 @@ pub mod extract;
 mod health;
 pub(super) mod me;
 mod metrics;
+mod mfa;
 mod my_data;
 mod oauth;
 pub mod openapi;
@@ -53,6 +54,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(recovery::router())
         .merge(me::router())
         .merge(my_data::router())
+        .merge(mfa::router())
         .merge(wallets::router())
         .merge(storage::router())
         .merge(oauth::router())

@@ -10,11 +10,11 @@ use utoipa_axum::routes;
 
 use super::error::AppError;
 use super::extract::{AppJson, Caller, ClientIp, Pool};
+use super::mfa::SignInResponse;
 use super::openapi::Problem;
 use super::response::StatusResponse;
-use crate::flows::{recovery, sign_in};
+use crate::flows::recovery;
 use crate::state::AppState;
-use crate::tokens::TokenSet;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -63,7 +63,7 @@ async fn start_recovery(
 /// Proves the email with its code: optionally sets a new password, ends every session, and
 /// answers a recovery token set (`amr: ["email"]`).
 #[utoipa::path(post, path = "/v1/recovery/confirm", request_body = ConfirmRecovery, responses(
-    (status = 200, description = "A recovery token set", body = TokenSet),
+    (status = 200, description = "A recovery token set, or a second factor is due", body = SignInResponse),
     (status = 400, response = Problem),
     (status = 429, response = Problem),
 ))]
@@ -72,8 +72,8 @@ async fn confirm_recovery(
     Pool(pool): Pool,
     caller: Caller,
     AppJson(req): AppJson<ConfirmRecovery>,
-) -> Result<Json<TokenSet>, AppError> {
-    let issued = recovery::recover(
+) -> Result<Json<SignInResponse>, AppError> {
+    let outcome = recovery::recover(
         &state,
         &pool,
         &caller,
@@ -82,5 +82,5 @@ async fn confirm_recovery(
         req.new_password.as_deref(),
     )
     .await?;
-    Ok(Json(sign_in::token_set(&state, &pool, &issued).await?))
+    super::mfa::sign_in_answer(&state, &pool, outcome).await
 }

@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 
 use super::error::AppError;
 use super::extract::{AppJson, Authenticated, Caller, Pool};
+use super::mfa::{SignInResponse, sign_in_answer};
 use super::openapi::Problem;
 use crate::flows::sign_in;
 use crate::metrics::{SignInMethod, SignInResult};
@@ -45,7 +46,7 @@ struct RevokeAllResponse {
 
 /// Email and password: a token set. An unknown email and a wrong password answer alike.
 #[utoipa::path(post, path = "/v1/sessions/password", request_body = PasswordSignIn, responses(
-    (status = 200, description = "Signed in", body = TokenSet),
+    (status = 200, description = "Signed in, or a second factor is due", body = SignInResponse),
     (status = 400, response = Problem),
     (status = 401, response = Problem),
     (status = 429, response = Problem),
@@ -55,9 +56,9 @@ async fn sign_in_password(
     Pool(pool): Pool,
     caller: Caller,
     AppJson(req): AppJson<PasswordSignIn>,
-) -> Result<Json<TokenSet>, AppError> {
-    let issued = sign_in::password(&state, &pool, &caller, &req.email, &req.password).await?;
-    Ok(Json(sign_in::token_set(&state, &pool, &issued).await?))
+) -> Result<Json<SignInResponse>, AppError> {
+    let outcome = sign_in::password(&state, &pool, &caller, &req.email, &req.password).await?;
+    sign_in_answer(&state, &pool, outcome).await
 }
 
 /// Rotates the refresh token (a repeat within 10 s gets the same successor; a later repeat

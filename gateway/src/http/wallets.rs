@@ -12,11 +12,11 @@ use utoipa_axum::routes;
 
 use super::error::{AppError, Code};
 use super::extract::{AppJson, Authenticated, Caller, ClientIp, Pool};
+use super::mfa::{SignInResponse, sign_in_answer};
 use super::openapi::Problem;
 use crate::flows::sign_in;
 use crate::siwe;
 use crate::state::AppState;
-use crate::tokens::TokenSet;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -85,7 +85,7 @@ async fn issue_nonce(
 /// Signs in with a wallet (EIP-4361): a token set with `amr: ["siwe"]` and the signer in
 /// `wallet`; a wallet's first sign-in creates a wallet-only account.
 #[utoipa::path(post, path = "/v1/sessions/siwe", request_body = SignedMessage, responses(
-    (status = 200, description = "Signed in", body = TokenSet),
+    (status = 200, description = "Signed in, or a second factor is due", body = SignInResponse),
     (status = 400, response = Problem),
     (status = 401, response = Problem),
     (status = 403, response = Problem),
@@ -96,9 +96,9 @@ async fn sign_in_siwe(
     Pool(pool): Pool,
     caller: Caller,
     AppJson(req): AppJson<SignedMessage>,
-) -> Result<Json<TokenSet>, AppError> {
-    let issued = sign_in::wallet(&state, &pool, &caller, &req.message, &req.signature).await?;
-    Ok(Json(sign_in::token_set(&state, &pool, &issued).await?))
+) -> Result<Json<SignInResponse>, AppError> {
+    let outcome = sign_in::wallet(&state, &pool, &caller, &req.message, &req.signature).await?;
+    sign_in_answer(&state, &pool, outcome).await
 }
 
 /// Links the wallet that signed the message to the signed-in account. Needs a recent

@@ -73,6 +73,10 @@ mail_template!(InvitationText, "mail/invitation.txt");
 mail_template!(InvitationHtml, "mail/invitation.html");
 mail_template!(AccountDeletedText, "mail/account_deleted.txt");
 mail_template!(AccountDeletedHtml, "mail/account_deleted.html");
+mail_template!(MfaCodeText, "mail/mfa_code.txt");
+mail_template!(MfaCodeHtml, "mail/mfa_code.html");
+mail_template!(MfaChangedText, "mail/mfa_changed.txt");
+mail_template!(MfaChangedHtml, "mail/mfa_changed.html");
 
 /// The subject and both bodies of `sealed`.
 pub fn compose(sealed: Sealed) -> Result<MailBody, askama::Error> {
@@ -100,8 +104,19 @@ pub fn compose(sealed: Sealed) -> Result<MailBody, askama::Error> {
         Mail::WalletUnlinked { wallet } => (&w.wallet_unlinked, "", wallet, "", &[]),
         Mail::Invitation { code } => (&w.invitation, code, "", "", &[]),
         Mail::AccountDeleted => (&w.account_deleted, "", "", "", &[]),
+        Mail::MfaCode { code } => (&w.mfa_code, code, "", "", &[]),
+        Mail::MfaChanged { .. } => (&w.mfa_changed, "", "", "", &[]),
     };
-    let values = [("pool", pool.as_str()), ("code", code), ("wallet", wallet)];
+    let change = match &mail {
+        Mail::MfaChanged { change } => w.mfa_change(*change),
+        _ => "",
+    };
+    let values = [
+        ("pool", pool.as_str()),
+        ("code", code),
+        ("wallet", wallet),
+        ("change", change),
+    ];
     // Mails a stranger may cause end with "ignore it"; notices of a change with "secure your
     // account"; the undo mail has its own last words.
     let closing = match &mail {
@@ -110,6 +125,7 @@ pub fn compose(sealed: Sealed) -> Result<MailBody, askama::Error> {
         | Mail::RecoveryCode { .. }
         | Mail::EmailChangeCode { .. }
         | Mail::Invitation { .. } => w.ignore,
+        Mail::MfaCode { .. } | Mail::MfaChanged { .. } => w.secure,
         Mail::RecoveryUsed { .. }
         | Mail::PasswordChanged
         | Mail::WalletLinked { .. }
@@ -173,6 +189,11 @@ pub fn compose(sealed: Sealed) -> Result<MailBody, askama::Error> {
         Mail::AccountDeleted => (
             AccountDeletedText { m }.render()?,
             AccountDeletedHtml { m }.render()?,
+        ),
+        Mail::MfaCode { .. } => (MfaCodeText { m }.render()?, MfaCodeHtml { m }.render()?),
+        Mail::MfaChanged { .. } => (
+            MfaChangedText { m }.render()?,
+            MfaChangedHtml { m }.render()?,
         ),
     };
     Ok(MailBody {

@@ -242,7 +242,9 @@ macro_rules! account_store {
                         }
                         Self::revoke(&mut tx, account, RevokeScope::All, now, "recovery").await?;
                         Self::cancel_email_changes(&mut tx, account).await?;
-                        Self::session(&mut tx, session).await?;
+                        if let Some(session) = session {
+                            Self::session(&mut tx, session).await?;
+                        }
                         Self::mail(&mut tx, notice).await?;
                     }
                     CodeEffect::ChangeEmail { notice, undo } => {

@@ -288,11 +288,14 @@ macro_rules! directory_store {
 
             async fn clear_mfa(&self, account: AccountId, audit: &AuditEvent) -> Result<u64, Error> {
                 let mut tx = self.begin().await?;
-                let n = sqlx::query("DELETE FROM totp_credential WHERE account_id = $1")
-                    .bind(account.to_string())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                let mut n = 0;
+                for table in ["totp_credential", "mfa_email", "mfa_backup_code"] {
+                    n += sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
+                        .bind(account.to_string())
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
                 Self::audit(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(n)

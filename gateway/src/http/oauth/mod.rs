@@ -179,7 +179,14 @@ impl From<accounts::Error> for OAuthError {
             | E::GroupExists
             | E::GroupNotFound
             | E::InvalidGroup(_)
-            | E::InvalidClient(_) => oauth_error("invalid_request", e.to_string()),
+            | E::InvalidClient(_)
+            | E::MfaCodeInvalid
+            | E::MfaSessionInvalid
+            | E::MfaAlreadyEnrolled
+            | E::MfaNotEnrolled
+            | E::FactorNotAllowed
+            | E::LastFactor
+            | E::EmailUnverified => oauth_error("invalid_request", e.to_string()),
             E::Unavailable(why) => {
                 tracing::error!(error = %why, "oauth endpoint: a backing service is down");
                 unavailable()

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::login::{Authz, form_target, login_page, signed_in};
+use super::login::{Authz, form_target, login_page};
 use super::{FormState, Frame, PageForm, refusal, respond};
 use crate::flows::{recovery, signup};
 use crate::http::browser;
@@ -264,7 +264,9 @@ pub(super) async fn confirm_recovery(
 ) -> Result<Response, AppError> {
     let code = f.code.trim();
     match recovery::recover(&state, &pool, &caller, &f.email, code, Some(&f.password)).await {
-        Ok(issued) => signed_in(&state, &pool, &headers, &issued.session, &f.authz).await,
+        Ok(outcome) => {
+            super::mfa::after_first_factor(&state, &pool, &headers, &f.authz, outcome).await
+        }
         Err(e) => {
             let refused = Some(refusal(&e.into()));
             Ok(step_page(

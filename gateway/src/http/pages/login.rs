@@ -2,7 +2,6 @@
 //! A successful sign-in starts the browser session and, when an application sent the person
 //! here (`authz`), ends its authorization with a code.
 
-use accounts::Issued;
 use accounts::store::{PoolRecord, SessionRecord};
 use askama::Template;
 use axum::Json;
@@ -13,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
 use super::{FormState, Frame, PageForm, message, refusal, respond};
+use crate::flows::mfa::Outcome;
 use crate::flows::{self, sign_in};
 use crate::http::browser;
 use crate::http::error::{AppError, Code};
@@ -178,10 +178,10 @@ async fn after_sign_in(
     headers: &HeaderMap,
     authz: &str,
     email: &str,
-    outcome: Result<Issued, flows::Error>,
+    outcome: Result<Outcome, flows::Error>,
 ) -> Result<Response, AppError> {
     match outcome {
-        Ok(issued) => signed_in(state, pool, headers, &issued.session, authz).await,
+        Ok(outcome) => super::mfa::after_first_factor(state, pool, headers, authz, outcome).await,
         Err(e) => {
             let refused = Some(refusal(&e.into()));
             Ok(login_page(state, pool, headers, authz, email, refused, None).await)

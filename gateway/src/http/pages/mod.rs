@@ -9,6 +9,7 @@
 
 mod account;
 mod login;
+mod mfa;
 mod my_account;
 
 use accounts::store::PoolRecord;
@@ -33,6 +34,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/login", get(login::page).post(login::password))
         .route("/login/siwe", post(login::wallet))
+        .route("/login/mfa", post(mfa::answer))
+        .route("/login/mfa/email", post(mfa::send_email_code))
         .route("/login/siwe/message", post(login::siwe_message))
         .route("/signup", get(account::signup_page).post(account::signup))
         .route("/signup/confirm", post(account::confirm_signup))

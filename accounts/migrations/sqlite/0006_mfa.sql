@@ -1,0 +1,20 @@
+-- Second factors (DESIGN, Multi-factor authentication). The authenticator app's secret is
+-- in totp_credential (migration 0001): sealed with the master key, pending until a first
+-- code confirms it, and the last step used kept so a step is accepted once across every
+-- instance (a conditional UPDATE). Email codes as a second factor are switched on per
+-- account here; backup codes are keyed hashes, each used once.
+CREATE TABLE mfa_email (
+    account_id  TEXT PRIMARY KEY,
+    created_at  BIGINT NOT NULL,
+    last_used_at BIGINT,
+    CONSTRAINT mfa_email_account_fk FOREIGN KEY (account_id) REFERENCES account (id) ON DELETE CASCADE
+);
+
+CREATE TABLE mfa_backup_code (
+    account_id  TEXT NOT NULL,
+    code_hash   TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    used_at     BIGINT,
+    PRIMARY KEY (account_id, code_hash),
+    CONSTRAINT mfa_backup_code_account_fk FOREIGN KEY (account_id) REFERENCES account (id) ON DELETE CASCADE
+);

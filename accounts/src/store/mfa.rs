@@ -1,0 +1,111 @@
+//! Second factors: the authenticator app's sealed secret, email codes as a factor, backup
+//! codes. Each change is one transaction with its audit row and notice mail; removals
+//! lock the account first, so two concurrent removals cannot both take the last factor.
+
+use async_trait::async_trait;
+
+use super::{AuditEvent, OutboxMail};
+use crate::policy::Factor;
+use crate::{AccountId, Error};
+
+/// An account's second factors, as stored.
+#[derive(Clone, Debug, Default)]
+pub struct MfaState {
+    pub totp: Option<TotpRecord>,
+    /// When email codes were switched on as a factor, and last used.
+    pub email: Option<(i64, Option<i64>)>,
+    /// Backup codes not used yet.
+    pub backup_codes_left: i64,
+}
+
+#[derive(Clone)]
+pub struct TotpRecord {
+    pub secret_sealed: Vec<u8>,
+    /// None: enrolment started, not confirmed by a first code.
+    pub confirmed_at: Option<i64>,
+    pub last_used_step: Option<i64>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+impl std::fmt::Debug for TotpRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpRecord")
+            .field("confirmed_at", &self.confirmed_at)
+            .field("last_used_step", &self.last_used_step)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MfaState {
+    /// The enrolled factors (a confirmed app, email codes), in a stable order; backup codes
+    /// are listed when some are left and the app is enrolled.
+    pub fn factors(&self) -> Vec<Factor> {
+        let mut out = Vec::new();
+        let app = self.totp.as_ref().is_some_and(|t| t.confirmed_at.is_some());
+        if app {
+            out.push(Factor::Totp);
+        }
+        if self.email.is_some() {
+            out.push(Factor::Email);
+        }
+        if !out.is_empty() && self.backup_codes_left > 0 {
+            out.push(Factor::BackupCode);
+        }
+        out
+    }
+}
+
+/// A change to an account's factors, with what the store writes beside it.
+pub struct FactorChange<'a> {
+    pub account: AccountId,
+    pub now: i64,
+    pub audit: &'a AuditEvent,
+    pub notice: Option<&'a OutboxMail>,
+}
+
+#[async_trait]
+pub trait MfaStore: Send + Sync {
+    /// The account's factors.
+    async fn mfa_state(&self, account: AccountId) -> Result<MfaState, Error>;
+    /// Starts (or restarts) an app enrolment with a new sealed secret. Refused with
+    /// [`Error::MfaAlreadyEnrolled`] while a confirmed one exists.
+    async fn start_totp(&self, account: AccountId, sealed: &[u8], now: i64) -> Result<(), Error>;
+    /// Confirms the pending enrolment with its first code's `step`, and replaces the
+    /// backup codes with `backup_hashes`. [`Error::MfaNotEnrolled`] without a pending one.
+    async fn confirm_totp(
+        &self,
+        change: &FactorChange<'_>,
+        step: i64,
+        backup_hashes: &[String],
+    ) -> Result<(), Error>;
+    /// Records `step` as used if it is later than the last step used: false when it is not
+    /// (a replay, here or on another instance) or no app is confirmed.
+    async fn use_totp_step(&self, account: AccountId, step: i64, now: i64) -> Result<bool, Error>;
+    /// Marks one unused backup code used: false when no unused code has that hash.
+    async fn use_backup_code(
+        &self,
+        account: AccountId,
+        hash: &str,
+        now: i64,
+    ) -> Result<bool, Error>;
+    /// Records a use of email codes as the factor.
+    async fn use_email_factor(&self, account: AccountId, now: i64) -> Result<(), Error>;
+    /// Switches email codes on as a factor (idempotent).
+    async fn enable_email_factor(&self, change: &FactorChange<'_>) -> Result<(), Error>;
+    /// Replaces the backup codes with a new set. [`Error::MfaNotEnrolled`] without a factor.
+    async fn replace_backup_codes(
+        &self,
+        change: &FactorChange<'_>,
+        hashes: &[String],
+    ) -> Result<(), Error>;
+    /// Removes `factor` (`totp` or `email`). [`Error::MfaNotEnrolled`] when it is not
+    /// enrolled; [`Error::LastFactor`] when `keep_one` and it is the last one. The backup
+    /// codes go with the last factor.
+    async fn remove_factor(
+        &self,
+        change: &FactorChange<'_>,
+        factor: Factor,
+        keep_one: bool,
+    ) -> Result<(), Error>;
+}

@@ -1,0 +1,235 @@
+//! Second factors: the SQL stores' `MfaStore`, expanded by `sql_store!` (in `../sql.rs`)
+//! once per backend. A step or a backup code is used by one conditional `UPDATE`, so two
+//! instances racing with the same code cannot both succeed.
+
+macro_rules! mfa_store {
+    ($store:ident) => {
+        impl $store {
+            /// Locks the account's row for the rest of the transaction (PostgreSQL; SQLite's
+            /// `BEGIN IMMEDIATE` already holds the write lock): changes to its factors are
+            /// serialised, so "the last factor" is counted with no removal in flight.
+            async fn lock_account(c: &mut Conn, account: AccountId) -> Result<(), Error> {
+                let found: Option<(String,)> =
+                    sqlx::query_as(&format!("SELECT id FROM account WHERE id = $1{FOR_UPDATE}"))
+                        .bind(account.to_string())
+                        .fetch_optional(&mut *c)
+                        .await?;
+                found.map(|_| ()).ok_or(Error::Deleted)
+            }
+
+            async fn set_backup_codes(c: &mut Conn, account: AccountId, hashes: &[String], now: i64) -> Result<(), Error> {
+                sqlx::query("DELETE FROM mfa_backup_code WHERE account_id = $1")
+                    .bind(account.to_string())
+                    .execute(&mut *c)
+                    .await?;
+                for hash in hashes {
+                    sqlx::query("INSERT INTO mfa_backup_code (account_id, code_hash, created_at) VALUES ($1, $2, $3)")
+                        .bind(account.to_string())
+                        .bind(hash)
+                        .bind(now)
+                        .execute(&mut *c)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            /// The confirmed app and email codes the account has.
+            async fn count_factors(c: &mut Conn, account: AccountId) -> Result<i64, Error> {
+                let (n,): (i64,) = sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM totp_credential WHERE account_id = $1 AND confirmed_at IS NOT NULL) \
+                     + (SELECT COUNT(*) FROM mfa_email WHERE account_id = $1)",
+                )
+                .bind(account.to_string())
+                .fetch_one(&mut *c)
+                .await?;
+                Ok(n)
+            }
+
+            /// The change's notice and audit row.
+            async fn record_change(c: &mut Conn, change: &FactorChange<'_>) -> Result<(), Error> {
+                if let Some(m) = change.notice {
+                    Self::mail(c, m).await?;
+                }
+                Self::audit(c, change.audit).await
+            }
+        }
+
+        #[async_trait]
+        impl MfaStore for $store {
+            async fn mfa_state(&self, account: AccountId) -> Result<MfaState, Error> {
+                let acc = account.to_string();
+                let totp: Option<(Vec<u8>, Option<i64>, Option<i64>, i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT secret_sealed, confirmed_at, last_used_step, created_at, last_used_at \
+                     FROM totp_credential WHERE account_id = $1",
+                )
+                .bind(&acc)
+                .fetch_optional(&self.pool)
+                .await?;
+                let email: Option<(i64, Option<i64>)> =
+                    sqlx::query_as("SELECT created_at, last_used_at FROM mfa_email WHERE account_id = $1")
+                        .bind(&acc)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                let (left,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM mfa_backup_code WHERE account_id = $1 AND used_at IS NULL",
+                )
+                .bind(&acc)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(MfaState {
+                    totp: totp.map(|(secret_sealed, confirmed_at, last_used_step, created_at, last_used_at)| TotpRecord {
+                        secret_sealed,
+                        confirmed_at,
+                        last_used_step,
+                        created_at,
+                        last_used_at,
+                    }),
+                    email,
+                    backup_codes_left: left,
+                })
+            }
+
+            async fn start_totp(&self, account: AccountId, sealed: &[u8], now: i64) -> Result<(), Error> {
+                let written = sqlx::query(
+                    "INSERT INTO totp_credential (account_id, secret_sealed, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (account_id) DO UPDATE SET secret_sealed = excluded.secret_sealed, \
+                     created_at = excluded.created_at, last_used_step = NULL \
+                     WHERE totp_credential.confirmed_at IS NULL",
+                )
+                .bind(account.to_string())
+                .bind(sealed)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                if written == 0 {
+                    return Err(Error::MfaAlreadyEnrolled);
+                }
+                Ok(())
+            }
+
+            async fn confirm_totp(&self, change: &FactorChange<'_>, step: i64, backup_hashes: &[String]) -> Result<(), Error> {
+                let mut tx = self.begin().await?;
+                Self::lock_account(&mut tx, change.account).await?;
+                let confirmed = sqlx::query(
+                    "UPDATE totp_credential SET confirmed_at = $2, last_used_step = $3, last_used_at = $2 \
+                     WHERE account_id = $1 AND confirmed_at IS NULL",
+                )
+                .bind(change.account.to_string())
+                .bind(change.now)
+                .bind(step)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if confirmed == 0 {
+                    return Err(Error::MfaNotEnrolled);
+                }
+                Self::set_backup_codes(&mut tx, change.account, backup_hashes, change.now).await?;
+                Self::record_change(&mut tx, change).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn use_totp_step(&self, account: AccountId, step: i64, now: i64) -> Result<bool, Error> {
+                let used = sqlx::query(
+                    "UPDATE totp_credential SET last_used_step = $2, last_used_at = $3 \
+                     WHERE account_id = $1 AND confirmed_at IS NOT NULL \
+                     AND (last_used_step IS NULL OR last_used_step < $2)",
+                )
+                .bind(account.to_string())
+                .bind(step)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(used == 1)
+            }
+
+            async fn use_backup_code(&self, account: AccountId, hash: &str, now: i64) -> Result<bool, Error> {
+                let used = sqlx::query(
+                    "UPDATE mfa_backup_code SET used_at = $3 \
+                     WHERE account_id = $1 AND code_hash = $2 AND used_at IS NULL",
+                )
+                .bind(account.to_string())
+                .bind(hash)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(used == 1)
+            }
+
+            async fn use_email_factor(&self, account: AccountId, now: i64) -> Result<(), Error> {
+                sqlx::query("UPDATE mfa_email SET last_used_at = $2 WHERE account_id = $1")
+                    .bind(account.to_string())
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn enable_email_factor(&self, change: &FactorChange<'_>) -> Result<(), Error> {
+                let mut tx = self.begin().await?;
+                Self::lock_account(&mut tx, change.account).await?;
+                let added = sqlx::query(
+                    "INSERT INTO mfa_email (account_id, created_at) VALUES ($1, $2) \
+                     ON CONFLICT (account_id) DO NOTHING",
+                )
+                .bind(change.account.to_string())
+                .bind(change.now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if added == 0 {
+                    // Already on: nothing changed, nothing to audit or mail.
+                    return Ok(());
+                }
+                Self::record_change(&mut tx, change).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn replace_backup_codes(&self, change: &FactorChange<'_>, hashes: &[String]) -> Result<(), Error> {
+                let mut tx = self.begin().await?;
+                Self::lock_account(&mut tx, change.account).await?;
+                if Self::count_factors(&mut tx, change.account).await? == 0 {
+                    return Err(Error::MfaNotEnrolled);
+                }
+                Self::set_backup_codes(&mut tx, change.account, hashes, change.now).await?;
+                Self::record_change(&mut tx, change).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn remove_factor(&self, change: &FactorChange<'_>, factor: crate::policy::Factor, keep_one: bool) -> Result<(), Error> {
+                let mut tx = self.begin().await?;
+                Self::lock_account(&mut tx, change.account).await?;
+                let sql = match factor {
+                    // A pending enrolment goes too.
+                    crate::policy::Factor::Totp => "DELETE FROM totp_credential WHERE account_id = $1",
+                    crate::policy::Factor::Email => "DELETE FROM mfa_email WHERE account_id = $1",
+                    crate::policy::Factor::BackupCode => return Err(Error::MfaNotEnrolled),
+                };
+                let removed = sqlx::query(sql)
+                    .bind(change.account.to_string())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if removed == 0 {
+                    return Err(Error::MfaNotEnrolled);
+                }
+                if Self::count_factors(&mut tx, change.account).await? == 0 {
+                    if keep_one {
+                        return Err(Error::LastFactor);
+                    }
+                    Self::set_backup_codes(&mut tx, change.account, &[], change.now).await?;
+                }
+                Self::record_change(&mut tx, change).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(super) use mfa_store;
