@@ -10,6 +10,7 @@ mod directory;
 mod growth;
 mod me;
 mod metrics;
+mod mfa;
 mod my_data;
 mod oauth;
 mod openapi;
@@ -74,6 +75,7 @@ fn main() {
             ("security", security::all()),
             ("growth", growth::all()),
             ("metrics", metrics::all()),
+            ("mfa", mfa::all()),
             // Redis outages: on the backend that has Redis.
             (
                 "outage",
