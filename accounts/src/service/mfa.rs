@@ -23,8 +23,8 @@ pub const BACKUP_CODES: usize = 10;
 /// How a sign-in ended: a session, or a second factor to answer first.
 #[derive(Debug)]
 pub enum SignIn {
-    Done(Issued),
-    Challenge(MfaChallenge),
+    Done(Box<Issued>),
+    Challenge(Box<MfaChallenge>),
 }
 
 /// A sign-in whose first factor passed and whose second is due: what the gateway keeps

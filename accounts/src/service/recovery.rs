@@ -210,13 +210,13 @@ impl UserPool {
         }
         if let Some(ch) = challenge {
             self.record_challenge(&ch, now).await?;
-            return Ok(SignIn::Challenge(ch));
+            return Ok(SignIn::Challenge(Box::new(ch)));
         }
         let account = self.account(pool, id).await?;
-        Ok(SignIn::Done(Issued {
+        Ok(SignIn::Done(Box::new(Issued {
             account,
             session: session.session,
             refresh_token: token,
-        }))
+        })))
     }
 }

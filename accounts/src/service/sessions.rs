@@ -56,7 +56,7 @@ impl UserPool {
             .await?
         {
             self.record_challenge(&ch, now).await?;
-            return Ok(SignIn::Challenge(ch));
+            return Ok(SignIn::Challenge(Box::new(ch)));
         }
         let (token, new) = self.new_session(pool, bundle.account.id, &["pwd"], req, now);
         let audit = Self::audit(
@@ -68,11 +68,11 @@ impl UserPool {
         );
         let hash = bundle.password.as_ref().map(|p| p.hash.as_str());
         self.store.insert_session(&new, hash, &audit).await?;
-        Ok(SignIn::Done(Issued {
+        Ok(SignIn::Done(Box::new(Issued {
             account: bundle.into(),
             session: new.session,
             refresh_token: token,
-        }))
+        })))
     }
 
     /// `POST /v1/sessions/refresh` (`client` none) and the OAuth `refresh_token` grant:

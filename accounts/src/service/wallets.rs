@@ -81,7 +81,7 @@ impl UserPool {
                 if let Some(mut ch) = self.mfa_due(pool, &bundle, "siwe", &["siwe"], req).await? {
                     ch.wallet = Some(wallet.caip10);
                     self.record_challenge(&ch, now).await?;
-                    return Ok(SignIn::Challenge(ch));
+                    return Ok(SignIn::Challenge(Box::new(ch)));
                 }
                 let (token, mut new) =
                     self.new_session(pool, bundle.account.id, &["siwe"], req, now);
@@ -94,11 +94,11 @@ impl UserPool {
                     now,
                 );
                 self.store.insert_session(&new, None, &audit).await?;
-                return Ok(SignIn::Done(Issued {
+                return Ok(SignIn::Done(Box::new(Issued {
                     account: bundle.into(),
                     session: new.session,
                     refresh_token: token,
-                }));
+                })));
             }
             let account = AccountRecord {
                 id: AccountId::new(),
@@ -138,11 +138,11 @@ impl UserPool {
             {
                 Ok(()) => {
                     let view = self.account(pool, account.id).await?;
-                    return Ok(SignIn::Done(Issued {
+                    return Ok(SignIn::Done(Box::new(Issued {
                         account: view,
                         session: new.session,
                         refresh_token: token,
-                    }));
+                    })));
                 }
                 // A concurrent first sign-in of the same wallet won: sign in to its account.
                 Err(Error::WalletAlreadyLinked) => continue,

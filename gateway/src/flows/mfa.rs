@@ -24,7 +24,7 @@ pub const MAX_WRONG_ANSWERS: u64 = 5;
 /// How a first factor ended: a session, or a challenge to answer.
 #[derive(Debug)]
 pub enum Outcome {
-    Done(Issued),
+    Done(Box<Issued>),
     Challenge(Challenge),
 }
 
@@ -54,7 +54,7 @@ fn key(state: &AppState, handle: &str) -> String {
 pub(super) async fn settle(state: &AppState, signed_in: SignIn) -> Result<Outcome, Error> {
     let mut ch = match signed_in {
         SignIn::Done(issued) => return Ok(Outcome::Done(issued)),
-        SignIn::Challenge(ch) => ch,
+        SignIn::Challenge(ch) => *ch,
     };
     // The store's TTL ends it for good; this clock decides first (as every other expiry).
     ch.expires_at = state.clock.now() + CHALLENGE_TTL as i64;
