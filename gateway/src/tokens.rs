@@ -131,6 +131,7 @@ pub fn issue_with(
             auth_time: Some(s.auth_time),
             nonce: opt.nonce.map(str::to_string),
             amr: s.amr.clone(),
+            acr: s.amr.iter().any(|m| m == "mfa").then(|| "mfa".to_string()),
             email: a.email.clone().filter(|_| email),
             email_verified: email.then_some(a.email_verified),
             wallets,

@@ -231,6 +231,9 @@ pub struct IdClaims {
     pub nonce: Option<String>,
     #[serde(default)]
     pub amr: Vec<String>,
+    /// The authentication context class reached (OIDC Core §2): `mfa` after a second factor.
+    #[serde(default)]
+    pub acr: Option<String>,
     #[serde(default)]
     pub email: Option<String>,
     #[serde(default)]
@@ -257,6 +260,9 @@ impl Serialize for IdClaims {
             m.serialize_entry("nonce", n)?;
         }
         m.serialize_entry("amr", &self.amr)?;
+        if let Some(acr) = &self.acr {
+            m.serialize_entry("acr", acr)?;
+        }
         if let Some(sid) = &self.sid {
             m.serialize_entry("sid", sid)?;
         }

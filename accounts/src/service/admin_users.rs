@@ -296,9 +296,21 @@ impl UserPool {
         actor: &Actor,
         now: i64,
     ) -> Result<u64, Error> {
-        self.account(pool, id).await?;
+        let account = self.account(pool, id).await?;
         let audit = Self::by_operator(pool, id, "admin_mfa_cleared", actor, now);
-        self.store.clear_mfa(id, &audit).await
+        // The owner hears of it (at a verified address), as of any change to their factors.
+        let notice = match (account.email_verified, account.email) {
+            (true, Some(to)) => Some(self.outbox(
+                pool,
+                &to,
+                crate::mail::Mail::MfaChanged {
+                    change: crate::mail::MfaChange::Cleared,
+                },
+                now,
+            )?),
+            _ => None,
+        };
+        self.store.clear_mfa(id, notice.as_ref(), &audit).await
     }
 }
 

@@ -144,6 +144,56 @@ impl UserPool {
         }))
     }
 
+    /// Step-up (`POST /v1/sessions/step-up`, `acr_values=mfa`): a challenge for a live
+    /// session that has no second factor yet, whatever the pool asks at sign-in; an
+    /// account without a factor enrols one of the pool's. Refused when the pool's policy
+    /// is `off` (no factor can answer it).
+    pub async fn step_up(
+        &self,
+        pool: &PoolRecord,
+        session: &crate::store::SessionRecord,
+        now: i64,
+    ) -> Result<MfaChallenge, Error> {
+        let policy = &pool.config.mfa;
+        if policy.mode == MfaMode::Off || session.pool_id != pool.id {
+            return Err(Error::FactorNotAllowed);
+        }
+        let bundle = self
+            .store
+            .find_account(pool.id, session.account_id)
+            .await?
+            .filter(|b| b.account.status == crate::AccountStatus::Active)
+            .ok_or(Error::InvalidCredentials)?;
+        let email = verified_email(Some(&bundle));
+        let usable = |f: &Factor| *f != Factor::Email || email.is_some();
+        let state = self.store.mfa_state(bundle.account.id).await?;
+        let mut factors: Vec<Factor> = state
+            .factors()
+            .into_iter()
+            .filter(|f| policy.allows(*f))
+            .filter(usable)
+            .collect();
+        let setup = factors.is_empty() || factors == [Factor::BackupCode];
+        if setup {
+            factors = policy.factors.iter().copied().filter(usable).collect();
+        }
+        let ch = MfaChallenge {
+            pool: pool.id,
+            account: bundle.account.id,
+            method: "step_up".into(),
+            amr: session.amr.clone(),
+            wallet: session.wallet,
+            client_id: session.client_id.clone(),
+            user_agent: session.user_agent.clone(),
+            factors,
+            setup,
+            email,
+            expires_at: 0,
+        };
+        self.record_challenge(&ch, now).await?;
+        Ok(ch)
+    }
+
     /// Writes the audit row of a challenge opened (the first factor passed).
     pub(super) async fn record_challenge(&self, ch: &MfaChallenge, now: i64) -> Result<(), Error> {
         let audit = Self::audit(

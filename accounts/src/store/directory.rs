@@ -146,7 +146,12 @@ pub trait DirectoryStore: Send + Sync {
         now: i64,
     ) -> Result<Vec<SessionRecord>, Error>;
     /// Removes every second factor of the account; how many there were.
-    async fn clear_mfa(&self, account: AccountId, audit: &AuditEvent) -> Result<u64, Error>;
+    async fn clear_mfa(
+        &self,
+        account: AccountId,
+        notice: Option<&OutboxMail>,
+        audit: &AuditEvent,
+    ) -> Result<u64, Error>;
 
     /// [`Error::GroupExists`] when the name is taken in the pool.
     async fn insert_group(&self, group: &GroupRecord, audit: &AuditEvent) -> Result<(), Error>;

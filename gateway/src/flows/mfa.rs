@@ -52,10 +52,29 @@ fn key(state: &AppState, handle: &str) -> String {
 
 /// Opens the challenge of a sign-in that needs one.
 pub(super) async fn settle(state: &AppState, signed_in: SignIn) -> Result<Outcome, Error> {
-    let mut ch = match signed_in {
-        SignIn::Done(issued) => return Ok(Outcome::Done(issued)),
-        SignIn::Challenge(ch) => *ch,
-    };
+    match signed_in {
+        SignIn::Done(issued) => Ok(Outcome::Done(issued)),
+        SignIn::Challenge(ch) => Ok(Outcome::Challenge(open(state, *ch).await?)),
+    }
+}
+
+/// Step-up: a challenge for `session`, which signed in without a second factor (the API's
+/// `POST /v1/sessions/step-up`, and an authorization with `acr_values=mfa`). Its answer
+/// opens a new session with both factors.
+pub async fn step_up(
+    state: &AppState,
+    pool: &PoolRecord,
+    session: &accounts::store::SessionRecord,
+) -> Result<Challenge, Error> {
+    let ch = state
+        .users
+        .step_up(pool, session, state.clock.now())
+        .await?;
+    open(state, ch).await
+}
+
+/// Keeps `ch` under a new handle.
+async fn open(state: &AppState, mut ch: MfaChallenge) -> Result<Challenge, Error> {
     // The store's TTL ends it for good; this clock decides first (as every other expiry).
     ch.expires_at = state.clock.now() + CHALLENGE_TTL as i64;
     let handle = random_token();
@@ -69,11 +88,11 @@ pub(super) async fn settle(state: &AppState, signed_in: SignIn) -> Result<Outcom
         // 256 random bits collided: not a thing that happens.
         return Err(accounts::Error::Crypto.into());
     }
-    Ok(Outcome::Challenge(Challenge {
+    Ok(Challenge {
         handle,
         factors: ch.factors,
         setup: ch.setup,
-    }))
+    })
 }
 
 /// What a live challenge of `pool` takes (for a page shown again).

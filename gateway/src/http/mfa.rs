@@ -24,6 +24,7 @@ use crate::tokens::TokenSet;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(answer_challenge))
+        .routes(routes!(step_up))
         .routes(routes!(send_email_code))
         .routes(routes!(enrol_totp_in_challenge))
         .routes(routes!(my_factors))
@@ -66,13 +67,36 @@ pub(super) async fn sign_in_answer(
         Outcome::Done(issued) => {
             SignInResponse::Tokens(sign_in::token_set(state, pool, &issued).await?)
         }
-        Outcome::Challenge(ch) => SignInResponse::Challenge(ChallengeResponse {
+        Outcome::Challenge(ch) => SignInResponse::Challenge(ch.into()),
+    }))
+}
+
+impl From<mfa::Challenge> for ChallengeResponse {
+    fn from(ch: mfa::Challenge) -> Self {
+        ChallengeResponse {
             challenge: if ch.setup { "mfa_setup" } else { "mfa" },
             session: ch.handle.expose().to_string(),
             factors: ch.factors,
             expires_in: mfa::CHALLENGE_TTL,
-        }),
-    }))
+        }
+    }
+}
+
+/// Step-up: a second factor for the signed-in session, whatever the pool asks at sign-in
+/// (an app about to do something sensitive). Answered at `/v1/sessions/mfa` like a
+/// sign-in's challenge, with a new token set whose `amr` holds `mfa` (the ID token's `acr`
+/// says `mfa`); an account without a factor enrols one (`mfa_setup`).
+#[utoipa::path(post, path = "/v1/sessions/step-up", security(("user" = [])), responses(
+    (status = 200, description = "The challenge to answer", body = ChallengeResponse),
+    (status = 400, response = Problem),
+    (status = 401, response = Problem),
+))]
+async fn step_up(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<ChallengeResponse>, AppError> {
+    let ch = mfa::step_up(&state, &auth.pool, &auth.session).await?;
+    Ok(Json(ch.into()))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -61,7 +61,9 @@ pub struct ProviderMetadata {
     pub subject_types_supported: [&'static str; 1],
     pub id_token_signing_alg_values_supported: [&'static str; 2],
     pub scopes_supported: [&'static str; 4],
-    pub claims_supported: [&'static str; 14],
+    pub claims_supported: [&'static str; 15],
+    /// `mfa`: a second factor (`acr_values=mfa` asks for one; the ID token's `acr` says it).
+    pub acr_values_supported: [&'static str; 1],
 }
 
 impl ProviderMetadata {
@@ -103,6 +105,7 @@ impl ProviderMetadata {
                 "auth_time",
                 "nonce",
                 "amr",
+                "acr",
                 "sid",
                 "email",
                 "email_verified",
@@ -110,6 +113,7 @@ impl ProviderMetadata {
                 "wallet",
                 "groups",
             ],
+            acr_values_supported: ["mfa"],
         }
     }
 }

@@ -39,6 +39,9 @@ pub struct AuthRequest {
     pub prompt: Prompt,
     /// Seconds since the last authentication the client accepts.
     pub max_age: Option<i64>,
+    /// `acr_values` asked for `mfa` (OIDC Core §3.1.2.1): a second factor before the code.
+    #[serde(default)]
+    pub acr_mfa: bool,
 }
 
 /// An error the person sees on the gateway's page: the client cannot be trusted with it.
@@ -202,6 +205,11 @@ pub fn check(
             _ => return fail("invalid_request", "max_age: a number of seconds"),
         },
     };
+    // Voluntary (OIDC Core §5.5.1.1): a value this pool does not define is ignored, and the
+    // ID token's `acr` says what was reached.
+    let acr_mfa = map
+        .get("acr_values")
+        .is_some_and(|v| v.split(' ').any(|a| a == "mfa"));
     let nonce = map.get("nonce").map(|s| s.to_string());
     // RFC 9700 §2.1.1: a client must prevent code injection, with PKCE or, for OpenID
     // Connect, with a nonce; a confidential client that skips PKCE must send one.
@@ -226,6 +234,7 @@ pub fn check(
         code_challenge,
         prompt,
         max_age,
+        acr_mfa,
     })
 }
 

@@ -20,6 +20,7 @@ crate::tests!(
     a_required_policy_enrols_at_sign_in_and_keeps_the_last_factor,
     recovery_answers_the_second_factor_unless_the_pool_skips_it,
     the_hosted_pages_challenge_and_enrol,
+    step_up_asks_only_for_the_second_factor,
 );
 
 const PW: &str = "correct horse battery";
@@ -278,6 +279,26 @@ async fn an_app_is_enrolled_and_answers_the_challenge(w: Arc<World>) -> TestResu
     let failures = "SELECT COUNT(*) FROM audit_event WHERE account_id = $1 \
         AND kind = 'sign_in_failed'";
     assert_eq!(count(&w, failures, &sub).await?, 5);
+
+    // An operator clears the factors (the backup codes go too), and the owner is told.
+    let r = admin(
+        &gw,
+        Method::DELETE,
+        &format!("/pools/main/users/{sub}/mfa"),
+        None,
+        ADMIN,
+    )
+    .await?;
+    assert_eq!(
+        (r.status, r.body["removed"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
+    assert_eq!(count(&w, stored, &sub).await?, 0);
+    w.mail
+        .wait_nth(&email, "sign-in security changed", 2)
+        .await?;
+    let r = password_sign_in(&gw, &email).await?;
+    assert!(r.body["access_token"].is_string(), "{r:?}");
     gw.stop().await?;
     Ok(())
 }
@@ -576,6 +597,96 @@ async fn the_hosted_pages_challenge_and_enrol(w: Arc<World>) -> TestResult {
     .collect();
     assert_eq!(amr.len(), 2, "{amr:?}");
     assert!(amr.iter().all(|a| a == r#"["pwd","otp","mfa"]"#), "{amr:?}");
+    gw.stop().await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct StepUpRun {
+    plain_claims: Value,
+    challenge_title: String,
+    id_claims: Value,
+    sso_claims: Value,
+}
+
+/// Step-up: the API's `POST /v1/sessions/step-up`, and an OAuth authorization with
+/// `acr_values=mfa` (openid-client in Chromium) that asks a signed-in browser only for the
+/// second factor; the ID token's `acr` says `mfa`.
+async fn step_up_asks_only_for_the_second_factor(w: Arc<World>) -> TestResult {
+    let gw = w
+        .start_with(|c| {
+            c.admin_token = Some(accounts::secret::Secret::new(ADMIN));
+            c.public_url = url::Url::parse(&format!("http://{}", c.listen)).expect("listen");
+        })
+        .await?;
+    let email = unique_email("stepup");
+    let set = gw.signed_in(&w.mail, &email, PW).await?;
+    let token = set["access_token"].as_str().unwrap_or_default().to_string();
+    // Off: there is nothing to step up with.
+    let r = gw
+        .post_auth("/v1/sessions/step-up", json!({}), &token)
+        .await?;
+    assert_eq!(r.code(), "factor_not_allowed", "{r:?}");
+    set_policy(&gw, json!({ "mode": "optional", "factors": ["totp"] })).await?;
+    // No factor yet: the step-up enrols one, and answers a new token set.
+    let r = gw
+        .post_auth("/v1/sessions/step-up", json!({}), &token)
+        .await?;
+    assert_eq!(
+        (r.str("challenge"), r.body["factors"].clone()),
+        ("mfa_setup".to_string(), json!(["totp"])),
+        "{r:?}"
+    );
+    let session = r.str("session");
+    let r = gw
+        .post("/v1/sessions/mfa/totp", json!({ "session": session }))
+        .await?;
+    mid_step(&gw).await;
+    let code = app_codes(&r.str("otpauth_uri"), &[gw.clock.now()])
+        .await?
+        .codes
+        .remove(0);
+    let r = answer(&gw, &session, "totp", &code).await?;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let at = verified_claims(&gw, &r.str("access_token"), &gw.issuer).await?;
+    assert_eq!(at["amr"], json!(["pwd", "otp", "mfa"]));
+    let id = verified_claims(&gw, &r.str("id_token"), "direct").await?;
+    assert_eq!(
+        (id["acr"].clone(), id["amr"].clone()),
+        (json!("mfa"), json!(["pwd", "otp", "mfa"]))
+    );
+    // Without a second factor the ID token says no `acr`.
+    let plain =
+        verified_claims(&gw, set["id_token"].as_str().unwrap_or_default(), "direct").await?;
+    assert!(plain.get("acr").is_none(), "{plain}");
+
+    // A web app: the browser signed in with a password steps up for `acr_values=mfa` only.
+    let app = gw
+        .call(
+            Method::POST,
+            "//admin/v1/pools/main/clients",
+            Some(json!({ "name": "Bank", "public": true, "redirect_uris": ["http://127.0.0.1:65531/callback"] })),
+            Some(ADMIN),
+        )
+        .await?;
+    assert_eq!(app.status, StatusCode::CREATED, "{app:?}");
+    let other = unique_email("stepup-web");
+    gw.signup_confirmed(&w.mail, &other, PW).await?;
+    let run: StepUpRun = node_client(
+        "step-up.mjs",
+        &json!({
+            "issuer": gw.api, "client_id": app.str("client_id"),
+            "redirect_uri": "http://127.0.0.1:65531/callback", "email": other, "password": PW,
+        }),
+    )
+    .await?;
+    assert_eq!(run.plain_claims["amr"], json!(["pwd"]));
+    assert!(run.plain_claims.get("acr").is_none());
+    assert_eq!(run.challenge_title, "Confirm it's you");
+    assert_eq!(run.id_claims["acr"], "mfa");
+    assert_eq!(run.id_claims["amr"], json!(["pwd", "otp", "mfa"]));
+    assert_eq!(run.sso_claims["acr"], "mfa");
+    assert_eq!(run.id_claims["sub"], run.plain_claims["sub"]);
     gw.stop().await?;
     Ok(())
 }

@@ -286,15 +286,20 @@ macro_rules! directory_store {
                 .collect()
             }
 
-            async fn clear_mfa(&self, account: AccountId, audit: &AuditEvent) -> Result<u64, Error> {
+            async fn clear_mfa(&self, account: AccountId, notice: Option<&OutboxMail>, audit: &AuditEvent) -> Result<u64, Error> {
                 let mut tx = self.begin().await?;
+                // Counted: the factors (an app, email codes); the backup codes go with them.
                 let mut n = 0;
-                for table in ["totp_credential", "mfa_email", "mfa_backup_code"] {
-                    n += sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
+                for (table, counted) in [("totp_credential", true), ("mfa_email", true), ("mfa_backup_code", false)] {
+                    let removed = sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
                         .bind(account.to_string())
                         .execute(&mut *tx)
                         .await?
                         .rows_affected();
+                    n += if counted { removed } else { 0 };
+                }
+                if let (Some(m), true) = (notice, n > 0) {
+                    Self::mail(&mut tx, m).await?;
                 }
                 Self::audit(&mut tx, audit).await?;
                 tx.commit().await?;

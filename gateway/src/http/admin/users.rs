@@ -303,5 +303,6 @@ async fn clear_mfa(
         .clear_user_mfa(&pool, sub(&params)?, &admin.actor, state.clock.now())
         .await
         .map_err(admin_error)?;
+    state.mail.wake();
     Ok(Json(Removed { removed }))
 }

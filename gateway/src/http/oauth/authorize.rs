@@ -98,24 +98,33 @@ pub(super) async fn authorize(
         Err(Refused::Redirected(e)) => return Ok(see_other(&e.location(&issuer), &[])),
     };
     let now = state.clock.now();
+    let mut page = "login";
     if req.prompt != Prompt::Login
         && let Some(session) = browser::session(&state, &pool, &headers).await?
         && req.max_age.is_none_or(|age| now - session.auth_time <= age)
     {
-        let location = flows::authorize::finish(&state, &pool, &req, &session).await?;
-        return Ok(see_other(&location, &[]));
+        if !pages::needs_step_up(&pool, &req, &session) {
+            let location = flows::authorize::finish(&state, &pool, &req, &session).await?;
+            return Ok(see_other(&location, &[]));
+        }
+        // Signed in, without the second factor `acr_values=mfa` asks for: only that.
+        page = "login/step-up";
     }
     if req.prompt == Prompt::None {
+        let (error, description) = match page {
+            "login" => ("login_required", "the person is not signed in"),
+            _ => ("interaction_required", "a second factor is needed"),
+        };
         let e = request::RedirectedError {
             redirect_uri: req.redirect_uri,
-            error: "login_required",
-            description: "the person is not signed in".into(),
+            error,
+            description: description.into(),
             state: req.state,
         };
         return Ok(see_other(&e.location(&issuer), &[]));
     }
     let id = flow::save_request(&state, &pool, &req).await?;
-    let mut login = Url::parse(&format!("{issuer}/login"))
+    let mut login = Url::parse(&format!("{issuer}/{page}"))
         .map_err(|_| AppError::Internal("the issuer is not a URL".into()))?;
     login.query_pairs_mut().append_pair("authz", &id);
     Ok(see_other(login.as_str(), &[]))

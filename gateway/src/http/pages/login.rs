@@ -142,6 +142,14 @@ pub async fn signed_in(
     }
     let cookie = browser::start_session(state, pool, session);
     let p = &words().page;
+    // The application asked for a second factor this sign-in did not give: the browser
+    // session starts, and the person answers one before the code is issued.
+    if !authz.is_empty()
+        && let Some(req) = flow::load_request(state, pool, authz).await?
+        && super::needs_step_up(pool, &req, session)
+    {
+        return super::mfa::step_up(state, pool, headers, authz, session, &[cookie]).await;
+    }
     if !authz.is_empty() {
         let Some(req) = flow::take_request(state, pool, authz).await? else {
             let expired = Code::RequestExpired;

@@ -6,10 +6,10 @@
 //! the backup codes it yields are shown once before the person goes on.
 
 use accounts::policy::Factor;
-use accounts::store::PoolRecord;
+use accounts::store::{PoolRecord, SessionRecord};
 use askama::Template;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -96,6 +96,57 @@ pub(super) async fn after_first_factor(
                 picked: None,
             };
             challenge_page(state, pool, headers, authz, shown, None, None).await
+        }
+    }
+}
+
+/// Whether an authorization asking `acr_values=mfa` must first step `session` up: it has
+/// no second factor and the pool has factors to ask for.
+pub fn needs_step_up(
+    pool: &PoolRecord,
+    req: &crate::oauth::request::AuthRequest,
+    session: &SessionRecord,
+) -> bool {
+    req.acr_mfa
+        && pool.config.mfa.mode != accounts::policy::MfaMode::Off
+        && !session.amr.iter().any(|m| m == "mfa")
+}
+
+/// The step-up challenge page for the browser's session (`cookies` set with it).
+pub(super) async fn step_up(
+    state: &AppState,
+    pool: &PoolRecord,
+    headers: &HeaderMap,
+    authz: &str,
+    session: &SessionRecord,
+    cookies: &[HeaderValue],
+) -> Result<Response, AppError> {
+    let ch = mfa::step_up(state, pool, session).await?;
+    let shown = Shown {
+        handle: ch.handle.expose(),
+        factors: &ch.factors,
+        setup: ch.setup,
+        picked: None,
+    };
+    let mut res = challenge_page(state, pool, headers, authz, shown, None, None).await?;
+    for c in cookies {
+        res.headers_mut().append(header::SET_COOKIE, c.clone());
+    }
+    Ok(res)
+}
+
+/// `GET /login/step-up?authz=…`: a signed-in browser whose application asks for a second
+/// factor answers only that; without a browser session, the login page.
+pub(super) async fn step_up_page(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    headers: HeaderMap,
+    Query(q): Query<super::login::Authz>,
+) -> Result<Response, AppError> {
+    match browser::session(&state, &pool, &headers).await? {
+        Some(session) => step_up(&state, &pool, &headers, &q.authz, &session, &[]).await,
+        None => {
+            Ok(super::login::login_page(&state, &pool, &headers, &q.authz, "", None, None).await)
         }
     }
 }

@@ -29,6 +29,7 @@ use crate::state::AppState;
 use crate::words::{PageWords, Words, words};
 
 pub use login::signed_in;
+pub use mfa::needs_step_up;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/login/siwe", post(login::wallet))
         .route("/login/mfa", post(mfa::answer))
         .route("/login/mfa/email", post(mfa::send_email_code))
+        .route("/login/step-up", get(mfa::step_up_page))
         .route("/login/siwe/message", post(login::siwe_message))
         .route("/signup", get(account::signup_page).post(account::signup))
         .route("/signup/confirm", post(account::confirm_signup))
