@@ -79,6 +79,10 @@ pub enum Error {
     MfaSessionInvalid,
     #[error("email codes need a verified email")]
     EmailUnverified,
+    #[error("the password appeared in a data breach; choose another")]
+    PasswordCompromised,
+    #[error("the password appeared in a data breach: set a new one through recovery")]
+    PasswordResetRequired,
     #[error("storage failure: {0}")]
     Store(String),
     /// A backing service (the database, Redis) cannot be reached or did not answer in

@@ -67,6 +67,11 @@ pub enum Mail {
     MfaCode {
         code: String,
     },
+    /// The account's password is in a breach corpus; with `blocked`, sign-ins with it are
+    /// refused until it is changed through recovery.
+    PasswordCompromised {
+        blocked: bool,
+    },
     /// A second factor was added or removed, or the backup codes were replaced.
     MfaChanged {
         change: MfaChange,
@@ -102,6 +107,7 @@ impl Mail {
             Mail::Invitation { .. } => "invitation",
             Mail::AccountDeleted => "account_deleted",
             Mail::MfaCode { .. } => "mfa_code",
+            Mail::PasswordCompromised { .. } => "password_compromised",
             Mail::MfaChanged { .. } => "mfa_changed",
         }
     }

@@ -10,6 +10,15 @@ use tokio::sync::Semaphore;
 use crate::Error;
 use crate::secret::{Secret, random_bytes};
 
+/// A corpus of passwords known from breaches, asked without revealing the password (the
+/// gateway's k-anonymity range check). `normalized` is the NFKC form the pool hashes.
+#[async_trait::async_trait]
+pub trait BreachedPasswords: Send + Sync {
+    /// Whether the corpus has it. When the corpus cannot be asked: `Ok(false)` if the
+    /// operator chose to fail open, [`Error::Unavailable`] if closed.
+    async fn contains(&self, normalized: &str) -> Result<bool, Error>;
+}
+
 #[derive(Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,

@@ -57,6 +57,25 @@ pub struct PoolConfig {
     pub rate_limits: BTreeMap<String, RateLimit>,
     /// Multi-factor authentication: who is challenged for a second factor, and with what.
     pub mfa: MfaPolicy,
+    /// What a sign-in with a password found in a breach corpus does (when the gateway has
+    /// one: `GATEHOUSE_PWNED_URL`). New passwords found there are always refused.
+    pub compromised_passwords: OnCompromised,
+}
+
+/// What a sign-in does when its (right) password is in the breach corpus.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub enum OnCompromised {
+    /// Nothing.
+    Allow,
+    /// The sign-in goes through; the account is mailed (once per password) and it is
+    /// audited.
+    #[default]
+    Notify,
+    /// The sign-in is refused (`password_reset_required`) and the account mailed to choose
+    /// a new password through recovery.
+    Block,
 }
 
 /// Whether accounts are asked for a second factor (DESIGN, Multi-factor authentication).
@@ -255,6 +274,7 @@ impl Default for PoolConfig {
             audit_retention_days: None,
             rate_limits: BTreeMap::new(),
             mfa: MfaPolicy::default(),
+            compromised_passwords: OnCompromised::default(),
         }
     }
 }

@@ -31,6 +31,9 @@ struct FileConfig {
     audit_retention_days: Option<u64>,
     rpc_urls: Option<String>,
     rpc_timeout_ms: Option<u64>,
+    pwned_url: Option<String>,
+    pwned_timeout_ms: Option<u64>,
+    pwned_fail: Option<String>,
     s3_endpoint: Option<String>,
     s3_region: Option<String>,
     s3_bucket: Option<String>,
@@ -73,6 +76,22 @@ pub struct Config {
     pub rpc_timeout_ms: u64,
     /// The S3-compatible store for storage credentials (`GATEHOUSE_S3_*`); none: storage off.
     pub s3: Option<S3Settings>,
+    /// The breach corpus: a range API in the Have I Been Pwned format (`GATEHOUSE_PWNED_URL`,
+    /// e.g. `https://api.pwnedpasswords.com/range/`; the 5-character prefix is appended).
+    /// None: only the built-in list of common passwords.
+    pub pwned: Option<PwnedSettings>,
+}
+
+/// How the breach corpus is asked.
+#[derive(Clone, Debug)]
+pub struct PwnedSettings {
+    pub url: Url,
+    /// Per request (`GATEHOUSE_PWNED_TIMEOUT_MS`, default 2000).
+    pub timeout_ms: u64,
+    /// `GATEHOUSE_PWNED_FAIL=closed`: when the corpus cannot be asked, new passwords and
+    /// sign-ins that would be checked are refused with 503; `open` (the default): they go
+    /// through unchecked, and a warning is logged.
+    pub fail_closed: bool,
 }
 
 /// A boolean setting: `true`/`false`, `1`/`0`, `yes`/`no` (any case); anything else is an
@@ -86,6 +105,44 @@ fn parse_bool(name: &'static str, v: &str) -> Result<bool, ConfigError> {
             format!("{v:?}: expected true or false (also 1/0, yes/no)"),
         )),
     }
+}
+
+/// The breach corpus's settings: an https URL (http only to loopback, for tests), a timeout
+/// of 100 ms to 30 s, and `open` or `closed`.
+fn parse_pwned(
+    url: Option<String>,
+    timeout_ms: Option<u64>,
+    fail: Option<String>,
+) -> Result<Option<PwnedSettings>, ConfigError> {
+    let fail_closed = match fail.as_deref().map(str::trim) {
+        None | Some("") | Some("open") => false,
+        Some("closed") => true,
+        Some(other) => {
+            return Err(ConfigError::Invalid(
+                "GATEHOUSE_PWNED_FAIL",
+                format!("{other:?}: expected open or closed"),
+            ));
+        }
+    };
+    let Some(raw) = url.filter(|u| !u.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let bad = || {
+        ConfigError::Invalid(
+            "GATEHOUSE_PWNED_URL",
+            format!("{raw:?}: expected an https URL"),
+        )
+    };
+    let url = Url::parse(raw.trim()).map_err(|_| bad())?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) || url.query().is_some() {
+        return Err(bad());
+    }
+    Ok(Some(PwnedSettings {
+        url,
+        timeout_ms: timeout_ms.unwrap_or(2000).clamp(100, 30_000),
+        fail_closed,
+    }))
 }
 
 /// A URL with its password (if any) replaced, for logs and `Debug`.
@@ -121,6 +178,7 @@ impl std::fmt::Debug for Config {
             .field("rpc_urls", &self.rpc_urls)
             .field("rpc_timeout_ms", &self.rpc_timeout_ms)
             .field("s3", &self.s3)
+            .field("pwned", &self.pwned)
             .finish()
     }
 }
@@ -198,6 +256,17 @@ impl Config {
                 .map_err(|_| ConfigError::Invalid("GATEHOUSE_RPC_TIMEOUT_MS", v))?,
             None => fc.rpc_timeout_ms.unwrap_or(5000),
         };
+        let pwned = parse_pwned(
+            var("GATEHOUSE_PWNED_URL").or(fc.pwned_url),
+            match var("GATEHOUSE_PWNED_TIMEOUT_MS") {
+                Some(v) => Some(
+                    v.parse()
+                        .map_err(|_| ConfigError::Invalid("GATEHOUSE_PWNED_TIMEOUT_MS", v))?,
+                ),
+                None => fc.pwned_timeout_ms,
+            },
+            var("GATEHOUSE_PWNED_FAIL").or(fc.pwned_fail),
+        )?;
         let trust_proxy = match var("GATEHOUSE_TRUST_PROXY") {
             Some(v) => parse_bool("GATEHOUSE_TRUST_PROXY", &v)?,
             None => fc.trust_proxy.unwrap_or(false),
@@ -251,6 +320,7 @@ impl Config {
             )?,
             rpc_timeout_ms: rpc_timeout_ms.clamp(100, 60_000),
             s3,
+            pwned,
         })
     }
 

@@ -17,6 +17,7 @@ pub mod mailer;
 pub mod metrics;
 pub mod oauth;
 pub mod purge;
+pub mod pwned;
 pub mod ratelimit;
 pub mod siwe;
 pub mod state;

@@ -252,6 +252,19 @@ pub struct Metrics {
     mail_sent: Family<MailLabels, Counter>,
     rpc_requests: Family<RpcLabels, Counter>,
     rpc_duration: Histograms<ChainLabels>,
+    pwned_checks: Family<OutcomeLabels, Counter>,
+}
+
+/// `{outcome}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+impl EncodeLabelSet for OutcomeLabels {
+    fn encode(&self, e: &mut LabelSetEncoder) -> fmt::Result {
+        ("outcome", self.outcome).encode(e.encode_label())
+    }
 }
 
 impl Default for Metrics {
@@ -275,6 +288,7 @@ impl Metrics {
         }
         let rpc_requests = Family::default();
         let rpc_duration = Histograms::new_with_constructor(rpc_histogram as fn() -> _);
+        let pwned_checks = Family::default();
         // Help texts end without a full stop: the registry adds one.
         let mut r = Registry::with_prefix("gatehouse");
         r.register(
@@ -289,7 +303,7 @@ impl Metrics {
         );
         r.register(
             "sign_ins",
-            "Sign-ins by pool, method (password, siwe, refresh, recovery, oauth_code, client_credentials) and result (success, failure, rate_limited, error)",
+            "Sign-ins by pool, method (password, siwe, refresh, recovery, mfa, oauth_code, client_credentials) and result (success, challenged, failure, rate_limited, error)",
             sign_ins.clone(),
         );
         r.register(
@@ -317,6 +331,11 @@ impl Metrics {
             "Time a JSON-RPC request to a chain took, by chain id",
             rpc_duration.clone(),
         );
+        r.register(
+            "pwned_checks",
+            "Passwords checked against the breach corpus, by outcome (clean, found, unavailable)",
+            pwned_checks.clone(),
+        );
         Self {
             registry: r,
             http_requests,
@@ -327,7 +346,15 @@ impl Metrics {
             mail_sent,
             rpc_requests,
             rpc_duration,
+            pwned_checks,
         }
+    }
+
+    /// One password checked against the breach corpus.
+    pub fn pwned_check(&self, outcome: &'static str) {
+        self.pwned_checks
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     /// One HTTP request answered: `route` is the route template, or [`UNMATCHED_ROUTE`];

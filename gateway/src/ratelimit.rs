@@ -275,6 +275,7 @@ pub fn counts_as_failure(e: &accounts::Error) -> bool {
             | E::PasswordTooLong { .. }
             | E::PasswordTooCommon
             | E::PasswordMatchesEmail
+            | E::PasswordCompromised
             | E::InvalidAttributes(_)
             | E::CurrentPasswordRequired
             | E::ReauthenticationRequired

@@ -168,7 +168,12 @@ impl AppState {
         .map_err(anyhow::Error::msg)?
         .observed(metrics.rpc_observer());
         let hasher = PasswordHasher::new(config.hash_concurrency)?;
-        let users = UserPool::new(store.clone(), hasher, master.clone());
+        let mut users = UserPool::new(store.clone(), hasher, master.clone());
+        if let Some(pwned) = &config.pwned {
+            let corpus = crate::pwned::RangeApi::new(pwned.clone(), metrics.clone())
+                .map_err(anyhow::Error::msg)?;
+            users = users.with_breached_passwords(Arc::new(corpus));
+        }
         let keys = Arc::new(KeyRing::new(store.clone(), master));
         let now = clock.now();
         let main = store

@@ -150,6 +150,8 @@ pub struct MailWords {
     pub account_deleted: MailText,
     pub mfa_code: MailText,
     pub mfa_changed: MailText,
+    pub password_compromised: MailText,
+    pub password_blocked: MailText,
     /// What changed, as the `{change}` of `mfa_changed`.
     pub mfa_changes: MfaChangeWords,
 }
@@ -212,6 +214,8 @@ pub struct ErrorWords {
     pub not_allowed: &'static str,
     pub too_large: &'static str,
     pub storage_unavailable: &'static str,
+    pub password_compromised: &'static str,
+    pub password_reset_required: &'static str,
     pub mfa_code_invalid: &'static str,
     pub mfa_session_invalid: &'static str,
     pub mfa_already_enrolled: &'static str,
@@ -443,6 +447,22 @@ pub const EN: Words = Words {
                  password: change it.",
             ],
         },
+        password_compromised: MailText {
+            subject: "Your {pool} password appeared in a data breach",
+            lines: &[
+                "The password you signed in with is in a list of passwords leaked from another \
+                 service, so others may try it on your account.",
+                "Change it now, and anywhere else you used it.",
+            ],
+        },
+        password_blocked: MailText {
+            subject: "Choose a new {pool} password",
+            lines: &[
+                "The password you signed in with is in a list of passwords leaked from another \
+                 service, so signing in with it is blocked.",
+                "Choose a new one: use \"Forgot your password?\" on the sign-in page.",
+            ],
+        },
         mfa_changed: MailText {
             subject: "Your {pool} sign-in security changed",
             lines: &["{change}"],
@@ -487,6 +507,10 @@ pub const EN: Words = Words {
         password_required: "Enter the password you chose when you signed up.",
         current_password_required: "Enter your current password to make this change.",
         reauthentication_required: "Sign in again to make this change.",
+        password_compromised: "This password appeared in a data breach elsewhere, so others may \
+                               try it. Choose another.",
+        password_reset_required: "This password appeared in a data breach elsewhere. We emailed \
+                                  you: choose a new one with \"Forgot your password?\".",
         mfa_code_invalid: "That code is wrong or was already used. Check it and try again.",
         mfa_session_invalid: "This sign-in took too long or had too many wrong codes. Sign in \
                               again.",

@@ -45,6 +45,9 @@ pub struct UserPool {
     store: DynStore,
     hasher: PasswordHasher,
     master: Arc<MasterKey>,
+    /// The breach corpus new passwords are checked against, and sign-ins per the pool's
+    /// `compromised_passwords` (none: only the built-in list of common passwords).
+    breached: Option<Arc<dyn crate::password::BreachedPasswords>>,
 }
 
 /// Who made a change an operator or the owner asked for, as the audit log names them:
@@ -207,6 +210,24 @@ impl UserPool {
             store,
             hasher,
             master,
+            breached: None,
+        }
+    }
+
+    /// Checks new passwords (and sign-ins, per pool) against `corpus`.
+    pub fn with_breached_passwords(
+        mut self,
+        corpus: Arc<dyn crate::password::BreachedPasswords>,
+    ) -> Self {
+        self.breached = Some(corpus);
+        self
+    }
+
+    /// Whether the (normalised) password is in the breach corpus; false without one.
+    async fn is_breached(&self, normalized: &str) -> Result<bool, Error> {
+        match &self.breached {
+            Some(corpus) => corpus.contains(normalized).await,
+            None => Ok(false),
         }
     }
 
@@ -368,6 +389,9 @@ impl UserPool {
     ) -> Result<String, Error> {
         let normalized = policy::normalize_password(raw);
         policy::check_password(&normalized, email, config.password_min_length)?;
+        if self.is_breached(&normalized).await? {
+            return Err(Error::PasswordCompromised);
+        }
         self.hasher.hash(&Secret::new(normalized)).await
     }
 

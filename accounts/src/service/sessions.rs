@@ -4,6 +4,8 @@
 use serde_json::json;
 
 use super::{Issued, NewSessionRequest, SignIn, UserPool};
+use crate::mail::Mail;
+use crate::policy::OnCompromised;
 use crate::store::{AuditEvent, PoolRecord, RevokeScope, Rotation};
 use crate::{AccountId, AccountStatus, Email, Error};
 
@@ -51,6 +53,7 @@ impl UserPool {
                 return Err(Error::InvalidCredentials);
             }
         };
+        self.screen_breached(pool, &bundle, password, now).await?;
         if let Some(ch) = self
             .mfa_due(pool, &bundle, "password", &["pwd"], req)
             .await?
@@ -73,6 +76,58 @@ impl UserPool {
             session: new.session,
             refresh_token: token,
         })))
+    }
+
+    /// A right password found in the breach corpus, per the pool's `compromised_passwords`:
+    /// the owner is mailed once per password (a verified address only) and it is audited;
+    /// under `block` the sign-in is refused ([`Error::PasswordResetRequired`]) until a new
+    /// password is set through recovery. Only someone who knows the password learns this.
+    async fn screen_breached(
+        &self,
+        pool: &PoolRecord,
+        bundle: &crate::store::AccountBundle,
+        password: &str,
+        now: i64,
+    ) -> Result<(), Error> {
+        let on = pool.config.compromised_passwords;
+        if on == OnCompromised::Allow
+            || !self
+                .is_breached(&crate::policy::normalize_password(password))
+                .await?
+        {
+            return Ok(());
+        }
+        let blocked = on == OnCompromised::Block;
+        let account = bundle.account.id;
+        let since = bundle.password.as_ref().map_or(0, |p| p.updated_at);
+        let told = !self
+            .store
+            .find_audit_events(account, &["password_compromised"], since, 1)
+            .await?
+            .is_empty();
+        let to = bundle
+            .email
+            .as_ref()
+            .filter(|e| e.verified_at.is_some() && !told)
+            .map(|e| e.email.as_str());
+        let mail = to
+            .map(|to| self.outbox(pool, to, Mail::PasswordCompromised { blocked }, now))
+            .transpose()?;
+        let (kind, detail) = match told {
+            false => ("password_compromised", json!({ "blocked": blocked })),
+            true => (
+                "sign_in_failed",
+                json!({ "method": "password", "reason": "compromised" }),
+            ),
+        };
+        if !told || blocked {
+            let audit = Self::audit(pool.id, Some(account), kind, detail, now);
+            self.store.record(&audit, mail.as_ref()).await?;
+        }
+        match blocked {
+            true => Err(Error::PasswordResetRequired),
+            false => Ok(()),
+        }
     }
 
     /// `POST /v1/sessions/refresh` (`client` none) and the OAuth `refresh_token` grant:

@@ -45,6 +45,8 @@ codes! {
     ClientNotFound,
     ReauthenticationRequired,
     SessionNotFound,
+    PasswordCompromised,
+    PasswordResetRequired,
     // Second factors.
     MfaCodeInvalid,
     MfaSessionInvalid,
@@ -140,6 +142,16 @@ impl Code {
             }
             Code::ClientNotFound => ("client_not_found", S::NOT_FOUND, w.not_found),
             Code::SessionNotFound => ("session_not_found", S::NOT_FOUND, w.not_found),
+            Code::PasswordCompromised => (
+                "password_compromised",
+                S::BAD_REQUEST,
+                w.password_compromised,
+            ),
+            Code::PasswordResetRequired => (
+                "password_reset_required",
+                S::FORBIDDEN,
+                w.password_reset_required,
+            ),
             Code::MfaCodeInvalid => ("mfa_code_invalid", S::UNAUTHORIZED, w.mfa_code_invalid),
             Code::MfaSessionInvalid => {
                 ("mfa_session_invalid", S::BAD_REQUEST, w.mfa_session_invalid)

@@ -184,6 +184,8 @@ fn domain(e: &accounts::Error) -> (Code, String) {
             "a backing service is unavailable; try again shortly".into(),
         ),
         E::ReauthenticationRequired => (Code::ReauthenticationRequired, msg),
+        E::PasswordCompromised => (Code::PasswordCompromised, msg),
+        E::PasswordResetRequired => (Code::PasswordResetRequired, msg),
         E::MfaCodeInvalid => (Code::MfaCodeInvalid, msg),
         E::MfaSessionInvalid => (Code::MfaSessionInvalid, msg),
         E::MfaAlreadyEnrolled => (Code::MfaAlreadyEnrolled, msg),

@@ -77,6 +77,8 @@ mail_template!(MfaCodeText, "mail/mfa_code.txt");
 mail_template!(MfaCodeHtml, "mail/mfa_code.html");
 mail_template!(MfaChangedText, "mail/mfa_changed.txt");
 mail_template!(MfaChangedHtml, "mail/mfa_changed.html");
+mail_template!(PasswordCompromisedText, "mail/password_compromised.txt");
+mail_template!(PasswordCompromisedHtml, "mail/password_compromised.html");
 
 /// The subject and both bodies of `sealed`.
 pub fn compose(sealed: Sealed) -> Result<MailBody, askama::Error> {
@@ -106,6 +108,8 @@ pub fn compose(sealed: Sealed) -> Result<MailBody, askama::Error> {
         Mail::AccountDeleted => (&w.account_deleted, "", "", "", &[]),
         Mail::MfaCode { code } => (&w.mfa_code, code, "", "", &[]),
         Mail::MfaChanged { .. } => (&w.mfa_changed, "", "", "", &[]),
+        Mail::PasswordCompromised { blocked: false } => (&w.password_compromised, "", "", "", &[]),
+        Mail::PasswordCompromised { blocked: true } => (&w.password_blocked, "", "", "", &[]),
     };
     let change = match &mail {
         Mail::MfaChanged { change } => w.mfa_change(*change),
@@ -125,7 +129,9 @@ pub fn compose(sealed: Sealed) -> Result<MailBody, askama::Error> {
         | Mail::RecoveryCode { .. }
         | Mail::EmailChangeCode { .. }
         | Mail::Invitation { .. } => w.ignore,
-        Mail::MfaCode { .. } | Mail::MfaChanged { .. } => w.secure,
+        Mail::MfaCode { .. } | Mail::MfaChanged { .. } | Mail::PasswordCompromised { .. } => {
+            w.secure
+        }
         Mail::RecoveryUsed { .. }
         | Mail::PasswordChanged
         | Mail::WalletLinked { .. }
@@ -194,6 +200,10 @@ pub fn compose(sealed: Sealed) -> Result<MailBody, askama::Error> {
         Mail::MfaChanged { .. } => (
             MfaChangedText { m }.render()?,
             MfaChangedHtml { m }.render()?,
+        ),
+        Mail::PasswordCompromised { .. } => (
+            PasswordCompromisedText { m }.render()?,
+            PasswordCompromisedHtml { m }.render()?,
         ),
     };
     Ok(MailBody {

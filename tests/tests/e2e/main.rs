@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
+mod breached;
 mod clients;
 mod contracts;
 mod directory;
@@ -76,6 +77,7 @@ fn main() {
             ("growth", growth::all()),
             ("metrics", metrics::all()),
             ("mfa", mfa::all()),
+            ("breached", breached::all()),
             // Redis outages: on the backend that has Redis.
             (
                 "outage",

@@ -180,6 +180,8 @@ impl From<accounts::Error> for OAuthError {
             | E::GroupNotFound
             | E::InvalidGroup(_)
             | E::InvalidClient(_)
+            | E::PasswordCompromised
+            | E::PasswordResetRequired
             | E::MfaCodeInvalid
             | E::MfaSessionInvalid
             | E::MfaAlreadyEnrolled
