@@ -24,7 +24,7 @@ pub use error::Error;
 pub use service::{
     AccountExport, AccountView, Actor, AuditView, ClientGrant, CredentialsView, DEFAULT_POOL,
     EmailView, FactorView, GroupChange, Issued, MfaChallenge, MfaView, NewSessionRequest, NewUser,
-    PasswordChange, ProvenWallet, SessionView, SignIn, TotpEnrolment, UserPatch, UserPool,
+    Origin, PasswordChange, ProvenWallet, SessionView, SignIn, TotpEnrolment, UserPatch, UserPool,
     WalletView, config_from_json, is_pool_name, merge_patch, parse_wallet,
 };
 pub use types::{AccountId, AccountStatus, Email, PoolId, SessionId};

@@ -72,6 +72,15 @@ pub enum Mail {
     PasswordCompromised {
         blocked: bool,
     },
+    /// A sign-in from a network or a browser the account never signed in from.
+    NewSignIn {
+        /// The network, as `203.0.113.0/24` or `2001:db8:1::/48`.
+        network: String,
+        new_network: bool,
+        new_device: bool,
+        /// The browser or program, as the sessions list names it ("Firefox on Linux").
+        device: String,
+    },
     /// A second factor was added or removed, or the backup codes were replaced.
     MfaChanged {
         change: MfaChange,
@@ -107,6 +116,7 @@ impl Mail {
             Mail::Invitation { .. } => "invitation",
             Mail::AccountDeleted => "account_deleted",
             Mail::MfaCode { .. } => "mfa_code",
+            Mail::NewSignIn { .. } => "new_sign_in",
             Mail::PasswordCompromised { .. } => "password_compromised",
             Mail::MfaChanged { .. } => "mfa_changed",
         }

@@ -60,6 +60,9 @@ pub struct PoolConfig {
     /// What a sign-in with a password found in a breach corpus does (when the gateway has
     /// one: `GATEHOUSE_PWNED_URL`). New passwords found there are always refused.
     pub compromised_passwords: OnCompromised,
+    /// Mail the account a notice of a sign-in from a network (a /24 or /48) or a browser it
+    /// never signed in from, and audit it (`sign_in_new_origin`).
+    pub notify_new_sign_ins: bool,
 }
 
 /// What a sign-in does when its (right) password is in the breach corpus.
@@ -275,6 +278,7 @@ impl Default for PoolConfig {
             rate_limits: BTreeMap::new(),
             mfa: MfaPolicy::default(),
             compromised_passwords: OnCompromised::default(),
+            notify_new_sign_ins: false,
         }
     }
 }

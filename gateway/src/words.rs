@@ -152,6 +152,11 @@ pub struct MailWords {
     pub mfa_changed: MailText,
     pub password_compromised: MailText,
     pub password_blocked: MailText,
+    pub new_sign_in: MailText,
+    /// `{network}`: the sign-in's network.
+    pub new_sign_in_network: &'static str,
+    /// `{device}`: the browser or program.
+    pub new_sign_in_device: &'static str,
     /// What changed, as the `{change}` of `mfa_changed`.
     pub mfa_changes: MfaChangeWords,
 }
@@ -447,6 +452,16 @@ pub const EN: Words = Words {
                  password: change it.",
             ],
         },
+        new_sign_in: MailText {
+            subject: "A new sign-in to your {pool} account",
+            lines: &[
+                "Your account was just signed in to from somewhere it was not signed in from \
+                 before. If it was you, there is nothing to do. If not, change your password \
+                 and sign out everywhere from your account page.",
+            ],
+        },
+        new_sign_in_network: "The network: {network}, which your account never signed in from.",
+        new_sign_in_device: "The browser: {device}, new to your account.",
         password_compromised: MailText {
             subject: "Your {pool} password appeared in a data breach",
             lines: &[

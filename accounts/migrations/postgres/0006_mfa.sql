@@ -18,3 +18,17 @@ CREATE TABLE mfa_backup_code (
     PRIMARY KEY (account_id, code_hash),
     CONSTRAINT mfa_backup_code_account_fk FOREIGN KEY (account_id) REFERENCES account (id) ON DELETE CASCADE
 );
+
+-- Where accounts signed in from, for the pools that mail a notice of a sign-in from a new
+-- network (a client address's /24 or /48) or a new browser (the long-lived device cookie of
+-- the hosted pages): keyed hashes, never the address or cookie itself.
+CREATE TABLE sign_in_origin (
+    account_id  TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    value_hash  TEXT NOT NULL,
+    first_seen  BIGINT NOT NULL,
+    last_seen   BIGINT NOT NULL,
+    seen        BIGINT NOT NULL,
+    PRIMARY KEY (account_id, kind, value_hash),
+    CONSTRAINT sign_in_origin_account_fk FOREIGN KEY (account_id) REFERENCES account (id) ON DELETE CASCADE
+);

@@ -64,8 +64,29 @@ pub struct FactorChange<'a> {
     pub notice: Option<&'a OutboxMail>,
 }
 
+/// Where a sign-in came from: keyed hashes of its network and, from a browser, its device.
+pub struct SignInOrigin<'a> {
+    pub account: AccountId,
+    pub network: &'a str,
+    pub device: Option<&'a str>,
+    pub now: i64,
+}
+
+/// What a sign-in from a new origin writes: its audit row and the owner's notice, built once
+/// the store knows what was new (`(new_network, new_device)`).
+pub type OriginNotice<'a> =
+    dyn Fn(bool, bool) -> Result<(AuditEvent, Option<OutboxMail>), Error> + Send + Sync + 'a;
+
 #[async_trait]
 pub trait MfaStore: Send + Sync {
+    /// Remembers the origin of a sign-in. When the network or device is new to an account
+    /// that signed in before, writes `notice`'s audit row and mail in the same transaction.
+    /// Answers `(new_network, new_device)` (a device is new only when one was given).
+    async fn remember_origin(
+        &self,
+        origin: &SignInOrigin<'_>,
+        notice: &OriginNotice<'_>,
+    ) -> Result<(bool, bool), Error>;
     /// The account's factors.
     async fn mfa_state(&self, account: AccountId) -> Result<MfaState, Error>;
     /// Starts (or restarts) an app enrolment with a new sealed secret. Refused with

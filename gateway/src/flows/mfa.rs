@@ -173,12 +173,15 @@ fn lockout(pool: &PoolRecord) -> Limit {
 pub async fn answer(
     state: &AppState,
     pool: &PoolRecord,
-    ip: &str,
+    caller: &super::sign_in::Caller,
     handle: &str,
     factor: Factor,
     code: &str,
 ) -> Result<Answered, Error> {
-    let outcome = check_answer(state, pool, ip, handle, factor, code).await;
+    let outcome = check_answer(state, pool, &caller.ip, handle, factor, code).await;
+    if let Ok(answered) = &outcome {
+        super::sign_in::note_origin(state, pool, caller, &answered.issued).await;
+    }
     super::counted(state, pool, SignInMethod::Mfa, outcome)
 }
 

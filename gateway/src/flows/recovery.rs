@@ -51,7 +51,11 @@ async fn confirm_code(
     let subject = format!("recovery:{}", ratelimit::email_subject(email));
     let signed_in = ratelimit::code_attempt(state, pool, &subject, confirm).await??;
     state.mail.wake();
-    mfa::settle(state, signed_in).await
+    let outcome = mfa::settle(state, signed_in).await?;
+    if let Outcome::Done(issued) = &outcome {
+        super::sign_in::note_origin(state, pool, caller, issued).await;
+    }
+    Ok(outcome)
 }
 
 /// "This wasn't me": undoes an email change with the link mailed to the old address;

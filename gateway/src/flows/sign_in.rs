@@ -18,11 +18,51 @@ use crate::tokens::{self, TokenSet};
 pub struct Caller {
     pub ip: String,
     pub user_agent: Option<String>,
+    /// The hosted pages' device cookie (none from the API).
+    pub device: Option<String>,
 }
 
 impl Caller {
     pub fn session_request(&self) -> NewSessionRequest {
         NewSessionRequest::from_agent(self.user_agent.as_deref())
+    }
+
+    /// The network the address belongs to, as a sign-in notice names it: its /24 (IPv4)
+    /// or /48 (IPv6), in one canonical spelling; an address that does not parse, as it is.
+    pub fn network(&self) -> String {
+        use std::net::IpAddr;
+        match self.ip.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+            Ok(IpAddr::V4(v4)) => {
+                let [a, b, c, _] = v4.octets();
+                format!("{a}.{b}.{c}.0/24")
+            }
+            Ok(IpAddr::V6(v6)) => {
+                let s = v6.segments();
+                let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0);
+                format!("{net}/48")
+            }
+            Err(_) => self.ip.clone(),
+        }
+    }
+}
+
+/// After a sign-in completed: a pool that asks for it notes where it came from and tells
+/// the owner of a new network or browser. Best effort once the session exists: a failure
+/// is logged, never the sign-in's answer.
+pub async fn note_origin(state: &AppState, pool: &PoolRecord, caller: &Caller, issued: &Issued) {
+    let origin = accounts::Origin {
+        network: &caller.network(),
+        device: caller.device.as_deref(),
+        user_agent: caller.user_agent.as_deref(),
+    };
+    match state
+        .users
+        .note_sign_in_origin(pool, issued.account.sub, &origin, state.clock.now())
+        .await
+    {
+        Ok((false, false)) => {}
+        Ok(_) => state.mail.wake(),
+        Err(e) => tracing::warn!(error = %e, "the origin of a sign-in could not be noted"),
     }
 }
 
@@ -72,7 +112,11 @@ async fn check_password(
         )
         .await;
     attempt.settle(state, &outcome).await;
-    mfa::settle(state, outcome?).await
+    let outcome = mfa::settle(state, outcome?).await?;
+    if let Outcome::Done(issued) = &outcome {
+        note_origin(state, pool, caller, issued).await;
+    }
+    Ok(outcome)
 }
 
 /// A wallet's signed EIP-4361 message; a wallet's first sign-in creates its account.
@@ -101,5 +145,9 @@ async fn check_wallet(
         .users
         .sign_in_wallet(pool, &wallet, &caller.session_request(), state.clock.now())
         .await?;
-    mfa::settle(state, signed_in).await
+    let outcome = mfa::settle(state, signed_in).await?;
+    if let Outcome::Done(issued) = &outcome {
+        note_origin(state, pool, caller, issued).await;
+    }
+    Ok(outcome)
 }

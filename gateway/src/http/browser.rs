@@ -33,6 +33,24 @@ fn csrf_cookie_name(state: &AppState) -> String {
     format!("{}gh_csrf", prefix(state))
 }
 
+fn device_cookie_name(state: &AppState) -> String {
+    format!("{}gh_device", prefix(state))
+}
+
+/// How long a browser keeps its device cookie: 400 days, the most browsers allow
+/// (RFC 6265bis §4.1.2.2).
+const DEVICE_MAX_AGE: u64 = 400 * 86_400;
+
+/// The browser's device cookie (a random token the hosted pages set once, so a sign-in from
+/// a browser the account never used can be told), if the request carries a well-formed one.
+pub fn device(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    cookie(headers, &device_cookie_name(state)).filter(|v| {
+        v.len() == 43
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
 fn cookie_attrs(state: &AppState, same_site: &str) -> String {
     let secure = if state.config.is_https() {
         "; Secure"
@@ -115,16 +133,29 @@ pub fn end_session(state: &AppState, pool: &PoolRecord) -> HeaderValue {
 
 /// The CSRF token for the page's forms, and the `Set-Cookie` to send when the browser has
 /// no CSRF cookie yet.
-pub fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+pub fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Vec<HeaderValue>) {
     let name = csrf_cookie_name(state);
-    let (value, set) = match cookie(headers, &name).filter(|v| v.len() == 43) {
-        Some(v) => (v, None),
+    let mut set = Vec::new();
+    let value = match cookie(headers, &name).filter(|v| v.len() == 43) {
+        Some(v) => v,
         None => {
             let v = accounts::secret::random_token().expose().to_string();
-            let set = format!("{name}={v}; {}", cookie_attrs(state, "Strict"));
-            (v, HeaderValue::from_str(&set).ok())
+            let cookie = format!("{name}={v}; {}", cookie_attrs(state, "Strict"));
+            set.extend(HeaderValue::from_str(&cookie).ok());
+            v
         }
     };
+    // Every page with a form gives the browser its device cookie, so the sign-in the form
+    // makes already carries it.
+    if device(state, headers).is_none() {
+        let v = accounts::secret::random_token().expose().to_string();
+        let cookie = format!(
+            "{}={v}; Max-Age={DEVICE_MAX_AGE}; {}",
+            device_cookie_name(state),
+            cookie_attrs(state, "Lax")
+        );
+        set.extend(HeaderValue::from_str(&cookie).ok());
+    }
     (state.users.mac(CSRF_PURPOSE, &value), set)
 }
 

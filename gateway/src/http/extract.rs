@@ -157,7 +157,12 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|ua| !ua.is_empty())
             .map(str::to_string);
-        Ok(Caller { ip, user_agent })
+        let device = crate::http::browser::device(state, &parts.headers);
+        Ok(Caller {
+            ip,
+            user_agent,
+            device,
+        })
     }
 }
 

@@ -171,10 +171,10 @@ fn exposed(codes: Vec<accounts::secret::Secret>) -> Vec<String> {
 async fn answer_challenge(
     State(state): State<AppState>,
     Pool(pool): Pool,
-    ClientIp(ip): ClientIp,
+    caller: Caller,
     AppJson(req): AppJson<ChallengeAnswer>,
 ) -> Result<Json<MfaTokenSet>, AppError> {
-    let answered = mfa::answer(&state, &pool, &ip, &req.session, req.factor, &req.code).await?;
+    let answered = mfa::answer(&state, &pool, &caller, &req.session, req.factor, &req.code).await?;
     Ok(Json(MfaTokenSet {
         tokens: sign_in::token_set(&state, &pool, &answered.issued).await?,
         backup_codes: answered.backup_codes.map(exposed),

@@ -79,6 +79,8 @@ mail_template!(MfaChangedText, "mail/mfa_changed.txt");
 mail_template!(MfaChangedHtml, "mail/mfa_changed.html");
 mail_template!(PasswordCompromisedText, "mail/password_compromised.txt");
 mail_template!(PasswordCompromisedHtml, "mail/password_compromised.html");
+mail_template!(NewSignInText, "mail/new_sign_in.txt");
+mail_template!(NewSignInHtml, "mail/new_sign_in.html");
 
 /// The subject and both bodies of `sealed`.
 pub fn compose(sealed: Sealed) -> Result<MailBody, askama::Error> {
@@ -108,6 +110,7 @@ pub fn compose(sealed: Sealed) -> Result<MailBody, askama::Error> {
         Mail::AccountDeleted => (&w.account_deleted, "", "", "", &[]),
         Mail::MfaCode { code } => (&w.mfa_code, code, "", "", &[]),
         Mail::MfaChanged { .. } => (&w.mfa_changed, "", "", "", &[]),
+        Mail::NewSignIn { .. } => (&w.new_sign_in, "", "", "", &[]),
         Mail::PasswordCompromised { blocked: false } => (&w.password_compromised, "", "", "", &[]),
         Mail::PasswordCompromised { blocked: true } => (&w.password_blocked, "", "", "", &[]),
     };
@@ -129,15 +132,37 @@ pub fn compose(sealed: Sealed) -> Result<MailBody, askama::Error> {
         | Mail::RecoveryCode { .. }
         | Mail::EmailChangeCode { .. }
         | Mail::Invitation { .. } => w.ignore,
-        Mail::MfaCode { .. } | Mail::MfaChanged { .. } | Mail::PasswordCompromised { .. } => {
-            w.secure
-        }
+        Mail::MfaCode { .. }
+        | Mail::MfaChanged { .. }
+        | Mail::PasswordCompromised { .. }
+        | Mail::NewSignIn { .. } => w.secure,
         Mail::RecoveryUsed { .. }
         | Mail::PasswordChanged
         | Mail::WalletLinked { .. }
         | Mail::WalletUnlinked { .. }
         | Mail::AccountDeleted => w.secure,
         Mail::EmailChanged { .. } => "",
+    };
+    // What was new about a sign-in, as `changes` lines.
+    let origin_lines: Vec<String> = match &mail {
+        Mail::NewSignIn {
+            network,
+            new_network,
+            new_device,
+            device,
+        } => [
+            new_network.then(|| fill(w.new_sign_in_network, &[("network", network.as_str())])),
+            new_device.then(|| fill(w.new_sign_in_device, &[("device", device.as_str())])),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        _ => Vec::new(),
+    };
+    let changes = if origin_lines.is_empty() {
+        changes
+    } else {
+        origin_lines.as_slice()
     };
     let m = View {
         w,
@@ -201,6 +226,7 @@ pub fn compose(sealed: Sealed) -> Result<MailBody, askama::Error> {
             MfaChangedText { m }.render()?,
             MfaChangedHtml { m }.render()?,
         ),
+        Mail::NewSignIn { .. } => (NewSignInText { m }.render()?, NewSignInHtml { m }.render()?),
         Mail::PasswordCompromised { .. } => (
             PasswordCompromisedText { m }.render()?,
             PasswordCompromisedHtml { m }.render()?,

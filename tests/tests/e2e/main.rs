@@ -13,6 +13,7 @@ mod me;
 mod metrics;
 mod mfa;
 mod my_data;
+mod notices;
 mod oauth;
 mod openapi;
 mod ops;
@@ -78,6 +79,7 @@ fn main() {
             ("metrics", metrics::all()),
             ("mfa", mfa::all()),
             ("breached", breached::all()),
+            ("notices", notices::all()),
             // Redis outages: on the backend that has Redis.
             (
                 "outage",

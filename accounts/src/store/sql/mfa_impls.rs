@@ -56,6 +56,43 @@ macro_rules! mfa_store {
 
         #[async_trait]
         impl MfaStore for $store {
+            async fn remember_origin(&self, origin: &SignInOrigin<'_>, notice: &OriginNotice<'_>) -> Result<(bool, bool), Error> {
+                let acc = origin.account.to_string();
+                let mut tx = self.begin().await?;
+                let (before,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sign_in_origin WHERE account_id = $1")
+                    .bind(&acc)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let mut new = [false, false];
+                let seen = [("network", Some(origin.network)), ("device", origin.device)];
+                for (i, (kind, value)) in seen.into_iter().enumerate() {
+                    let Some(value) = value else { continue };
+                    let (n,): (i64,) = sqlx::query_as(
+                        "INSERT INTO sign_in_origin (account_id, kind, value_hash, first_seen, last_seen, seen) \
+                         VALUES ($1, $2, $3, $4, $4, 1) ON CONFLICT (account_id, kind, value_hash) \
+                         DO UPDATE SET last_seen = excluded.last_seen, seen = sign_in_origin.seen + 1 \
+                         RETURNING seen",
+                    )
+                    .bind(&acc)
+                    .bind(kind)
+                    .bind(value)
+                    .bind(origin.now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    new[i] = n == 1;
+                }
+                let [new_network, new_device] = new;
+                if before > 0 && (new_network || new_device) {
+                    let (audit, mail) = notice(new_network, new_device)?;
+                    if let Some(m) = &mail {
+                        Self::mail(&mut tx, m).await?;
+                    }
+                    Self::audit(&mut tx, &audit).await?;
+                }
+                tx.commit().await?;
+                Ok((new_network, new_device))
+            }
+
             async fn mfa_state(&self, account: AccountId) -> Result<MfaState, Error> {
                 let acc = account.to_string();
                 let totp: Option<(Vec<u8>, Option<i64>, Option<i64>, i64, Option<i64>)> = sqlx::query_as(

@@ -18,7 +18,7 @@ use crate::flows::mfa::{self, Outcome};
 use crate::flows::{self};
 use crate::http::browser;
 use crate::http::error::AppError;
-use crate::http::extract::{ClientIp, Pool};
+use crate::http::extract::{Caller, ClientIp, Pool};
 use crate::state::AppState;
 use crate::words::{MfaPageWords, words};
 
@@ -233,14 +233,14 @@ fn qr_svg(uri: &str) -> Result<String, AppError> {
 pub(super) async fn answer(
     State(state): State<AppState>,
     Pool(pool): Pool,
-    ClientIp(ip): ClientIp,
+    caller: Caller,
     headers: HeaderMap,
     PageForm(f): PageForm<ChallengeForm>,
 ) -> Result<Response, AppError> {
     let factor = serde_json::from_value::<Factor>(serde_json::Value::String(f.factor.clone()))
         .map_err(|_| accounts::Error::FactorNotAllowed);
     let outcome = match factor {
-        Ok(factor) => mfa::answer(&state, &pool, &ip, &f.session, factor, f.code.trim()).await,
+        Ok(factor) => mfa::answer(&state, &pool, &caller, &f.session, factor, f.code.trim()).await,
         Err(e) => Err(flows::Error::from(e)),
     };
     match outcome {
