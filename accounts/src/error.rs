@@ -83,6 +83,10 @@ pub enum Error {
     PasswordCompromised,
     #[error("the password appeared in a data breach: set a new one through recovery")]
     PasswordResetRequired,
+    #[error("no such passkey")]
+    PasskeyNotFound,
+    #[error("the passkey was not accepted")]
+    PasskeyInvalid,
     #[error("storage failure: {0}")]
     Store(String),
     /// A backing service (the database, Redis) cannot be reached or did not answer in

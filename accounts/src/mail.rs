@@ -95,6 +95,8 @@ pub enum MfaChange {
     TotpRemoved,
     EmailAdded,
     EmailRemoved,
+    PasskeyAdded,
+    PasskeyRemoved,
     BackupCodesReplaced,
     /// An operator cleared every factor.
     Cleared,

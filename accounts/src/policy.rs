@@ -60,6 +60,10 @@ pub struct PoolConfig {
     /// What a sign-in with a password found in a breach corpus does (when the gateway has
     /// one: `GATEHOUSE_PWNED_URL`). New passwords found there are always refused.
     pub compromised_passwords: OnCompromised,
+    /// Passkeys (WebAuthn): the relying party id (a registrable domain; default: the public
+    /// URL's host) and the origins whose pages may use them (default: the public URL's).
+    pub passkey_rp_id: Option<String>,
+    pub passkey_origins: Vec<String>,
     /// Mail the account a notice of a sign-in from a network (a /24 or /48) or a browser it
     /// never signed in from, and audit it (`sign_in_new_origin`).
     pub notify_new_sign_ins: bool,
@@ -106,6 +110,8 @@ pub enum Factor {
     Email,
     /// One of the account's ten single-use backup codes.
     BackupCode,
+    /// A passkey (WebAuthn, user verification required).
+    Passkey,
 }
 
 impl Factor {
@@ -114,6 +120,7 @@ impl Factor {
             Factor::Totp => "totp",
             Factor::Email => "email",
             Factor::BackupCode => "backup_code",
+            Factor::Passkey => "passkey",
         }
     }
 
@@ -123,6 +130,7 @@ impl Factor {
         match self {
             Factor::Totp | Factor::BackupCode => "otp",
             Factor::Email => "email",
+            Factor::Passkey => "hwk",
         }
     }
 }
@@ -133,8 +141,8 @@ impl Factor {
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct MfaPolicy {
     pub mode: MfaMode,
-    /// The factors accounts may enrol and answer with: `totp`, `email` (backup codes come
-    /// with `totp`).
+    /// The factors accounts may enrol and answer with: `totp`, `email`, `passkey` (backup
+    /// codes come with `totp`).
     pub factors: Vec<Factor>,
     /// Whether a wallet sign-in is challenged too (default: no; the wallet's signature is
     /// the possession factor).
@@ -169,7 +177,7 @@ impl MfaPolicy {
 
     fn problem(&self) -> Option<&'static str> {
         if self.factors.contains(&Factor::BackupCode) {
-            return Some("mfa.factors: backup codes come with totp; list totp and email only");
+            return Some("mfa.factors: backup codes come with totp; list totp, email, passkey");
         }
         let mut seen = HashSet::new();
         if !self.factors.iter().all(|f| seen.insert(*f)) {
@@ -177,6 +185,16 @@ impl MfaPolicy {
         }
         if self.mode != MfaMode::Off && self.factors.is_empty() {
             return Some("mfa.factors: at least one factor unless mode is off");
+        }
+        if self.mode == MfaMode::Required
+            && !self
+                .factors
+                .iter()
+                .any(|f| matches!(f, Factor::Totp | Factor::Email))
+        {
+            return Some(
+                "mfa.factors: required needs totp or email, which accounts enrol at sign-in",
+            );
         }
         None
     }
@@ -279,6 +297,8 @@ impl Default for PoolConfig {
             mfa: MfaPolicy::default(),
             compromised_passwords: OnCompromised::default(),
             notify_new_sign_ins: false,
+            passkey_rp_id: None,
+            passkey_origins: Vec::new(),
         }
     }
 }
@@ -329,6 +349,31 @@ impl PoolConfig {
         }
         if let Some(problem) = self.mfa.problem() {
             return bad(problem);
+        }
+        let host_chars = |h: &str| {
+            !h.is_empty()
+                && h.len() <= 253
+                && h.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        };
+        if self
+            .passkey_rp_id
+            .as_deref()
+            .is_some_and(|h| !host_chars(h))
+        {
+            return bad("passkey_rp_id must be a lower-case domain (the pages' host or a parent)");
+        }
+        for origin in &self.passkey_origins {
+            let ok = url::Url::parse(origin).ok().is_some_and(|u| {
+                matches!(u.scheme(), "https" | "http")
+                    && u.host_str().is_some()
+                    && u.path() == "/"
+                    && u.query().is_none()
+                    && origin.trim_end_matches('/') == u.origin().ascii_serialization()
+            });
+            if !ok {
+                return bad("passkey_origins are origins: scheme, host and port, no path");
+            }
         }
         let mut names = HashSet::new();
         for role in &self.storage_roles {

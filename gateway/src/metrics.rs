@@ -51,6 +51,8 @@ pub enum SignInMethod {
     ClientCredentials,
     /// A second factor answered (`/v1/sessions/mfa` and the hosted challenge page).
     Mfa,
+    /// A passkey alone (`/v1/sessions/passkey`).
+    Passkey,
 }
 
 impl SignInMethod {
@@ -63,6 +65,7 @@ impl SignInMethod {
             SignInMethod::OauthCode => "oauth_code",
             SignInMethod::ClientCredentials => "client_credentials",
             SignInMethod::Mfa => "mfa",
+            SignInMethod::Passkey => "passkey",
         }
     }
 }

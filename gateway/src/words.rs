@@ -46,6 +46,7 @@ pub struct MfaPageWords {
     pub factor_totp: &'static str,
     pub factor_email: &'static str,
     pub factor_backup_code: &'static str,
+    pub factor_passkey: &'static str,
     pub code_label: &'static str,
     pub submit: &'static str,
     pub send_email: &'static str,
@@ -167,6 +168,8 @@ pub struct MfaChangeWords {
     pub email_added: &'static str,
     pub email_removed: &'static str,
     pub backup_codes_replaced: &'static str,
+    pub passkey_added: &'static str,
+    pub passkey_removed: &'static str,
     pub cleared: &'static str,
 }
 
@@ -180,6 +183,8 @@ impl MailWords {
             C::TotpRemoved => w.totp_removed,
             C::EmailAdded => w.email_added,
             C::EmailRemoved => w.email_removed,
+            C::PasskeyAdded => w.passkey_added,
+            C::PasskeyRemoved => w.passkey_removed,
             C::BackupCodesReplaced => w.backup_codes_replaced,
             C::Cleared => w.cleared,
         }
@@ -221,6 +226,7 @@ pub struct ErrorWords {
     pub storage_unavailable: &'static str,
     pub password_compromised: &'static str,
     pub password_reset_required: &'static str,
+    pub passkey_invalid: &'static str,
     pub mfa_code_invalid: &'static str,
     pub mfa_session_invalid: &'static str,
     pub mfa_already_enrolled: &'static str,
@@ -289,6 +295,7 @@ pub const EN: Words = Words {
         factor_totp: "Authenticator app",
         factor_email: "A code by email",
         factor_backup_code: "A backup code",
+        factor_passkey: "A passkey (use the passkey button)",
         code_label: "Code",
         submit: "Continue",
         send_email: "Email me a code",
@@ -488,6 +495,8 @@ pub const EN: Words = Words {
             email_added: "Codes sent to this address are now a second factor of your account.",
             email_removed: "Codes sent to this address are no longer a second factor of your \
                             account.",
+            passkey_added: "A passkey was added: it signs in to your account.",
+            passkey_removed: "A passkey was removed from your account.",
             backup_codes_replaced: "Your backup codes were replaced: the old ones no longer \
                                     work.",
             cleared: "An administrator removed every second factor from your account.",
@@ -526,6 +535,7 @@ pub const EN: Words = Words {
                                try it. Choose another.",
         password_reset_required: "This password appeared in a data breach elsewhere. We emailed \
                                   you: choose a new one with \"Forgot your password?\".",
+        passkey_invalid: "That passkey could not be used here. Try again, or sign in another way.",
         mfa_code_invalid: "That code is wrong or was already used. Check it and try again.",
         mfa_session_invalid: "This sign-in took too long or had too many wrong codes. Sign in \
                               again.",

@@ -32,3 +32,20 @@ CREATE TABLE sign_in_origin (
     PRIMARY KEY (account_id, kind, value_hash),
     CONSTRAINT sign_in_origin_account_fk FOREIGN KEY (account_id) REFERENCES account (id) ON DELETE CASCADE
 );
+
+-- Passkeys (WebAuthn): a first factor on their own (user verification required) and a
+-- second factor. `credential` is the verifier's stored form of the credential (its public
+-- key, signature counter and flags, as JSON); a credential belongs to one account of a pool.
+CREATE TABLE passkey (
+    id             TEXT PRIMARY KEY,
+    pool_id        TEXT NOT NULL,
+    account_id     TEXT NOT NULL,
+    credential_id  TEXT NOT NULL,
+    credential     TEXT NOT NULL,
+    name           TEXT NOT NULL,
+    created_at     BIGINT NOT NULL,
+    last_used_at   BIGINT,
+    CONSTRAINT passkey_account_fk FOREIGN KEY (account_id) REFERENCES account (id) ON DELETE CASCADE,
+    CONSTRAINT passkey_pool_credential_key UNIQUE (pool_id, credential_id)
+);
+CREATE INDEX passkey_account_idx ON passkey (account_id);

@@ -122,12 +122,7 @@ impl UserPool {
                 return Ok(None);
             }
             setup = true;
-            factors = policy
-                .factors
-                .iter()
-                .copied()
-                .filter(|f| *f != Factor::Email || email.is_some())
-                .collect();
+            factors = setup_factors(policy, email.is_some());
         }
         Ok(Some(MfaChallenge {
             pool: pool.id,
@@ -175,7 +170,7 @@ impl UserPool {
             .collect();
         let setup = factors.is_empty() || factors == [Factor::BackupCode];
         if setup {
-            factors = policy.factors.iter().copied().filter(usable).collect();
+            factors = setup_factors(policy, email.is_some());
         }
         let ch = MfaChallenge {
             pool: pool.id,
@@ -244,8 +239,8 @@ impl UserPool {
             .hash("mfa-code", &format!("{account}:{}", code.trim()))
     }
 
-    /// Checks `factor`'s `code` against `ch`. An emailed code was checked by the caller
-    /// against the hash it kept (`email_code_ok`). Under `setup`, the answer enrols the
+    /// Checks `factor`'s `code` against `ch`. An emailed code (against the hash it kept) and
+    /// a passkey's assertion were checked by the caller (`email_code_ok`: its verdict). Under `setup`, the answer enrols the
     /// factor (an app's first code confirms it and answers its backup codes, shown once).
     /// A wrong answer is audited and is [`Error::MfaCodeInvalid`]. The caller then takes
     /// the challenge (once) and opens the session with [`UserPool::finish_mfa`].
@@ -261,7 +256,10 @@ impl UserPool {
         if ch.pool != pool.id {
             return Err(Error::MfaSessionInvalid);
         }
-        if !ch.factors.contains(&factor) || (ch.setup && factor == Factor::BackupCode) {
+        // Under `setup` a passkey is registered through the account API, not here.
+        if !ch.factors.contains(&factor)
+            || (ch.setup && matches!(factor, Factor::BackupCode | Factor::Passkey))
+        {
             return Err(Error::FactorNotAllowed);
         }
         let account = ch.account;
@@ -284,6 +282,9 @@ impl UserPool {
                 .use_email_factor(account, now)
                 .await
                 .map(|()| None),
+            // The gateway verified the assertion (and stored its counter).
+            Factor::Passkey if email_code_ok => Ok(None),
+            Factor::Passkey => Err(Error::MfaCodeInvalid),
         };
         if let Err(Error::MfaCodeInvalid) = outcome {
             let audit = Self::audit(
@@ -588,7 +589,7 @@ impl UserPool {
         let change_kind = match factor {
             Factor::Totp => MfaChange::TotpRemoved,
             Factor::Email => MfaChange::EmailRemoved,
-            Factor::BackupCode => return Err(Error::MfaNotEnrolled),
+            Factor::BackupCode | Factor::Passkey => return Err(Error::MfaNotEnrolled),
         };
         let audit = Self::audit(
             pool.id,
@@ -636,6 +637,21 @@ impl UserPool {
         self.store.replace_backup_codes(&change, &hashes).await?;
         Ok(codes)
     }
+}
+
+/// What an account without a factor may enrol while answering a challenge: an app, or
+/// email codes to a verified address (a passkey is registered through the account API).
+fn setup_factors(policy: &crate::policy::MfaPolicy, has_email: bool) -> Vec<Factor> {
+    policy
+        .factors
+        .iter()
+        .copied()
+        .filter(|f| match f {
+            Factor::Totp => true,
+            Factor::Email => has_email,
+            Factor::BackupCode | Factor::Passkey => false,
+        })
+        .collect()
 }
 
 /// The sealing purpose of an account's app secret: a sealed secret moved to another

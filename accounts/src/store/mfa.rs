@@ -16,6 +16,32 @@ pub struct MfaState {
     pub email: Option<(i64, Option<i64>)>,
     /// Backup codes not used yet.
     pub backup_codes_left: i64,
+    /// Passkeys registered.
+    pub passkeys: i64,
+}
+
+/// A registered passkey.
+#[derive(Clone)]
+pub struct PasskeyRecord {
+    pub id: uuid::Uuid,
+    pub pool_id: crate::PoolId,
+    pub account_id: AccountId,
+    /// The WebAuthn credential id, base64url without padding.
+    pub credential_id: String,
+    /// The verifier's stored form of the credential (JSON).
+    pub credential: String,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+impl std::fmt::Debug for PasskeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasskeyRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone)]
@@ -49,6 +75,9 @@ impl MfaState {
         if self.email.is_some() {
             out.push(Factor::Email);
         }
+        if self.passkeys > 0 {
+            out.push(Factor::Passkey);
+        }
         if !out.is_empty() && self.backup_codes_left > 0 {
             out.push(Factor::BackupCode);
         }
@@ -79,6 +108,40 @@ pub type OriginNotice<'a> =
 
 #[async_trait]
 pub trait MfaStore: Send + Sync {
+    /// Stores a new passkey, with its audit row and notice.
+    async fn insert_passkey(
+        &self,
+        passkey: &PasskeyRecord,
+        change: &FactorChange<'_>,
+    ) -> Result<(), Error>;
+    /// The account's passkeys, oldest first.
+    async fn list_passkeys(&self, account: AccountId) -> Result<Vec<PasskeyRecord>, Error>;
+    /// The passkey of `pool` with that credential id.
+    async fn find_passkey(
+        &self,
+        pool: crate::PoolId,
+        credential_id: &str,
+    ) -> Result<Option<PasskeyRecord>, Error>;
+    /// Records a use: the credential's new stored form (its counter) and the time.
+    async fn passkey_used(&self, id: uuid::Uuid, credential: &str, now: i64) -> Result<(), Error>;
+    /// Renames one of the account's passkeys; [`Error::PasskeyNotFound`] if it has none
+    /// with that id.
+    async fn rename_passkey(
+        &self,
+        account: AccountId,
+        id: uuid::Uuid,
+        name: &str,
+        audit: &AuditEvent,
+    ) -> Result<(), Error>;
+    /// Removes one of the account's passkeys: [`Error::PasskeyNotFound`];
+    /// [`Error::LastFactor`] when `keep_one` and it was the last second factor;
+    /// [`Error::LastCredential`] when nothing else could sign in.
+    async fn remove_passkey(
+        &self,
+        change: &FactorChange<'_>,
+        id: uuid::Uuid,
+        keep_one: bool,
+    ) -> Result<(), Error>;
     /// Remembers the origin of a sign-in. When the network or device is new to an account
     /// that signed in before, writes `notice`'s audit row and mail in the same transaction.
     /// Answers `(new_network, new_device)` (a device is new only when one was given).

@@ -21,7 +21,9 @@ pub use directory::{
     AccountCursor, AccountFilter, AccountPatch, AuditEntry, AuditFilter, DirectoryStore,
     GroupRecord, NewAdminAccount,
 };
-pub use mfa::{FactorChange, MfaState, MfaStore, OriginNotice, SignInOrigin, TotpRecord};
+pub use mfa::{
+    FactorChange, MfaState, MfaStore, OriginNotice, PasskeyRecord, SignInOrigin, TotpRecord,
+};
 pub use sql::{
     CLAIM_MAIL, COUNT_PENDING_MAIL, LIST_AUDIT, PURGE_AUDIT, PURGE_CODES, PURGE_FAILED_MAIL,
     PURGE_PENDING_ACCOUNTS, PURGE_POOL_AUDIT, PURGE_SENT_MAIL, PURGE_SESSIONS, PURGE_UNDO_LINKS,

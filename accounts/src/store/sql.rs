@@ -71,6 +71,11 @@ const WALLET_KEY: Unique = Unique {
     sqlite_columns: "wallet_credential.pool_id, wallet_credential.chain_id, wallet_credential.address_key",
 };
 
+const PASSKEY_KEY: Unique = Unique {
+    constraint: "passkey_pool_credential_key",
+    sqlite_columns: "passkey.pool_id, passkey.credential_id",
+};
+
 const POOL_NAME_KEY: Unique = Unique {
     constraint: "pool_name_key",
     sqlite_columns: "pool.name",

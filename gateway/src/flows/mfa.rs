@@ -105,6 +105,20 @@ pub async fn describe(
     Ok((ch.factors, ch.setup))
 }
 
+/// The live challenge `handle` names in `pool`.
+pub(super) async fn live(
+    state: &AppState,
+    pool: &PoolRecord,
+    handle: &str,
+) -> Result<MfaChallenge, Error> {
+    load(state, pool, handle).await
+}
+
+/// Where the state of a passkey ceremony answering the challenge `handle` waits.
+pub(super) fn passkey_key(state: &AppState, handle: &str) -> String {
+    format!("{}:passkey", key(state, handle))
+}
+
 /// The challenge `handle` names, if it is live and of `pool`.
 async fn load(state: &AppState, pool: &PoolRecord, handle: &str) -> Result<MfaChallenge, Error> {
     if handle.is_empty() || handle.len() > 128 {
@@ -209,12 +223,20 @@ async fn check_answer(
     }
     let subject = ch.account.to_string();
     let reservation = ratelimit::reserve(state, pool, &[(lockout(pool), &subject)]).await?;
-    let email_code_ok =
-        factor == Factor::Email && email_code_matches(state, &key, &ch, code).await?;
+    // An emailed code, or a passkey's assertion (`code`: the credential's JSON), is checked
+    // here; the others by the user pool.
+    let external_ok = match factor {
+        Factor::Email => email_code_matches(state, &key, &ch, code).await?,
+        Factor::Passkey => {
+            let ceremony = passkey_key(state, handle);
+            super::passkeys::answers_challenge(state, pool, &ceremony, ch.account, code).await?
+        }
+        _ => false,
+    };
     let now = state.clock.now();
     let outcome = state
         .users
-        .verify_mfa(pool, &ch, factor, code, email_code_ok, now)
+        .verify_mfa(pool, &ch, factor, code, external_ok, now)
         .await;
     let wrong = matches!(outcome, Err(accounts::Error::MfaCodeInvalid));
     reservation.settle(state, wrong).await;

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod authorize;
 pub mod mfa;
+pub mod passkeys;
 pub mod recovery;
 pub mod sign_in;
 pub mod signup;
@@ -59,6 +60,8 @@ impl Counted for mfa::Outcome {
 }
 
 impl Counted for mfa::Answered {}
+
+impl Counted for accounts::Issued {}
 
 /// Counts a sign-in by `method` in `pool` with its outcome, and hands the outcome on.
 fn counted<T: Counted>(

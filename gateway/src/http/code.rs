@@ -47,6 +47,8 @@ codes! {
     SessionNotFound,
     PasswordCompromised,
     PasswordResetRequired,
+    PasskeyNotFound,
+    PasskeyInvalid,
     // Second factors.
     MfaCodeInvalid,
     MfaSessionInvalid,
@@ -142,6 +144,8 @@ impl Code {
             }
             Code::ClientNotFound => ("client_not_found", S::NOT_FOUND, w.not_found),
             Code::SessionNotFound => ("session_not_found", S::NOT_FOUND, w.not_found),
+            Code::PasskeyNotFound => ("passkey_not_found", S::NOT_FOUND, w.not_found),
+            Code::PasskeyInvalid => ("passkey_invalid", S::UNAUTHORIZED, w.passkey_invalid),
             Code::PasswordCompromised => (
                 "password_compromised",
                 S::BAD_REQUEST,

@@ -185,6 +185,8 @@ fn domain(e: &accounts::Error) -> (Code, String) {
         ),
         E::ReauthenticationRequired => (Code::ReauthenticationRequired, msg),
         E::PasswordCompromised => (Code::PasswordCompromised, msg),
+        E::PasskeyNotFound => (Code::PasskeyNotFound, msg),
+        E::PasskeyInvalid => (Code::PasskeyInvalid, msg),
         E::PasswordResetRequired => (Code::PasswordResetRequired, msg),
         E::MfaCodeInvalid => (Code::MfaCodeInvalid, msg),
         E::MfaSessionInvalid => (Code::MfaSessionInvalid, msg),

@@ -118,11 +118,20 @@ struct ChallengeHandle {
 /// A token set after a second factor; with the backup codes when the answer enrolled an
 /// authenticator app (shown once: keep them).
 #[derive(Serialize, ToSchema)]
-struct MfaTokenSet {
+pub(super) struct MfaTokenSet {
     #[serde(flatten)]
     tokens: TokenSet,
     #[serde(skip_serializing_if = "Option::is_none")]
     backup_codes: Option<Vec<String>>,
+}
+
+impl MfaTokenSet {
+    pub(super) fn new(tokens: TokenSet, codes: Option<Vec<accounts::secret::Secret>>) -> Self {
+        MfaTokenSet {
+            tokens,
+            backup_codes: codes.map(exposed),
+        }
+    }
 }
 
 /// An authenticator app to enrol: type `secret` in, or scan `otpauth_uri` as a QR code.

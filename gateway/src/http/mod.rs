@@ -16,6 +16,7 @@ mod my_data;
 mod oauth;
 pub mod openapi;
 pub mod pages;
+mod passkeys;
 mod recovery;
 pub mod response;
 mod sessions;
@@ -55,6 +56,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(me::router())
         .merge(my_data::router())
         .merge(mfa::router())
+        .merge(passkeys::router())
         .merge(wallets::router())
         .merge(storage::router())
         .merge(oauth::router())

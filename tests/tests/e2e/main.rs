@@ -18,6 +18,7 @@ mod oauth;
 mod openapi;
 mod ops;
 mod outage;
+mod passkeys;
 mod recovery;
 mod security;
 mod sessions;
@@ -80,6 +81,7 @@ fn main() {
             ("mfa", mfa::all()),
             ("breached", breached::all()),
             ("notices", notices::all()),
+            ("passkeys", passkeys::all()),
             // Redis outages: on the backend that has Redis.
             (
                 "outage",

@@ -37,7 +37,8 @@ macro_rules! mfa_store {
             async fn count_factors(c: &mut Conn, account: AccountId) -> Result<i64, Error> {
                 let (n,): (i64,) = sqlx::query_as(
                     "SELECT (SELECT COUNT(*) FROM totp_credential WHERE account_id = $1 AND confirmed_at IS NOT NULL) \
-                     + (SELECT COUNT(*) FROM mfa_email WHERE account_id = $1)",
+                     + (SELECT COUNT(*) FROM mfa_email WHERE account_id = $1) \
+                     + (SELECT COUNT(*) FROM passkey WHERE account_id = $1)",
                 )
                 .bind(account.to_string())
                 .fetch_one(&mut *c)
@@ -54,8 +55,131 @@ macro_rules! mfa_store {
             }
         }
 
+        static PASSKEY_COLS: &str = "id, pool_id, account_id, credential_id, credential, name, created_at, last_used_at";
+
+        fn passkey_row(row: (String, String, String, String, String, String, i64, Option<i64>)) -> Result<PasskeyRecord, Error> {
+            let (id, pool_id, account_id, credential_id, credential, name, created_at, last_used_at) = row;
+            Ok(PasskeyRecord {
+                id: uuid::Uuid::parse_str(&id).map_err(|_| corrupt("passkey"))?,
+                pool_id: PoolId::parse(&pool_id).ok_or_else(|| corrupt("passkey"))?,
+                account_id: AccountId::parse(&account_id).ok_or_else(|| corrupt("passkey"))?,
+                credential_id,
+                credential,
+                name,
+                created_at,
+                last_used_at,
+            })
+        }
+
         #[async_trait]
         impl MfaStore for $store {
+            async fn insert_passkey(&self, p: &PasskeyRecord, change: &FactorChange<'_>) -> Result<(), Error> {
+                let mut tx = self.begin().await?;
+                Self::lock_account(&mut tx, change.account).await?;
+                sqlx::query(
+                    "INSERT INTO passkey (id, pool_id, account_id, credential_id, credential, name, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(p.id.to_string())
+                .bind(p.pool_id.to_string())
+                .bind(p.account_id.to_string())
+                .bind(&p.credential_id)
+                .bind(&p.credential)
+                .bind(&p.name)
+                .bind(p.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| if violates(&e, &PASSKEY_KEY) { Error::PasskeyInvalid } else { e.into() })?;
+                Self::record_change(&mut tx, change).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_passkeys(&self, account: AccountId) -> Result<Vec<PasskeyRecord>, Error> {
+                sqlx::query_as(&format!("SELECT {PASSKEY_COLS} FROM passkey WHERE account_id = $1 ORDER BY created_at, id"))
+                    .bind(account.to_string())
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(passkey_row)
+                    .collect()
+            }
+
+            async fn find_passkey(&self, pool: PoolId, credential_id: &str) -> Result<Option<PasskeyRecord>, Error> {
+                sqlx::query_as(&format!("SELECT {PASSKEY_COLS} FROM passkey WHERE pool_id = $1 AND credential_id = $2"))
+                    .bind(pool.to_string())
+                    .bind(credential_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(passkey_row)
+                    .transpose()
+            }
+
+            async fn passkey_used(&self, id: uuid::Uuid, credential: &str, now: i64) -> Result<(), Error> {
+                sqlx::query("UPDATE passkey SET credential = $2, last_used_at = $3 WHERE id = $1")
+                    .bind(id.to_string())
+                    .bind(credential)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn rename_passkey(&self, account: AccountId, id: uuid::Uuid, name: &str, audit: &AuditEvent) -> Result<(), Error> {
+                let mut tx = self.begin().await?;
+                let n = sqlx::query("UPDATE passkey SET name = $3 WHERE id = $1 AND account_id = $2")
+                    .bind(id.to_string())
+                    .bind(account.to_string())
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    return Err(Error::PasskeyNotFound);
+                }
+                Self::audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn remove_passkey(&self, change: &FactorChange<'_>, id: uuid::Uuid, keep_one: bool) -> Result<(), Error> {
+                let acc = change.account.to_string();
+                let mut tx = self.begin().await?;
+                Self::lock_account(&mut tx, change.account).await?;
+                let n = sqlx::query("DELETE FROM passkey WHERE id = $1 AND account_id = $2")
+                    .bind(id.to_string())
+                    .bind(&acc)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    return Err(Error::PasskeyNotFound);
+                }
+                // What can still sign in (DESIGN rule 3): wallets, a password with a verified
+                // email, passkeys.
+                let (left,): (i64,) = sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM wallet_credential WHERE account_id = $1) + \
+                     (SELECT COUNT(*) FROM password_credential p JOIN email_credential e ON e.account_id = p.account_id \
+                      WHERE p.account_id = $1 AND e.verified_at IS NOT NULL) + \
+                     (SELECT COUNT(*) FROM passkey WHERE account_id = $1)",
+                )
+                .bind(&acc)
+                .fetch_one(&mut *tx)
+                .await?;
+                if left == 0 {
+                    return Err(Error::LastCredential);
+                }
+                if Self::count_factors(&mut tx, change.account).await? == 0 {
+                    if keep_one {
+                        return Err(Error::LastFactor);
+                    }
+                    Self::set_backup_codes(&mut tx, change.account, &[], change.now).await?;
+                }
+                Self::record_change(&mut tx, change).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn remember_origin(&self, origin: &SignInOrigin<'_>, notice: &OriginNotice<'_>) -> Result<(bool, bool), Error> {
                 let acc = origin.account.to_string();
                 let mut tx = self.begin().await?;
@@ -113,7 +237,12 @@ macro_rules! mfa_store {
                 .bind(&acc)
                 .fetch_one(&self.pool)
                 .await?;
+                let (passkeys,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM passkey WHERE account_id = $1")
+                    .bind(&acc)
+                    .fetch_one(&self.pool)
+                    .await?;
                 Ok(MfaState {
+                    passkeys,
                     totp: totp.map(|(secret_sealed, confirmed_at, last_used_step, created_at, last_used_at)| TotpRecord {
                         secret_sealed,
                         confirmed_at,
@@ -245,7 +374,7 @@ macro_rules! mfa_store {
                     // A pending enrolment goes too.
                     crate::policy::Factor::Totp => "DELETE FROM totp_credential WHERE account_id = $1",
                     crate::policy::Factor::Email => "DELETE FROM mfa_email WHERE account_id = $1",
-                    crate::policy::Factor::BackupCode => return Err(Error::MfaNotEnrolled),
+                    crate::policy::Factor::BackupCode | crate::policy::Factor::Passkey => return Err(Error::MfaNotEnrolled),
                 };
                 let removed = sqlx::query(sql)
                     .bind(change.account.to_string())

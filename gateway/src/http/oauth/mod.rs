@@ -182,6 +182,8 @@ impl From<accounts::Error> for OAuthError {
             | E::InvalidClient(_)
             | E::PasswordCompromised
             | E::PasswordResetRequired
+            | E::PasskeyNotFound
+            | E::PasskeyInvalid
             | E::MfaCodeInvalid
             | E::MfaSessionInvalid
             | E::MfaAlreadyEnrolled

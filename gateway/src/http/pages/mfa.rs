@@ -195,6 +195,7 @@ async fn challenge_page(
                 Factor::Totp => m.factor_totp,
                 Factor::Email => m.factor_email,
                 Factor::BackupCode => m.factor_backup_code,
+                Factor::Passkey => m.factor_passkey,
             },
             checked: Some(*f) == picked,
         })
