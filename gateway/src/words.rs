@@ -12,6 +12,7 @@ pub struct Words {
     pub lang: &'static str,
     pub page: PageWords,
     pub mfa_page: MfaPageWords,
+    pub passkey: PasskeyWords,
     pub wallet: WalletWords,
     pub mail: MailWords,
     pub error: ErrorWords,
@@ -105,6 +106,16 @@ pub struct PageWords {
 }
 
 /// "Sign in with Ethereum": the button, and what the page's script says while it works.
+/// The passkey button of the login and challenge pages (its script shows these).
+pub struct PasskeyWords {
+    pub sign_in: &'static str,
+    pub answer: &'static str,
+    pub waiting: &'static str,
+    pub declined: &'static str,
+    pub failed: &'static str,
+    pub unsupported: &'static str,
+}
+
 pub struct WalletWords {
     pub button: &'static str,
     pub needs_javascript: &'static str,
@@ -282,6 +293,14 @@ pub struct HomeWords {
 
 pub const EN: Words = Words {
     lang: "en",
+    passkey: PasskeyWords {
+        sign_in: "Sign in with a passkey",
+        answer: "Use a passkey",
+        waiting: "Follow your browser's prompt to use your passkey.",
+        declined: "You cancelled the passkey prompt.",
+        failed: "The passkey could not be used. Try again, or sign in another way.",
+        unsupported: "This browser cannot use passkeys.",
+    },
     mfa_page: MfaPageWords {
         title: "Confirm it's you",
         intro: "Enter a code from your authenticator app, one we email you, or a backup code.",
@@ -295,7 +314,7 @@ pub const EN: Words = Words {
         factor_totp: "Authenticator app",
         factor_email: "A code by email",
         factor_backup_code: "A backup code",
-        factor_passkey: "A passkey (use the passkey button)",
+        factor_passkey: "A passkey (use the button below)",
         code_label: "Code",
         submit: "Continue",
         send_email: "Email me a code",

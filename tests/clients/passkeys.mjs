@@ -121,6 +121,22 @@ try {
   const answered = await api('/v1/sessions/passkey', { session: challenge.body.session, credential: aAssertion });
   out.challenge_answer = { status: answered.status, access_token: answered.body?.access_token };
 
+  // The hosted pages: "Sign in with a passkey" on the login page; then the password's
+  // challenge page answered with "Use a passkey".
+  await a.page.goto(`${input.issuer}/login`);
+  await a.page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+  await a.page.locator('#account-link').waitFor();
+  out.page_sign_in = (await a.page.locator('h1').textContent()).trim();
+  await a.page.goto(`${input.issuer}/login`);
+  await a.page.getByLabel('Email').fill(input.email_a);
+  await a.page.getByLabel('Password').fill(input.password);
+  await a.page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await a.page.locator('#passkey-form').waitFor();
+  out.page_challenge_code_form = await a.page.locator('#mfa-form').count();
+  await a.page.getByRole('button', { name: 'Use a passkey' }).click();
+  await a.page.locator('#account-link').waitFor();
+  out.page_challenge = (await a.page.locator('h1').textContent()).trim();
+
   // A page of another origin (127.0.0.1, not the RP id's host) cannot use the passkey.
   const other = await a.context.newPage();
   await other.goto(`${input.issuer.replace('localhost', '127.0.0.1')}/login`);

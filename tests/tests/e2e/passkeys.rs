@@ -79,6 +79,12 @@ async fn passkeys_sign_in_and_answer_challenges(w: Arc<World>) -> TestResult {
     let answered = claims(&gw, &out["challenge_answer"]["access_token"]).await?;
     assert_eq!(answered["amr"], json!(["pwd", "hwk", "mfa"]));
     assert_eq!(out["other_origin"], "SecurityError");
+    assert_eq!(out["page_sign_in"], "You are signed in");
+    assert_eq!(
+        out["page_challenge_code_form"], 0,
+        "only a passkey answers: no code form"
+    );
+    assert_eq!(out["page_challenge"], "You are signed in");
     assert!(out["counter_before"].as_u64() > Some(1), "{out:#}");
     assert_eq!(out["regressed"], "passkey_invalid");
 

@@ -21,7 +21,7 @@ use crate::http::see_other;
 use crate::oauth::flow;
 use crate::siwe;
 use crate::state::AppState;
-use crate::words::{WalletWords, fill, words};
+use crate::words::{PasskeyWords, WalletWords, fill, words};
 
 #[derive(Deserialize, Default)]
 pub(super) struct Authz {
@@ -74,6 +74,7 @@ struct LoginPage<'a> {
     frame: Frame<'a>,
     form: FormState<'a>,
     wallet: &'static WalletWords,
+    passkey: &'static PasskeyWords,
 }
 
 /// The login page, with `error` shown and `email` kept.
@@ -90,6 +91,7 @@ pub(super) async fn login_page(
     let w = words();
     let mut frame = Frame::new(pool, w.page.sign_in_title);
     frame.script = true;
+    frame.passkeys = true;
     frame.notice = notice;
     let status = refused.as_ref().map_or(StatusCode::OK, |(s, _)| *s);
     frame.error = refused.map(|(_, e)| e);
@@ -97,6 +99,7 @@ pub(super) async fn login_page(
         frame,
         form: FormState::new(csrf, authz, email),
         wallet: &w.wallet,
+        passkey: &w.passkey,
     };
     let target = form_target(state, pool, authz).await;
     respond(pool, &page, status, target.as_deref(), set.as_slice())
@@ -197,6 +200,44 @@ async fn after_sign_in(
     }
 }
 
+#[derive(Deserialize)]
+pub(super) struct PasskeyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    authz: String,
+    #[serde(default)]
+    handle: String,
+    #[serde(default)]
+    credential: String,
+}
+
+impl super::CsrfToken for PasskeyForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /login/passkey`: a passkey's assertion (its JSON, from the page's script) and the
+/// handle of the options it answers.
+pub(super) async fn passkey(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    caller: Caller,
+    headers: HeaderMap,
+    PageForm(form): PageForm<PasskeyForm>,
+) -> Result<Response, AppError> {
+    let outcome = match serde_json::from_str(&form.credential) {
+        Ok(credential) => {
+            flows::passkeys::sign_in(&state, &pool, &caller, &form.handle, credential)
+                .await
+                .map(|issued| Outcome::Done(Box::new(issued)))
+        }
+        Err(_) => Err(accounts::Error::PasskeyInvalid.into()),
+    };
+    after_sign_in(&state, &pool, &headers, &form.authz, "", outcome).await
+}
+
 /// `POST /login/siwe`: the message the wallet signed, and its signature.
 pub(super) async fn wallet(
     State(state): State<AppState>,
@@ -286,6 +327,7 @@ mod tests {
             frame,
             form: FormState::new("c1".into(), "a/b+c", r#""><script>x</script>"#),
             wallet: &words().wallet,
+            passkey: &words().passkey,
         };
         let html = page.render().unwrap();
         assert!(html.contains(

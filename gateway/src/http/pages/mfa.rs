@@ -44,6 +44,9 @@ struct ChallengePage<'a> {
     session: &'a str,
     choices: Vec<Choice>,
     email: bool,
+    /// Whether a passkey answers it (its button, not a typed code).
+    passkey_factor: bool,
+    passkey: &'static crate::words::PasskeyWords,
     app: Option<AppSetup>,
 }
 
@@ -185,10 +188,19 @@ async fn challenge_page(
         }
         false => None,
     };
-    let picked = shown.picked.or_else(|| shown.factors.first().copied());
+    let picked = shown.picked.or_else(|| {
+        shown
+            .factors
+            .iter()
+            .copied()
+            .find(|f| *f != Factor::Passkey)
+    });
+    let passkey_factor = !shown.setup && shown.factors.contains(&Factor::Passkey);
+    frame.passkeys = passkey_factor;
     let choices = shown
         .factors
         .iter()
+        .filter(|f| **f != Factor::Passkey)
         .map(|f| Choice {
             value: f.as_str(),
             label: match f {
@@ -207,6 +219,8 @@ async fn challenge_page(
         session: shown.handle,
         choices,
         email: shown.factors.contains(&Factor::Email),
+        passkey_factor,
+        passkey: &words().passkey,
         app,
     };
     let target = super::login::form_target(state, pool, authz).await;

@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login::page).post(login::password))
         .route("/login/siwe", post(login::wallet))
         .route("/login/mfa", post(mfa::answer))
+        .route("/login/passkey", post(login::passkey))
         .route("/login/mfa/email", post(mfa::send_email_code))
         .route("/login/step-up", get(mfa::step_up_page))
         .route("/login/siwe/message", post(login::siwe_message))
@@ -57,6 +58,7 @@ pub fn router() -> Router<AppState> {
         .route("/assets/pages.css", get(stylesheet))
         .route("/assets/brand.css", get(brand_stylesheet))
         .route("/assets/login.js", get(script))
+        .route("/assets/passkey.js", get(passkey_script))
 }
 
 /// A form one of the pages posted, whose CSRF token matched (see `browser`); otherwise the
@@ -110,6 +112,8 @@ pub struct Frame<'a> {
     pub error: Option<String>,
     /// Whether the page loads the wallet script.
     pub script: bool,
+    /// Whether the page loads the passkey script.
+    pub passkeys: bool,
 }
 
 impl<'a> Frame<'a> {
@@ -125,6 +129,7 @@ impl<'a> Frame<'a> {
             notice: None,
             error: None,
             script: false,
+            passkeys: false,
         }
     }
 }
@@ -348,6 +353,13 @@ async fn script() -> Response {
     asset(
         "text/javascript; charset=utf-8",
         include_str!("../../../assets/login.js").to_string(),
+    )
+}
+
+async fn passkey_script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../../assets/passkey.js").to_string(),
     )
 }
 
