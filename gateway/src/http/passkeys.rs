@@ -225,7 +225,7 @@ async fn sign_in_options(
     let req: SignInOptionsRequest = match body.is_empty() {
         true => SignInOptionsRequest::default(),
         false => serde_json::from_slice(&body)
-            .map_err(|e| AppError::refused(super::code::Code::InvalidJson, &e.to_string()))?,
+            .map_err(|e| AppError::refused(super::code::Code::InvalidJson, e.to_string()))?,
     };
     let (handle, options) = match req.session {
         Some(session) => (

@@ -21,7 +21,28 @@ crate::tests!(
     recovery_answers_the_second_factor_unless_the_pool_skips_it,
     the_hosted_pages_challenge_and_enrol,
     step_up_asks_only_for_the_second_factor,
+    a_pool_may_challenge_wallet_sign_ins,
 );
+
+/// The claims of `token` as jose (an independent JOSE library) verifies them against the
+/// pool's JWKS: issuer, audience, and `typ` when given.
+async fn jose_claims(
+    gw: &Gateway,
+    token: &str,
+    audience: &str,
+    typ: Option<&str>,
+) -> anyhow::Result<Value> {
+    let claims: Value = node_client(
+        "jwt-verify.mjs",
+        &json!({
+            "jwks_uri": format!("{}/.well-known/jwks.json", gw.api),
+            "issuer": gw.issuer, "audience": audience, "token": token, "typ": typ,
+        }),
+    )
+    .await?;
+    anyhow::ensure!(claims.get("error").is_none(), "jose: {claims}");
+    Ok(claims)
+}
 
 const PW: &str = "correct horse battery";
 
@@ -231,6 +252,13 @@ async fn an_app_is_enrolled_and_answers_the_challenge(w: Arc<World>) -> TestResu
     let claims = verified_claims(&gw, &r.str("access_token"), &gw.issuer).await?;
     assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
     assert_eq!(claims["sub"], sub.as_str());
+    let by_jose = jose_claims(&gw, &r.str("access_token"), &gw.issuer, Some("at+jwt")).await?;
+    assert_eq!(by_jose["amr"], json!(["pwd", "otp", "mfa"]));
+    let id = jose_claims(&gw, &r.str("id_token"), "direct", None).await?;
+    assert_eq!(
+        (id["amr"].clone(), id["acr"].clone()),
+        (json!(["pwd", "otp", "mfa"]), json!("mfa"))
+    );
     // The handle answered once is dead; the same step again is refused on a new challenge.
     let again = answer(&gw, &session, "totp", &codes[next]).await?;
     assert_eq!(
@@ -687,6 +715,46 @@ async fn step_up_asks_only_for_the_second_factor(w: Arc<World>) -> TestResult {
     assert_eq!(run.id_claims["amr"], json!(["pwd", "otp", "mfa"]));
     assert_eq!(run.sso_claims["acr"], "mfa");
     assert_eq!(run.id_claims["sub"], run.plain_claims["sub"]);
+    gw.stop().await?;
+    Ok(())
+}
+
+/// A pool with `challenge_wallet`: a wallet sign-in of an account with an app answers the
+/// challenge too; `amr` holds the signature, the code and `mfa`, and `wallet` the signer.
+async fn a_pool_may_challenge_wallet_sign_ins(w: Arc<World>) -> TestResult {
+    let gw = with_admin(&w).await?;
+    set_policy(&gw, json!({ "mode": "optional", "challenge_wallet": true })).await?;
+    // Anvil's first well-known test key: one wallet throughout.
+    let key = Some("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
+    // The wallet's first sign-in creates its account (never challenged).
+    let r = gw.siwe_sign_in(key, json!({})).await?;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let (uri, _, _) = enrol_app(&gw, &r.str("access_token")).await?;
+    let r = gw.siwe_sign_in(key, json!({})).await?;
+    assert_eq!(
+        (r.str("challenge"), r.body["factors"].clone()),
+        ("mfa".to_string(), json!(["totp", "backup_code"])),
+        "{r:?}"
+    );
+    let session = r.str("session");
+    // A later step than the enrolment's.
+    gw.clock.advance(30);
+    mid_step(&gw).await;
+    let code = app_codes(&uri, &[gw.clock.now()]).await?.codes.remove(0);
+    let r = answer(&gw, &session, "totp", &code).await?;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let claims = jose_claims(&gw, &r.str("access_token"), &gw.issuer, Some("at+jwt")).await?;
+    assert_eq!(claims["amr"], json!(["siwe", "otp", "mfa"]));
+    assert!(
+        claims["wallet"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("eip155:")),
+        "{claims}"
+    );
+    // Without `challenge_wallet` (a merge patch: set it false), the signature alone again.
+    set_policy(&gw, json!({ "challenge_wallet": false })).await?;
+    let r = gw.siwe_sign_in(key, json!({})).await?;
+    assert!(r.body["access_token"].is_string(), "{r:?}");
     gw.stop().await?;
     Ok(())
 }
