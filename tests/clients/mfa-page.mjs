@@ -7,9 +7,8 @@
 // Prints {"challenge_title", "wrong_error", "backup_codes", "signed_in_title" (the account page's), "second_title",
 //   "second_signed_in"}; on a failure prints the page's URL and HTML to stderr and exits 1.
 import { chromium } from 'playwright-core';
-import otplib from 'otplib';
+import { appCode } from './app-code.mjs';
 
-const { authenticator } = otplib;
 const input = JSON.parse(process.argv[2]);
 const TIMEOUT = 15000;
 const browser = await chromium.launch({
@@ -18,20 +17,6 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
-// A code the app would show now, at least 3 s before its step ends, and of a later step
-// than the last code sent (the gateway accepts each step once).
-let lastStep = -1;
-async function appCode(secret) {
-  for (;;) {
-    const now = Math.floor(Date.now() / 1000);
-    const step = Math.floor(now / 30);
-    if (step > lastStep && 30 - (now % 30) > 3) {
-      lastStep = step;
-      return authenticator.generate(secret);
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-}
 async function signIn(page) {
   await page.goto(`${input.issuer}/login`);
   await page.getByLabel('Email').fill(input.email);

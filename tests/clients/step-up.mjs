@@ -11,9 +11,8 @@
 // the page's URL and HTML to stderr and exits 1.
 import * as client from 'openid-client';
 import { chromium } from 'playwright-core';
-import otplib from 'otplib';
+import { appCode } from './app-code.mjs';
 
-const { authenticator } = otplib;
 const input = JSON.parse(process.argv[2]);
 const TIMEOUT = 15000;
 const config = await client.discovery(new URL(input.issuer), input.client_id, {}, client.None(),
@@ -69,19 +68,6 @@ async function api(path, body, token) {
   });
   if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
   return res.json();
-}
-// Codes of a step later than the last one sent, at least 3 s before the step ends.
-let lastStep = -1;
-async function appCode(secret) {
-  for (;;) {
-    const now = Math.floor(Date.now() / 1000);
-    const step = Math.floor(now / 30);
-    if (step > lastStep && 30 - (now % 30) > 3) {
-      lastStep = step;
-      return authenticator.generate(secret);
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-  }
 }
 try {
   const context = await browser.newContext();

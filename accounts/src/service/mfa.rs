@@ -373,11 +373,7 @@ impl UserPool {
                 false => Err(Error::MfaCodeInvalid),
             };
         }
-        let bundle = self.store.find_account(pool.id, account).await?;
-        let to = verified_email(bundle.as_ref());
-        let codes = self
-            .confirm_totp_step(pool, account, step, to.as_deref(), now)
-            .await?;
+        let codes = self.confirm_totp_step(pool, account, step, now).await?;
         Ok(Some(codes))
     }
 
@@ -386,7 +382,6 @@ impl UserPool {
         pool: &PoolRecord,
         account: AccountId,
         step: i64,
-        to: Option<&str>,
         now: i64,
     ) -> Result<Vec<Secret>, Error> {
         let (codes, hashes) = self.new_backup_codes(account);
@@ -397,7 +392,9 @@ impl UserPool {
             json!({ "factor": Factor::Totp }),
             now,
         );
-        let notice = self.notice(pool, to, MfaChange::TotpAdded, now)?;
+        let notice = self
+            .factor_notice(pool, account, MfaChange::TotpAdded, now)
+            .await?;
         let change = FactorChange {
             account,
             now,
@@ -417,6 +414,24 @@ impl UserPool {
     ) -> Result<Option<crate::store::OutboxMail>, Error> {
         to.map(|to| self.outbox(pool, to, Mail::MfaChanged { change }, now))
             .transpose()
+    }
+
+    /// The notice of a change to `account`'s factors, for its verified address (none
+    /// without one).
+    pub(super) async fn factor_notice(
+        &self,
+        pool: &PoolRecord,
+        account: AccountId,
+        change: MfaChange,
+        now: i64,
+    ) -> Result<Option<crate::store::OutboxMail>, Error> {
+        let bundle = self.store.find_account(pool.id, account).await?;
+        self.notice(
+            pool,
+            verified_email(bundle.as_ref()).as_deref(),
+            change,
+            now,
+        )
     }
 
     fn backup_code_hash(&self, account: AccountId, code: &str) -> String {
@@ -528,10 +543,7 @@ impl UserPool {
             .master
             .open(&totp_purpose(account), &app.secret_sealed)?;
         let step = totp::matching_step(&secret, code, now, None).ok_or(Error::MfaCodeInvalid)?;
-        let bundle = self.store.find_account(pool.id, account).await?;
-        let to = verified_email(bundle.as_ref());
-        self.confirm_totp_step(pool, account, step, to.as_deref(), now)
-            .await
+        self.confirm_totp_step(pool, account, step, now).await
     }
 
     /// `POST /v1/me/mfa/email`: codes to the verified email become a factor.
@@ -584,8 +596,6 @@ impl UserPool {
         factor: Factor,
         now: i64,
     ) -> Result<(), Error> {
-        let bundle = self.store.find_account(pool.id, account).await?;
-        let to = verified_email(bundle.as_ref());
         let change_kind = match factor {
             Factor::Totp => MfaChange::TotpRemoved,
             Factor::Email => MfaChange::EmailRemoved,
@@ -598,7 +608,7 @@ impl UserPool {
             json!({ "factor": factor }),
             now,
         );
-        let notice = self.notice(pool, to.as_deref(), change_kind, now)?;
+        let notice = self.factor_notice(pool, account, change_kind, now).await?;
         let change = FactorChange {
             account,
             now,
@@ -617,8 +627,6 @@ impl UserPool {
         now: i64,
     ) -> Result<Vec<Secret>, Error> {
         Self::require_allowed(pool, Factor::BackupCode)?;
-        let bundle = self.store.find_account(pool.id, account).await?;
-        let to = verified_email(bundle.as_ref());
         let (codes, hashes) = self.new_backup_codes(account);
         let audit = Self::audit(
             pool.id,
@@ -627,7 +635,9 @@ impl UserPool {
             json!({}),
             now,
         );
-        let notice = self.notice(pool, to.as_deref(), MfaChange::BackupCodesReplaced, now)?;
+        let notice = self
+            .factor_notice(pool, account, MfaChange::BackupCodesReplaced, now)
+            .await?;
         let change = FactorChange {
             account,
             now,
@@ -660,7 +670,7 @@ fn totp_purpose(account: AccountId) -> String {
     format!("totp:{account}")
 }
 
-fn verified_email(bundle: Option<&AccountBundle>) -> Option<String> {
+pub(super) fn verified_email(bundle: Option<&AccountBundle>) -> Option<String> {
     bundle
         .and_then(|b| b.email.as_ref())
         .filter(|e| e.verified_at.is_some())

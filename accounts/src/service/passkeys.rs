@@ -7,9 +7,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{Issued, NewSessionRequest, UserPool};
-use crate::mail::{Mail, MfaChange};
+use crate::mail::MfaChange;
 use crate::policy::MfaMode;
-use crate::store::{AccountBundle, FactorChange, PasskeyRecord, PoolRecord};
+use crate::store::{FactorChange, PasskeyRecord, PoolRecord};
 use crate::{AccountId, AccountStatus, Error};
 
 /// The longest passkey name, in characters.
@@ -58,13 +58,6 @@ fn clean_name(name: &str) -> Result<String, Error> {
     Ok(name.to_string())
 }
 
-fn verified_email(bundle: Option<&AccountBundle>) -> Option<String> {
-    bundle
-        .and_then(|b| b.email.as_ref())
-        .filter(|e| e.verified_at.is_some())
-        .map(|e| e.email.clone())
-}
-
 impl UserPool {
     /// The account's passkeys (also what a ceremony needs: their stored credentials).
     pub async fn passkeys(&self, account: AccountId) -> Result<Vec<PasskeyRecord>, Error> {
@@ -99,7 +92,6 @@ impl UserPool {
             created_at: now,
             last_used_at: None,
         };
-        let bundle = self.store.find_account(pool.id, account).await?;
         let audit = Self::audit(
             pool.id,
             Some(account),
@@ -107,12 +99,9 @@ impl UserPool {
             json!({ "passkey": record.id, "name": record.name }),
             now,
         );
-        let notice = verified_email(bundle.as_ref())
-            .map(|to| {
-                let change = MfaChange::PasskeyAdded;
-                self.outbox(pool, &to, Mail::MfaChanged { change }, now)
-            })
-            .transpose()?;
+        let notice = self
+            .factor_notice(pool, account, MfaChange::PasskeyAdded, now)
+            .await?;
         let change = FactorChange {
             account,
             now,
@@ -160,7 +149,6 @@ impl UserPool {
         id: uuid::Uuid,
         now: i64,
     ) -> Result<(), Error> {
-        let bundle = self.store.find_account(pool.id, account).await?;
         let audit = Self::audit(
             pool.id,
             Some(account),
@@ -168,12 +156,9 @@ impl UserPool {
             json!({ "passkey": id }),
             now,
         );
-        let notice = verified_email(bundle.as_ref())
-            .map(|to| {
-                let change = MfaChange::PasskeyRemoved;
-                self.outbox(pool, &to, Mail::MfaChanged { change }, now)
-            })
-            .transpose()?;
+        let notice = self
+            .factor_notice(pool, account, MfaChange::PasskeyRemoved, now)
+            .await?;
         let change = FactorChange {
             account,
             now,

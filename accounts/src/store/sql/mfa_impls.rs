@@ -46,6 +46,19 @@ macro_rules! mfa_store {
                 Ok(n)
             }
 
+            /// After a factor's removal: the last one goes only when `keep_one` does not hold
+            /// it ([`Error::LastFactor`]), and takes the backup codes with it; then the notice
+            /// and audit row.
+            async fn after_removal(c: &mut Conn, change: &FactorChange<'_>, keep_one: bool) -> Result<(), Error> {
+                if Self::count_factors(c, change.account).await? == 0 {
+                    if keep_one {
+                        return Err(Error::LastFactor);
+                    }
+                    Self::set_backup_codes(c, change.account, &[], change.now).await?;
+                }
+                Self::record_change(c, change).await
+            }
+
             /// The change's notice and audit row.
             async fn record_change(c: &mut Conn, change: &FactorChange<'_>) -> Result<(), Error> {
                 if let Some(m) = change.notice {
@@ -169,13 +182,7 @@ macro_rules! mfa_store {
                 if left == 0 {
                     return Err(Error::LastCredential);
                 }
-                if Self::count_factors(&mut tx, change.account).await? == 0 {
-                    if keep_one {
-                        return Err(Error::LastFactor);
-                    }
-                    Self::set_backup_codes(&mut tx, change.account, &[], change.now).await?;
-                }
-                Self::record_change(&mut tx, change).await?;
+                Self::after_removal(&mut tx, change, keep_one).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -384,13 +391,7 @@ macro_rules! mfa_store {
                 if removed == 0 {
                     return Err(Error::MfaNotEnrolled);
                 }
-                if Self::count_factors(&mut tx, change.account).await? == 0 {
-                    if keep_one {
-                        return Err(Error::LastFactor);
-                    }
-                    Self::set_backup_codes(&mut tx, change.account, &[], change.now).await?;
-                }
-                Self::record_change(&mut tx, change).await?;
+                Self::after_removal(&mut tx, change, keep_one).await?;
                 tx.commit().await?;
                 Ok(())
             }
