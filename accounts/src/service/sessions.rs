@@ -91,6 +91,7 @@ impl UserPool {
     ) -> Result<(), Error> {
         let on = pool.config.compromised_passwords;
         if on == OnCompromised::Allow
+            || self.breached.is_none()
             || !self
                 .is_breached(&crate::policy::normalize_password(password))
                 .await?

@@ -50,6 +50,9 @@ impl Caller {
 /// the owner of a new network or browser. Best effort once the session exists: a failure
 /// is logged, never the sign-in's answer.
 pub async fn note_origin(state: &AppState, pool: &PoolRecord, caller: &Caller, issued: &Issued) {
+    if !pool.config.notify_new_sign_ins {
+        return;
+    }
     let origin = accounts::Origin {
         network: &caller.network(),
         device: caller.device.as_deref(),

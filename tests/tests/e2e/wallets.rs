@@ -327,6 +327,39 @@ async fn linking_conflicts_and_the_last_credential(w: Arc<World>) -> TestResult 
     )
     .await?;
     assert_eq!(kinds, 2);
+
+    // B links a second wallet; unlinking both at once leaves one (DESIGN rule 3).
+    let w3 = gw.siwe_signed(None, json!({})).await?;
+    let r = gw.post_auth("/v1/me/wallets", w3.body(), &b_token).await?;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let (p2, p3) = (
+        format!("/v1/me/wallets/{}", w2.caip10(1)),
+        format!("/v1/me/wallets/{}", w3.caip10(1)),
+    );
+    let (r2, r3) = tokio::join!(
+        gw.call(Method::DELETE, &p2, None, Some(&b_token)),
+        gw.call(Method::DELETE, &p3, None, Some(&b_token)),
+    );
+    let mut statuses = vec![r2?.status, r3?.status];
+    statuses.sort();
+    assert_eq!(statuses, vec![StatusCode::OK, StatusCode::CONFLICT]);
+    let left: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM wallet_credential w JOIN wallet_credential b \
+         ON b.account_id = w.account_id WHERE b.address_key = $1",
+    )
+    .bind(w3.address.to_lowercase())
+    .fetch_optional(&w.db().await?)
+    .await?
+    .map_or(0, |r| r.get(0));
+    let left2: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM wallet_credential w JOIN wallet_credential b \
+         ON b.account_id = w.account_id WHERE b.address_key = $1",
+    )
+    .bind(w2.address.to_lowercase())
+    .fetch_optional(&w.db().await?)
+    .await?
+    .map_or(0, |r| r.get(0));
+    assert_eq!(left + left2, 1, "exactly one wallet stays with B");
     gw.stop().await
 }
 

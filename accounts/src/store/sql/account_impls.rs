@@ -65,6 +65,9 @@ macro_rules! account_store {
             async fn delete_wallet(&self, account: AccountId, chain_id: i64, address_key: &str, notice: Option<&OutboxMail>, audit: &AuditEvent) -> Result<(), Error> {
                 let acc = account.to_string();
                 let mut tx = self.begin().await?;
+                // Two unlinks at once must not both take "the last credential": the account's
+                // row is locked while what is left is counted.
+                Self::lock_account(&mut tx, account).await?;
                 let deleted = sqlx::query("DELETE FROM wallet_credential WHERE account_id = $1 AND chain_id = $2 AND address_key = $3")
                     .bind(&acc)
                     .bind(chain_id)
@@ -75,11 +78,13 @@ macro_rules! account_store {
                 if deleted == 0 {
                     return Err(Error::WalletNotFound);
                 }
-                // What can still sign in: the other wallets, and a password with a verified email.
+                // What can still sign in: the other wallets, a password with a verified email,
+                // passkeys.
                 let (left,): (i64,) = sqlx::query_as(
                     "SELECT (SELECT COUNT(*) FROM wallet_credential WHERE account_id = $1) + \
                      (SELECT COUNT(*) FROM password_credential p JOIN email_credential e ON e.account_id = p.account_id \
-                      WHERE p.account_id = $1 AND e.verified_at IS NOT NULL)",
+                      WHERE p.account_id = $1 AND e.verified_at IS NOT NULL) + \
+                     (SELECT COUNT(*) FROM passkey WHERE account_id = $1)",
                 )
                 .bind(&acc)
                 .fetch_one(&mut *tx)
