@@ -238,7 +238,9 @@ impl KeyRing {
         }
     }
 
-    /// Makes sure the pool has a key for every algorithm (first start).
+    /// Makes sure the pool has a key for every algorithm (first start). Instances starting
+    /// together race here; the store keeps one live key per algorithm, the first written, and
+    /// every instance then reads the same keys (one JWKS).
     pub async fn ensure(&self, pool: &PoolRecord, now: i64) -> Result<(), Error> {
         let existing = self.store.list_signing_keys(pool.id).await?;
         for alg in ALGORITHMS {
@@ -272,6 +274,7 @@ impl KeyRing {
             retires_at: None,
         };
         self.store.insert_signing_key(&rec, supersede).await?;
+        self.cache.write().map_err(|_| Error::Crypto)?.remove(&pool);
         Ok(kid)
     }
 

@@ -338,12 +338,14 @@ pub trait PoolStore: Send + Sync {
 pub trait KeyStore: Send + Sync {
     async fn list_signing_keys(&self, pool: PoolId) -> Result<Vec<SigningKeyRecord>, Error>;
     /// Inserts a key; when `supersede` is set, every older key of the same algorithm that has
-    /// no retirement yet retires at that time. One transaction.
+    /// no retirement yet retires at that time. One transaction. False (nothing written) when
+    /// the pool already has a live key of that algorithm and none is superseded: another
+    /// instance made it first.
     async fn insert_signing_key(
         &self,
         key: &SigningKeyRecord,
         supersede: Option<i64>,
-    ) -> Result<(), Error>;
+    ) -> Result<bool, Error>;
     /// Deletes keys whose retirement passed (they have left the JWKS).
     async fn delete_retired_keys(&self, pool: PoolId, now: i64) -> Result<u64, Error>;
 }

@@ -46,13 +46,46 @@ pub async fn connect(url: &str) -> Result<DynStore, Error> {
             .test_before_acquire(false)
             .connect_with(opts)
             .await?;
+        // Processes opening one database file together migrate it one at a time (sqlx's
+        // migrator takes PostgreSQL's advisory lock, and no lock on SQLite): an exclusive
+        // lock on a file beside the database, held while the migrations run.
+        // Waiting for the lock blocks: off the runtime's threads (instances in one process,
+        // as in the tests, must not stall the one that holds it).
+        let lock_url = url.to_string();
+        let guard = tokio::task::spawn_blocking(move || migration_lock(&lock_url))
+            .await
+            .map_err(|e| Error::Store(format!("the migration lock: {e}")))??;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        drop(guard);
         Ok(Arc::new(SqliteStore { pool }))
     } else {
         Err(Error::Store(
             "DATABASE_URL must start with postgres:// or sqlite:".into(),
         ))
     }
+}
+
+/// The lock file of a SQLite database's migrations (`{file}.migrate.lock`), locked; none
+/// for an in-memory database.
+fn migration_lock(url: &str) -> Result<Option<std::fs::File>, Error> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") {
+        return Ok(None);
+    }
+    let failed = |e: std::io::Error| Error::Store(format!("the migration lock: {e}"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(format!("{path}.migrate.lock"))
+        .map_err(failed)?;
+    file.lock().map_err(failed)?;
+    Ok(Some(file))
 }
 
 /// A named unique constraint and the columns SQLite names instead (it reports
@@ -74,6 +107,11 @@ const WALLET_KEY: Unique = Unique {
 const PASSKEY_KEY: Unique = Unique {
     constraint: "passkey_pool_credential_key",
     sqlite_columns: "passkey.pool_id, passkey.credential_id",
+};
+
+const LIVE_KEY: Unique = Unique {
+    constraint: "signing_key_live_key",
+    sqlite_columns: "signing_key.pool_id, signing_key.alg",
 };
 
 const POOL_NAME_KEY: Unique = Unique {

@@ -22,7 +22,45 @@ crate::tests!(
     cli_rotates_keys,
     two_instances_behave_as_one,
     mail_is_retried_until_delivered,
+    three_instances_starting_together_make_one_key_per_algorithm,
 );
+
+/// Three instances started at once on an empty database: the migrations run once, the pool
+/// gets one live key per algorithm (not one per instance), and all three publish the same
+/// JWKS at once, so a token signed by one verifies with what another published.
+async fn three_instances_starting_together_make_one_key_per_algorithm(w: Arc<World>) -> TestResult {
+    let (a, b, c) = tokio::join!(w.start(), w.start(), w.start());
+    let (a, b, c) = (a?, b?, c?);
+    let live: Vec<(String, i64)> = sqlx::query(
+        "SELECT alg, COUNT(*) FROM signing_key WHERE retires_at IS NULL GROUP BY alg ORDER BY alg",
+    )
+    .fetch_all(&w.db().await?)
+    .await?
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    assert_eq!(live, vec![("ES256".into(), 1), ("RS256".into(), 1)]);
+    let mut published = Vec::new();
+    for gw in [&a, &b, &c] {
+        let jwks: Value = gw
+            .http
+            .get(format!("{}/.well-known/jwks.json", gw.api))
+            .send()
+            .await?
+            .json()
+            .await?;
+        published.push(jwks);
+    }
+    assert_eq!(published[0]["keys"].as_array().map(Vec::len), Some(2));
+    assert!(
+        published.iter().all(|j| *j == published[0]),
+        "{published:#?}"
+    );
+    for gw in [a, b, c] {
+        gw.stop().await?;
+    }
+    Ok(())
+}
 
 const PW: &str = "correct horse battery";
 

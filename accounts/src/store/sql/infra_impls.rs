@@ -62,7 +62,7 @@ macro_rules! infra_store {
                 .collect()
             }
 
-            async fn insert_signing_key(&self, key: &SigningKeyRecord, supersede: Option<i64>) -> Result<(), Error> {
+            async fn insert_signing_key(&self, key: &SigningKeyRecord, supersede: Option<i64>) -> Result<bool, Error> {
                 let mut tx = self.begin().await?;
                 if let Some(retires_at) = supersede {
                     sqlx::query(
@@ -75,7 +75,7 @@ macro_rules! infra_store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                sqlx::query(
+                let inserted = sqlx::query(
                     "INSERT INTO signing_key (kid, pool_id, alg, private_sealed, public_jwk, created_at, \
                      activates_at, retires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
@@ -88,9 +88,14 @@ macro_rules! infra_store {
                 .bind(key.activates_at)
                 .bind(key.retires_at)
                 .execute(&mut *tx)
-                .await?;
+                .await;
+                match inserted {
+                    Ok(_) => {}
+                    Err(e) if violates(&e, &LIVE_KEY) => return Ok(false),
+                    Err(e) => return Err(e.into()),
+                }
                 tx.commit().await?;
-                Ok(())
+                Ok(true)
             }
 
             async fn delete_retired_keys(&self, pool: PoolId, now: i64) -> Result<u64, Error> {
