@@ -13,8 +13,10 @@ use crate::keys::{Alg, PoolKeys};
 /// Tokens issued by the direct `/v1` API (no OAuth client) name this client.
 pub const DIRECT_CLIENT: &str = "direct";
 
-/// Clock skew tolerated when checking `exp` and `iat` of presented tokens.
-const LEEWAY: i64 = 60;
+/// Clock skew tolerated when checking `exp` and `iat` of presented tokens: a token issued by
+/// an instance up to this far ahead or behind validates on every other (`/readyz` fails an
+/// instance whose clock is further off the database's).
+pub const LEEWAY: i64 = 60;
 
 /// A token set, as every sign-in answers it. The OAuth token endpoint leaves out what the
 /// grant does not give (no `id_token` without `openid`, no `refresh_token` for a client

@@ -663,6 +663,8 @@ pub trait Store:
     + MfaStore
 {
     async fn ping(&self) -> Result<(), Error>;
+    /// The database's clock, Unix seconds (every instance's reference for its own).
+    async fn clock(&self) -> Result<i64, Error>;
     fn backend(&self) -> &'static str;
 }
 

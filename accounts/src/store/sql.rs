@@ -753,6 +753,11 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn clock(&self) -> Result<i64, Error> {
+                let (now,): (i64,) = sqlx::query_as(DB_NOW).fetch_one(&self.pool).await?;
+                Ok(now)
+            }
+
             fn backend(&self) -> &'static str {
                 $name
             }
@@ -813,6 +818,8 @@ mod pg {
         SELECT $3, id, $4, $2 FROM live ON CONFLICT (token_hash) DO NOTHING) \
         SELECT id, pool_id, account_id, client_id, amr, wallet, auth_time, created_at, \
         expires_at, last_used_at, revoked_at, scope, parent_id, user_agent FROM live";
+    /// The server's clock, Unix seconds.
+    const DB_NOW: &str = "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS BIGINT)";
     sql_store!(PgStore, sqlx::Postgres, "BEGIN", "PostgreSQL");
 }
 
@@ -868,6 +875,8 @@ mod lite {
         INSERT INTO refresh_token (token_hash, session_id, generation, created_at) \
         SELECT $3, $1, $4, $2 WHERE EXISTS (SELECT 1 FROM session WHERE id = $1 \
         AND revoked_at IS NULL AND expires_at > $2) ON CONFLICT (token_hash) DO NOTHING";
+    /// The machine's clock, Unix seconds (SQLite runs in the gateway's process).
+    const DB_NOW: &str = "SELECT CAST(strftime('%s', 'now') AS INTEGER)";
     sql_store!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE", "SQLite");
 }
 

@@ -29,6 +29,9 @@ struct ReadyResponse {
     status: &'static str,
     database: &'static str,
     ephemeral: &'static str,
+    /// This instance's clock minus the database's, seconds. Beyond the tokens' leeway
+    /// (60 s) the instance is not ready: its tokens would be refused by the others.
+    clock_offset_seconds: i64,
 }
 
 /// The database and the ephemeral store answer.
@@ -43,7 +46,21 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<ReadyResponse>, Ap
         .ping()
         .await
         .map_err(|e| AppError::Unavailable(format!("ephemeral store: {e}")))?;
+    let database_now = state
+        .store
+        .clock()
+        .await
+        .map_err(|e| AppError::Unavailable(format!("database: {e}")))?;
+    let clock_offset_seconds = state.clock.now() - database_now;
+    if clock_offset_seconds.abs() > crate::tokens::LEEWAY {
+        return Err(AppError::Unavailable(format!(
+            "this instance's clock is {clock_offset_seconds} s off the database's, beyond the \
+             tokens' leeway of {} s: its tokens would be refused elsewhere",
+            crate::tokens::LEEWAY
+        )));
+    }
     Ok(Json(ReadyResponse {
+        clock_offset_seconds,
         status: "ready",
         database: state.store.backend(),
         ephemeral: if state.config.redis_url.is_some() {

@@ -23,7 +23,66 @@ crate::tests!(
     two_instances_behave_as_one,
     mail_is_retried_until_delivered,
     three_instances_starting_together_make_one_key_per_algorithm,
+    clock_skew_within_the_leeway_and_beyond,
 );
+
+async fn token_at(gw: &Gateway, email: &str) -> anyhow::Result<String> {
+    let r = gw
+        .post(
+            "/v1/sessions/password",
+            json!({ "email": email, "password": PW }),
+        )
+        .await?;
+    Ok(r.str("access_token"))
+}
+
+/// Two instances, one with its clock ahead: within the 60 s leeway its tokens validate on
+/// the other; beyond it they do not, and its `/readyz` says why (503) so a balancer takes it
+/// out, while the other stays ready.
+async fn clock_skew_within_the_leeway_and_beyond(w: Arc<World>) -> TestResult {
+    let ahead = w.start().await?;
+    let real = w.start().await?;
+    let email = unique_email("skew");
+    ahead.signup_confirmed(&w.mail, &email, PW).await?;
+    let r = real.call(Method::GET, "//readyz", None, None).await?;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body["clock_offset_seconds"]
+            .as_i64()
+            .is_some_and(|o| o.abs() <= 2),
+        "{r:?}"
+    );
+
+    ahead.clock.advance(45);
+    let token = token_at(&ahead, &email).await?;
+    let r = real.get_auth("/v1/me", &token).await?;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "45 s ahead is within the leeway: {r:?}"
+    );
+    let r = ahead.call(Method::GET, "//readyz", None, None).await?;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+
+    ahead.clock.advance(45);
+    let token = token_at(&ahead, &email).await?;
+    let r = real.get_auth("/v1/me", &token).await?;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "90 s ahead is beyond it: {r:?}"
+    );
+    let r = ahead.call(Method::GET, "//readyz", None, None).await?;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        "{r:?}"
+    );
+    let r = real.call(Method::GET, "//readyz", None, None).await?;
+    assert_eq!(r.status, StatusCode::OK);
+    ahead.stop().await?;
+    real.stop().await
+}
 
 /// Three instances started at once on an empty database: the migrations run once, the pool
 /// gets one live key per algorithm (not one per instance), and all three publish the same
