@@ -27,8 +27,9 @@ pub const RETIRE_AFTER: i64 = 86_400 + 300;
 /// before it signs, by default.
 pub const DEFAULT_ACTIVATION_DELAY: i64 = 600;
 
-/// How often an instance re-reads the pool's keys (to see rotations done elsewhere).
-const RELOAD_EVERY: i64 = 30;
+/// How often an instance re-reads the pool's keys (to see rotations and revocations done
+/// elsewhere).
+pub const RELOAD_EVERY: i64 = 30;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Alg {
@@ -276,6 +277,57 @@ impl KeyRing {
         self.store.insert_signing_key(&rec, supersede).await?;
         self.cache.write().map_err(|_| Error::Crypto)?.remove(&pool);
         Ok(kid)
+    }
+
+    /// Emergency revocation (`gatehouse keys revoke`, the admin API): the key leaves the
+    /// JWKS now and verifies nothing more: at once on this instance, within
+    /// [`RELOAD_EVERY`] seconds on every other. When it was its algorithm's live key, a new
+    /// one signs from now (no publication delay: tokens are re-issued under it at their
+    /// next refresh). False when the pool has no such key.
+    pub async fn revoke(
+        &self,
+        pool: &PoolRecord,
+        kid: &str,
+        actor: &serde_json::Value,
+        now: i64,
+    ) -> Result<bool, Error> {
+        let Some(alg) = self
+            .store
+            .list_signing_keys(pool.id)
+            .await?
+            .into_iter()
+            .find(|k| k.kid == kid)
+            .and_then(|k| Alg::parse(&k.alg))
+        else {
+            return Ok(false);
+        };
+        let (new_kid, sealed, jwk) = generate(alg, &self.master)?;
+        let replacement = SigningKeyRecord {
+            kid: new_kid.clone(),
+            pool_id: pool.id,
+            alg: alg.as_str().into(),
+            private_sealed: sealed,
+            public_jwk: jwk,
+            created_at: now,
+            activates_at: now,
+            retires_at: None,
+        };
+        let audit = accounts::store::AuditEvent {
+            pool_id: pool.id,
+            account_id: None,
+            kind: "signing_key_revoked",
+            detail: json!({ "kid": kid, "actor": actor, "replacement": new_kid }),
+            created_at: now,
+        };
+        let revoked = self
+            .store
+            .revoke_signing_key(pool.id, kid, &replacement, &audit)
+            .await?;
+        self.cache
+            .write()
+            .map_err(|_| Error::Crypto)?
+            .remove(&pool.id);
+        Ok(revoked)
     }
 
     /// `gatehouse keys rotate`: new keys are published now and sign from `now + delay`; the

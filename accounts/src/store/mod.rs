@@ -346,6 +346,17 @@ pub trait KeyStore: Send + Sync {
         key: &SigningKeyRecord,
         supersede: Option<i64>,
     ) -> Result<bool, Error>;
+    /// Emergency revocation: the key `kid` of the pool leaves the JWKS now (it retires at
+    /// `now`); when it was its algorithm's live key, `replacement` (of that algorithm,
+    /// signing from `now`) takes its place. One transaction with its audit row. False when
+    /// the pool has no such key (or it retired already).
+    async fn revoke_signing_key(
+        &self,
+        pool: PoolId,
+        kid: &str,
+        replacement: &SigningKeyRecord,
+        audit: &AuditEvent,
+    ) -> Result<bool, Error>;
     /// Deletes keys whose retirement passed (they have left the JWKS).
     async fn delete_retired_keys(&self, pool: PoolId, now: i64) -> Result<u64, Error>;
 }

@@ -155,6 +155,15 @@ pub enum KeysCommand {
         #[arg(long, default_value = "main")]
         pool: String,
     },
+    /// Revoke a key at once (a key that leaked): it leaves the JWKS, tokens it signed are
+    /// refused everywhere within 30 s, and a live key is replaced by one that signs now.
+    Revoke {
+        /// The pool's name.
+        #[arg(long, default_value = "main")]
+        pool: String,
+        /// The key's id (`kid`), as `keys list` shows it.
+        kid: String,
+    },
 }
 
 impl Cli {
@@ -192,11 +201,20 @@ pub async fn run_admin(command: &Command, config: Config, json: bool) -> anyhow:
         Command::Keys { command } => {
             let state = AppState::build(config, Clock::default()).await?;
             let pool_name = match command {
-                KeysCommand::Rotate { pool, .. } | KeysCommand::List { pool } => pool,
+                KeysCommand::Rotate { pool, .. }
+                | KeysCommand::List { pool }
+                | KeysCommand::Revoke { pool, .. } => pool,
             };
             let now = state.clock.now();
             let pool = find_pool(&state, pool_name).await?;
             let ring: &KeyRing = &state.keys;
+            if let KeysCommand::Revoke { kid, .. } = command {
+                let actor = serde_json::json!("cli");
+                if !ring.revoke(&pool, kid, &actor, now).await? {
+                    anyhow::bail!("the pool {} has no live key {kid}", pool.name);
+                }
+                println!("revoked {kid}");
+            }
             if let KeysCommand::Rotate { activate_in, .. } = command {
                 let kids = ring.rotate(&pool, *activate_in, now).await?;
                 println!(

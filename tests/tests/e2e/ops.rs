@@ -24,7 +24,115 @@ crate::tests!(
     mail_is_retried_until_delivered,
     three_instances_starting_together_make_one_key_per_algorithm,
     clock_skew_within_the_leeway_and_beyond,
+    a_revoked_key_is_refused_everywhere,
 );
+
+const ROOT: &str = "test-admin-token-0123456789abcdef";
+
+/// Emergency revocation through the admin API on one instance: its tokens are refused there
+/// at once and on the other within its 30 s key reload; refresh re-issues them under the
+/// replacement, which signs at once; the CLI revokes too. Audited.
+async fn a_revoked_key_is_refused_everywhere(w: Arc<World>) -> TestResult {
+    let a = w
+        .start_with(|c| c.admin_token = Some(Secret::new(ROOT)))
+        .await?;
+    let b = w.start().await?;
+    let email = unique_email("revoked");
+    let set = a.signed_in(&w.mail, &email, PW).await?;
+    let token = set["access_token"].as_str().unwrap_or_default().to_string();
+    let kid = kid_of(&token);
+    for gw in [&a, &b] {
+        assert_eq!(gw.get_auth("/v1/me", &token).await?.status, StatusCode::OK);
+    }
+    let r = a
+        .call(
+            Method::POST,
+            &format!("//admin/v1/pools/main/keys/{kid}/revoke"),
+            None,
+            Some(ROOT),
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let keys = r.body["keys"].as_array().cloned().unwrap_or_default();
+    let live_es256: Vec<&Value> = keys
+        .iter()
+        .filter(|k| k["alg"] == "ES256" && k["retires_at"].is_null())
+        .collect();
+    assert_eq!(live_es256.len(), 1);
+    assert_ne!(live_es256[0]["kid"], kid.as_str());
+    // Refused here at once, and elsewhere once that instance reloads its keys (30 s).
+    assert_eq!(
+        a.get_auth("/v1/me", &token).await?.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(!kids(&a).await?.contains(&kid), "gone from the JWKS");
+    b.clock.advance(31);
+    assert_eq!(
+        b.get_auth("/v1/me", &token).await?.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Refresh gives tokens under the replacement, valid everywhere.
+    let r = b
+        .post(
+            "/v1/sessions/refresh",
+            json!({ "refresh_token": set["refresh_token"] }),
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let fresh = r.str("access_token");
+    assert_ne!(kid_of(&fresh), kid);
+    for gw in [&a, &b] {
+        assert_eq!(gw.get_auth("/v1/me", &fresh).await?.status, StatusCode::OK);
+    }
+    // Unknown or already revoked: 404, nothing changes.
+    let r = a
+        .call(
+            Method::POST,
+            &format!("//admin/v1/pools/main/keys/{kid}/revoke"),
+            None,
+            Some(ROOT),
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
+    let revoked: i64 =
+        sqlx::query("SELECT COUNT(*) FROM audit_event WHERE kind = 'signing_key_revoked'")
+            .fetch_one(&w.db().await?)
+            .await?
+            .get(0);
+    assert_eq!(revoked, 1);
+    a.stop().await?;
+    b.stop().await?;
+    // The CLI: the RS256 key.
+    let rs256 = {
+        let gw = w.start().await?;
+        let r: Value = gw
+            .http
+            .get(format!("{}/.well-known/jwks.json", gw.api))
+            .send()
+            .await?
+            .json()
+            .await?;
+        gw.stop().await?;
+        r["keys"]
+            .as_array()
+            .and_then(|ks| ks.iter().find(|k| k["alg"] == "RS256"))
+            .and_then(|k| k["kid"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let revoke = Command::Keys {
+        command: KeysCommand::Revoke {
+            pool: "main".into(),
+            kid: rs256.clone(),
+        },
+    };
+    gateway::cli::run_admin(&revoke, w.config(0), false).await?;
+    let gw = w.start().await?;
+    let now_published = kids(&gw).await?;
+    assert!(!now_published.contains(&rs256));
+    assert_eq!(now_published.len(), 2, "{now_published:?}");
+    gw.stop().await
+}
 
 async fn token_at(gw: &Gateway, email: &str) -> anyhow::Result<String> {
     let r = gw

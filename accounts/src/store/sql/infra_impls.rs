@@ -62,6 +62,49 @@ macro_rules! infra_store {
                 .collect()
             }
 
+            async fn revoke_signing_key(&self, pool: PoolId, kid: &str, replacement: &SigningKeyRecord, audit: &AuditEvent) -> Result<bool, Error> {
+                let now = replacement.created_at;
+                let mut tx = self.begin().await?;
+                let found: Option<(String, Option<i64>)> = sqlx::query_as(&format!(
+                    "SELECT alg, retires_at FROM signing_key WHERE pool_id = $1 AND kid = $2{FOR_UPDATE}"
+                ))
+                .bind(pool.to_string())
+                .bind(kid)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((alg, retires_at)) = found else {
+                    return Ok(false);
+                };
+                if retires_at.is_some_and(|r| r <= now) {
+                    return Ok(false);
+                }
+                sqlx::query("UPDATE signing_key SET retires_at = $3 WHERE pool_id = $1 AND kid = $2")
+                    .bind(pool.to_string())
+                    .bind(kid)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                // The live key of its algorithm: the replacement signs at once.
+                if retires_at.is_none() && alg == replacement.alg {
+                    sqlx::query(
+                        "INSERT INTO signing_key (kid, pool_id, alg, private_sealed, public_jwk, created_at, \
+                         activates_at, retires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+                    )
+                    .bind(&replacement.kid)
+                    .bind(pool.to_string())
+                    .bind(&replacement.alg)
+                    .bind(&replacement.private_sealed)
+                    .bind(json_text(&replacement.public_jwk)?)
+                    .bind(now)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Self::audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
             async fn insert_signing_key(&self, key: &SigningKeyRecord, supersede: Option<i64>) -> Result<bool, Error> {
                 let mut tx = self.begin().await?;
                 if let Some(retires_at) = supersede {

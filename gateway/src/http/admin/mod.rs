@@ -16,6 +16,7 @@
 mod audit;
 mod clients;
 mod groups;
+mod keys;
 mod pools;
 mod users;
 
@@ -47,6 +48,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(users::router())
         .merge(groups::router())
         .merge(audit::router())
+        .merge(keys::router())
 }
 
 /// Who is calling the admin API, and what they may do.
