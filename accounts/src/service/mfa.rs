@@ -1,6 +1,7 @@
 //! Second factors (DESIGN, Multi-factor authentication): whether a sign-in whose first
-//! factor passed must answer a second one, the answers (an authenticator app's code, a
-//! backup code, an emailed code), and the account's own enrolment and removal of factors.
+//! factor passed must answer a second one, and the answers (an authenticator app's code, a
+//! backup code, an emailed code, a passkey's verdict). The account's own enrolment and
+//! removal of factors is in `factors`.
 //!
 //! The challenge itself (its handle, its five wrong answers, its five minutes) lives in the
 //! gateway's ephemeral store; this side decides, checks codes and opens the session.
@@ -377,7 +378,7 @@ impl UserPool {
         Ok(Some(codes))
     }
 
-    async fn confirm_totp_step(
+    pub(super) async fn confirm_totp_step(
         &self,
         pool: &PoolRecord,
         account: AccountId,
@@ -405,7 +406,7 @@ impl UserPool {
         Ok(codes)
     }
 
-    fn notice(
+    pub(super) fn notice(
         &self,
         pool: &PoolRecord,
         to: Option<&str>,
@@ -445,7 +446,7 @@ impl UserPool {
     }
 
     /// Ten codes of ten characters (about 50 bits each, `xxxxx-xxxxx`), and their hashes.
-    fn new_backup_codes(&self, account: AccountId) -> (Vec<Secret>, Vec<String>) {
+    pub(super) fn new_backup_codes(&self, account: AccountId) -> (Vec<Secret>, Vec<String>) {
         // Base32 without the letters and digits people confuse is not needed: the codes
         // are compared case-insensitively and without dashes or spaces.
         (0..BACKUP_CODES)
@@ -456,196 +457,6 @@ impl UserPool {
                 (Secret::new(code), hash)
             })
             .unzip()
-    }
-
-    fn require_allowed(pool: &PoolRecord, factor: Factor) -> Result<(), Error> {
-        match pool.config.mfa.allows(factor) {
-            true => Ok(()),
-            false => Err(Error::FactorNotAllowed),
-        }
-    }
-
-    /// The account's factors (`GET /v1/me/mfa`).
-    pub async fn mfa_view(&self, pool: &PoolRecord, account: AccountId) -> Result<MfaView, Error> {
-        let state = self.store.mfa_state(account).await?;
-        let policy = &pool.config.mfa;
-        Ok(MfaView {
-            mode: policy.mode,
-            allowed: match policy.mode {
-                MfaMode::Off => Vec::new(),
-                _ => policy.factors.clone(),
-            },
-            totp: state
-                .totp
-                .filter(|t| t.confirmed_at.is_some())
-                .map(|t| FactorView {
-                    created_at: t.confirmed_at.unwrap_or(t.created_at),
-                    last_used_at: t.last_used_at,
-                }),
-            email: state.email.map(|(created_at, last_used_at)| FactorView {
-                created_at,
-                last_used_at,
-            }),
-            backup_codes_left: state.backup_codes_left,
-        })
-    }
-
-    /// `POST /v1/me/mfa/totp` (and an enrolment under a `required` challenge): a new
-    /// secret, pending until a first code confirms it. With `reuse`, a pending secret is
-    /// shown again instead (a page shown again after a wrong code keeps the app's entry).
-    pub async fn start_totp(
-        &self,
-        pool: &PoolRecord,
-        account: AccountId,
-        label: &str,
-        reuse: bool,
-        now: i64,
-    ) -> Result<TotpEnrolment, Error> {
-        Self::require_allowed(pool, Factor::Totp)?;
-        let purpose = totp_purpose(account);
-        let pending = match reuse {
-            true => self.store.mfa_state(account).await?.totp,
-            false => None,
-        };
-        let secret = match pending {
-            Some(app) if app.confirmed_at.is_none() => {
-                self.master.open(&purpose, &app.secret_sealed)?
-            }
-            _ => {
-                let secret = random_bytes::<{ totp::SECRET_BYTES }>().to_vec();
-                let sealed = self.master.seal(&purpose, &secret)?;
-                self.store.start_totp(account, &sealed, now).await?;
-                secret
-            }
-        };
-        Ok(TotpEnrolment {
-            secret: Secret::new(totp::base32(&secret)),
-            otpauth_uri: Secret::new(totp::otpauth_uri(&pool.config.display_name, label, &secret)),
-        })
-    }
-
-    /// `POST /v1/me/mfa/totp/confirm`: the app's first code confirms it; answers the new
-    /// backup codes (shown once).
-    pub async fn confirm_totp(
-        &self,
-        pool: &PoolRecord,
-        account: AccountId,
-        code: &str,
-        now: i64,
-    ) -> Result<Vec<Secret>, Error> {
-        Self::require_allowed(pool, Factor::Totp)?;
-        let state = self.store.mfa_state(account).await?;
-        let app = state.totp.ok_or(Error::MfaNotEnrolled)?;
-        if app.confirmed_at.is_some() {
-            return Err(Error::MfaAlreadyEnrolled);
-        }
-        let secret = self
-            .master
-            .open(&totp_purpose(account), &app.secret_sealed)?;
-        let step = totp::matching_step(&secret, code, now, None).ok_or(Error::MfaCodeInvalid)?;
-        self.confirm_totp_step(pool, account, step, now).await
-    }
-
-    /// `POST /v1/me/mfa/email`: codes to the verified email become a factor.
-    pub async fn enable_email_factor(
-        &self,
-        pool: &PoolRecord,
-        account: AccountId,
-        now: i64,
-    ) -> Result<(), Error> {
-        let bundle = self.store.find_account(pool.id, account).await?;
-        let to = verified_email(bundle.as_ref());
-        self.enable_email_factor_with(pool, account, to.as_deref(), now)
-            .await
-    }
-
-    async fn enable_email_factor_with(
-        &self,
-        pool: &PoolRecord,
-        account: AccountId,
-        to: Option<&str>,
-        now: i64,
-    ) -> Result<(), Error> {
-        Self::require_allowed(pool, Factor::Email)?;
-        let Some(to) = to else {
-            return Err(Error::EmailUnverified);
-        };
-        let audit = Self::audit(
-            pool.id,
-            Some(account),
-            "mfa_enrolled",
-            json!({ "factor": Factor::Email }),
-            now,
-        );
-        let notice = self.notice(pool, Some(to), MfaChange::EmailAdded, now)?;
-        let change = FactorChange {
-            account,
-            now,
-            audit: &audit,
-            notice: notice.as_ref(),
-        };
-        self.store.enable_email_factor(&change).await
-    }
-
-    /// `DELETE /v1/me/mfa/totp|email` (the caller checked a recent sign-in): refused for
-    /// the last factor under a `required` policy.
-    pub async fn remove_factor(
-        &self,
-        pool: &PoolRecord,
-        account: AccountId,
-        factor: Factor,
-        now: i64,
-    ) -> Result<(), Error> {
-        let change_kind = match factor {
-            Factor::Totp => MfaChange::TotpRemoved,
-            Factor::Email => MfaChange::EmailRemoved,
-            Factor::BackupCode | Factor::Passkey => return Err(Error::MfaNotEnrolled),
-        };
-        let audit = Self::audit(
-            pool.id,
-            Some(account),
-            "mfa_removed",
-            json!({ "factor": factor }),
-            now,
-        );
-        let notice = self.factor_notice(pool, account, change_kind, now).await?;
-        let change = FactorChange {
-            account,
-            now,
-            audit: &audit,
-            notice: notice.as_ref(),
-        };
-        let keep_one = pool.config.mfa.mode == MfaMode::Required;
-        self.store.remove_factor(&change, factor, keep_one).await
-    }
-
-    /// `POST /v1/me/mfa/backup-codes`: a new set; the old one dies.
-    pub async fn replace_backup_codes(
-        &self,
-        pool: &PoolRecord,
-        account: AccountId,
-        now: i64,
-    ) -> Result<Vec<Secret>, Error> {
-        Self::require_allowed(pool, Factor::BackupCode)?;
-        let (codes, hashes) = self.new_backup_codes(account);
-        let audit = Self::audit(
-            pool.id,
-            Some(account),
-            "mfa_backup_codes_replaced",
-            json!({}),
-            now,
-        );
-        let notice = self
-            .factor_notice(pool, account, MfaChange::BackupCodesReplaced, now)
-            .await?;
-        let change = FactorChange {
-            account,
-            now,
-            audit: &audit,
-            notice: notice.as_ref(),
-        };
-        self.store.replace_backup_codes(&change, &hashes).await?;
-        Ok(codes)
     }
 }
 
@@ -666,7 +477,7 @@ fn setup_factors(policy: &crate::policy::MfaPolicy, has_email: bool) -> Vec<Fact
 
 /// The sealing purpose of an account's app secret: a sealed secret moved to another
 /// account's row does not open.
-fn totp_purpose(account: AccountId) -> String {
+pub(super) fn totp_purpose(account: AccountId) -> String {
     format!("totp:{account}")
 }
 

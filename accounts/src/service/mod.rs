@@ -6,6 +6,7 @@ mod account_data;
 mod admin_users;
 mod authorizations;
 mod clients;
+mod factors;
 mod groups;
 mod mfa;
 mod origins;

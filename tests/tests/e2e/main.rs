@@ -23,6 +23,7 @@ mod recovery;
 mod security;
 mod sessions;
 mod signup;
+mod step_up;
 mod storage;
 mod verify;
 mod wallets;
@@ -79,6 +80,7 @@ fn main() {
             ("growth", growth::all()),
             ("metrics", metrics::all()),
             ("mfa", mfa::all()),
+            ("step_up", step_up::all()),
             ("breached", breached::all()),
             ("notices", notices::all()),
             ("passkeys", passkeys::all()),
