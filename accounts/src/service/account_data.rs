@@ -123,6 +123,10 @@ impl From<AuditEntry> for AuditView {
 pub struct AccountExport {
     pub account: AccountView,
     pub sessions: Vec<SessionView>,
+    /// Its second factors (never a secret or a code).
+    pub mfa: super::MfaView,
+    /// Its passkeys (never a key).
+    pub passkeys: Vec<super::PasskeyView>,
     /// Newest first, at most 10,000 events.
     pub audit: Vec<AuditView>,
     pub exported_at: i64,
@@ -213,9 +217,18 @@ impl UserPool {
             audit.extend(page);
         }
         audit.truncate(EXPORT_AUDIT_MAX);
+        let mfa = self.mfa_view(pool, account).await?;
+        let passkeys = self
+            .passkeys(account)
+            .await?
+            .iter()
+            .map(super::PasskeyView::from)
+            .collect();
         Ok(AccountExport {
             account: view,
             sessions,
+            mfa,
+            passkeys,
             audit,
             exported_at: now,
         })

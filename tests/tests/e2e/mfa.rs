@@ -227,6 +227,12 @@ async fn an_app_is_enrolled_and_answers_the_challenge(w: Arc<World>) -> TestResu
             .iter()
             .all(|h| !backup.iter().any(|c| h.contains(c.as_str())))
     );
+    // The export tells the factors, never the secret or a code.
+    let export = gw.get_auth("/v1/me/export", &token).await?;
+    assert_eq!(export.body["mfa"]["backup_codes_left"], 10, "{export:?}");
+    assert!(export.body["mfa"]["totp"]["created_at"].as_i64() > Some(0));
+    let text = export.body.to_string();
+    assert!(!text.contains(&secret) && backup.iter().all(|c| !text.contains(c.as_str())));
     let enrolled =
         "SELECT COUNT(*) FROM audit_event WHERE account_id = $1 AND kind = 'mfa_enrolled'";
     assert_eq!(count(&w, enrolled, &sub).await?, 1);

@@ -163,6 +163,10 @@ async fn the_export_holds_everything_but_secrets(w: Arc<World>) -> TestResult {
         Some(format!("eip155:1:{}", key.address).as_str())
     );
     assert_eq!(e["sessions"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        (e["mfa"]["mode"].clone(), e["passkeys"].clone()),
+        (json!("off"), json!([]))
+    );
     let kinds: Vec<&str> = e["audit"]
         .as_array()
         .unwrap()
