@@ -78,18 +78,7 @@ macro_rules! account_store {
                 if deleted == 0 {
                     return Err(Error::WalletNotFound);
                 }
-                // What can still sign in: the other wallets, a password with a verified email,
-                // passkeys.
-                let (left,): (i64,) = sqlx::query_as(
-                    "SELECT (SELECT COUNT(*) FROM wallet_credential WHERE account_id = $1) + \
-                     (SELECT COUNT(*) FROM password_credential p JOIN email_credential e ON e.account_id = p.account_id \
-                      WHERE p.account_id = $1 AND e.verified_at IS NOT NULL) + \
-                     (SELECT COUNT(*) FROM passkey WHERE account_id = $1)",
-                )
-                .bind(&acc)
-                .fetch_one(&mut *tx)
-                .await?;
-                if left == 0 {
+                if Self::credentials_left(&mut tx, account).await? == 0 {
                     return Err(Error::LastCredential);
                 }
                 if let Some(m) = notice {

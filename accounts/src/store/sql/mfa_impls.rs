@@ -33,6 +33,22 @@ macro_rules! mfa_store {
                 Ok(())
             }
 
+            /// What can still sign in (DESIGN rule 3): wallets, a password with a verified
+            /// email, passkeys. Counted inside the transaction that removed one, after the
+            /// account's row was locked.
+            async fn credentials_left(c: &mut Conn, account: AccountId) -> Result<i64, Error> {
+                let (left,): (i64,) = sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM wallet_credential WHERE account_id = $1) + \
+                     (SELECT COUNT(*) FROM password_credential p JOIN email_credential e ON e.account_id = p.account_id \
+                      WHERE p.account_id = $1 AND e.verified_at IS NOT NULL) + \
+                     (SELECT COUNT(*) FROM passkey WHERE account_id = $1)",
+                )
+                .bind(account.to_string())
+                .fetch_one(&mut *c)
+                .await?;
+                Ok(left)
+            }
+
             /// The confirmed app and email codes the account has.
             async fn count_factors(c: &mut Conn, account: AccountId) -> Result<i64, Error> {
                 let (n,): (i64,) = sqlx::query_as(
@@ -168,18 +184,7 @@ macro_rules! mfa_store {
                 if n == 0 {
                     return Err(Error::PasskeyNotFound);
                 }
-                // What can still sign in (DESIGN rule 3): wallets, a password with a verified
-                // email, passkeys.
-                let (left,): (i64,) = sqlx::query_as(
-                    "SELECT (SELECT COUNT(*) FROM wallet_credential WHERE account_id = $1) + \
-                     (SELECT COUNT(*) FROM password_credential p JOIN email_credential e ON e.account_id = p.account_id \
-                      WHERE p.account_id = $1 AND e.verified_at IS NOT NULL) + \
-                     (SELECT COUNT(*) FROM passkey WHERE account_id = $1)",
-                )
-                .bind(&acc)
-                .fetch_one(&mut *tx)
-                .await?;
-                if left == 0 {
+                if Self::credentials_left(&mut tx, change.account).await? == 0 {
                     return Err(Error::LastCredential);
                 }
                 Self::after_removal(&mut tx, change, keep_one).await?;
