@@ -115,6 +115,18 @@ pub enum Factor {
 }
 
 impl Factor {
+    /// The factor named `s` (as [`Factor::as_str`] writes it).
+    pub fn parse(s: &str) -> Option<Factor> {
+        [
+            Factor::Totp,
+            Factor::Email,
+            Factor::BackupCode,
+            Factor::Passkey,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Factor::Totp => "totp",

@@ -299,17 +299,8 @@ impl UserPool {
         let account = self.account(pool, id).await?;
         let audit = Self::by_operator(pool, id, "admin_mfa_cleared", actor, now);
         // The owner hears of it (at a verified address), as of any change to their factors.
-        let notice = match (account.email_verified, account.email) {
-            (true, Some(to)) => Some(self.outbox(
-                pool,
-                &to,
-                crate::mail::Mail::MfaChanged {
-                    change: crate::mail::MfaChange::Cleared,
-                },
-                now,
-            )?),
-            _ => None,
-        };
+        let to = account.email.filter(|_| account.email_verified);
+        let notice = self.notice(pool, to.as_deref(), crate::mail::MfaChange::Cleared, now)?;
         self.store.clear_mfa(id, notice.as_ref(), &audit).await
     }
 }

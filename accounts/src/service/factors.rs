@@ -127,19 +127,17 @@ impl UserPool {
         let Some(to) = to else {
             return Err(Error::EmailUnverified);
         };
-        let audit = Self::audit(
-            pool.id,
-            Some(account),
-            "mfa_enrolled",
-            json!({ "factor": Factor::Email }),
-            now,
-        );
-        let notice = self.notice(pool, Some(to), MfaChange::EmailAdded, now)?;
         let change = FactorChange {
             account,
             now,
-            audit: &audit,
-            notice: notice.as_ref(),
+            audit: Self::audit(
+                pool.id,
+                Some(account),
+                "mfa_enrolled",
+                json!({ "factor": Factor::Email }),
+                now,
+            ),
+            notice: self.notice(pool, Some(to), MfaChange::EmailAdded, now)?,
         };
         self.store.enable_email_factor(&change).await
     }
@@ -158,20 +156,10 @@ impl UserPool {
             Factor::Email => MfaChange::EmailRemoved,
             Factor::BackupCode | Factor::Passkey => return Err(Error::MfaNotEnrolled),
         };
-        let audit = Self::audit(
-            pool.id,
-            Some(account),
-            "mfa_removed",
-            json!({ "factor": factor }),
-            now,
-        );
-        let notice = self.factor_notice(pool, account, change_kind, now).await?;
-        let change = FactorChange {
-            account,
-            now,
-            audit: &audit,
-            notice: notice.as_ref(),
-        };
+        let audit = ("mfa_removed", json!({ "factor": factor }));
+        let change = self
+            .factor_change(pool, account, audit, change_kind, now)
+            .await?;
         let keep_one = pool.config.mfa.mode == MfaMode::Required;
         self.store.remove_factor(&change, factor, keep_one).await
     }
@@ -185,22 +173,10 @@ impl UserPool {
     ) -> Result<Vec<Secret>, Error> {
         Self::require_allowed(pool, Factor::BackupCode)?;
         let (codes, hashes) = self.new_backup_codes(account);
-        let audit = Self::audit(
-            pool.id,
-            Some(account),
-            "mfa_backup_codes_replaced",
-            json!({}),
-            now,
-        );
-        let notice = self
-            .factor_notice(pool, account, MfaChange::BackupCodesReplaced, now)
+        let audit = ("mfa_backup_codes_replaced", json!({}));
+        let change = self
+            .factor_change(pool, account, audit, MfaChange::BackupCodesReplaced, now)
             .await?;
-        let change = FactorChange {
-            account,
-            now,
-            audit: &audit,
-            notice: notice.as_ref(),
-        };
         self.store.replace_backup_codes(&change, &hashes).await?;
         Ok(codes)
     }

@@ -105,25 +105,10 @@ impl UserPool {
         if policy.mode == MfaMode::Off || !applies {
             return Ok(None);
         }
-        let state = self.store.mfa_state(bundle.account.id).await?;
-        let email = bundle
-            .email
-            .as_ref()
-            .filter(|e| e.verified_at.is_some())
-            .map(|e| e.email.clone());
-        let mut factors: Vec<Factor> = state
-            .factors()
-            .into_iter()
-            .filter(|f| policy.allows(*f))
-            .filter(|f| *f != Factor::Email || email.is_some())
-            .collect();
-        let mut setup = false;
-        if factors.is_empty() || factors == [Factor::BackupCode] {
-            if policy.mode != MfaMode::Required {
-                return Ok(None);
-            }
-            setup = true;
-            factors = setup_factors(policy, email.is_some());
+        let email = verified_email(Some(bundle));
+        let (factors, setup) = self.answering_factors(pool, bundle, &email).await?;
+        if setup && policy.mode != MfaMode::Required {
+            return Ok(None);
         }
         Ok(Some(MfaChallenge {
             pool: pool.id,
@@ -161,18 +146,7 @@ impl UserPool {
             .filter(|b| b.account.status == crate::AccountStatus::Active)
             .ok_or(Error::InvalidCredentials)?;
         let email = verified_email(Some(&bundle));
-        let usable = |f: &Factor| *f != Factor::Email || email.is_some();
-        let state = self.store.mfa_state(bundle.account.id).await?;
-        let mut factors: Vec<Factor> = state
-            .factors()
-            .into_iter()
-            .filter(|f| policy.allows(*f))
-            .filter(usable)
-            .collect();
-        let setup = factors.is_empty() || factors == [Factor::BackupCode];
-        if setup {
-            factors = setup_factors(policy, email.is_some());
-        }
+        let (factors, setup) = self.answering_factors(pool, &bundle, &email).await?;
         let ch = MfaChallenge {
             pool: pool.id,
             account: bundle.account.id,
@@ -188,6 +162,30 @@ impl UserPool {
         };
         self.record_challenge(&ch, now).await?;
         Ok(ch)
+    }
+
+    /// The factors that can answer a challenge of the account (the ones it enrolled that
+    /// the pool allows; email codes only to a verified `email`), or, when it has none, the
+    /// ones it may enrol instead (`true`: a setup).
+    async fn answering_factors(
+        &self,
+        pool: &PoolRecord,
+        bundle: &AccountBundle,
+        email: &Option<String>,
+    ) -> Result<(Vec<Factor>, bool), Error> {
+        let policy = &pool.config.mfa;
+        let factors: Vec<Factor> = self
+            .store
+            .mfa_state(bundle.account.id)
+            .await?
+            .factors()
+            .into_iter()
+            .filter(|f| policy.allows(*f) && (*f != Factor::Email || email.is_some()))
+            .collect();
+        if factors.is_empty() || factors == [Factor::BackupCode] {
+            return Ok((setup_factors(policy, email.is_some()), true));
+        }
+        Ok((factors, false))
     }
 
     /// Writes the audit row of a challenge opened (the first factor passed).
@@ -240,9 +238,10 @@ impl UserPool {
             .hash("mfa-code", &format!("{account}:{}", code.trim()))
     }
 
-    /// Checks `factor`'s `code` against `ch`. An emailed code (against the hash it kept) and
-    /// a passkey's assertion were checked by the caller (`email_code_ok`: its verdict). Under `setup`, the answer enrols the
-    /// factor (an app's first code confirms it and answers its backup codes, shown once).
+    /// Checks `factor`'s `code` against `ch`. An emailed code (against the hash kept with
+    /// the challenge) and a passkey's assertion are checked by the caller, which passes its
+    /// verdict (`checked`). Under `setup`, the answer enrols the factor (an app's first code
+    /// confirms it and answers its backup codes, shown once).
     /// A wrong answer is audited and is [`Error::MfaCodeInvalid`]. The caller then takes
     /// the challenge (once) and opens the session with [`UserPool::finish_mfa`].
     pub async fn verify_mfa(
@@ -251,7 +250,7 @@ impl UserPool {
         ch: &MfaChallenge,
         factor: Factor,
         code: &str,
-        email_code_ok: bool,
+        checked: bool,
         now: i64,
     ) -> Result<Option<Vec<Secret>>, Error> {
         if ch.pool != pool.id {
@@ -273,7 +272,7 @@ impl UserPool {
                     false => Err(Error::MfaCodeInvalid),
                 }
             }
-            Factor::Email if !email_code_ok => Err(Error::MfaCodeInvalid),
+            Factor::Email if !checked => Err(Error::MfaCodeInvalid),
             Factor::Email if ch.setup => self
                 .enable_email_factor_with(pool, account, ch.email.as_deref(), now)
                 .await
@@ -284,7 +283,7 @@ impl UserPool {
                 .await
                 .map(|()| None),
             // The gateway verified the assertion (and stored its counter).
-            Factor::Passkey if email_code_ok => Ok(None),
+            Factor::Passkey if checked => Ok(None),
             Factor::Passkey => Err(Error::MfaCodeInvalid),
         };
         if let Err(Error::MfaCodeInvalid) = outcome {
@@ -386,22 +385,10 @@ impl UserPool {
         now: i64,
     ) -> Result<Vec<Secret>, Error> {
         let (codes, hashes) = self.new_backup_codes(account);
-        let audit = Self::audit(
-            pool.id,
-            Some(account),
-            "mfa_enrolled",
-            json!({ "factor": Factor::Totp }),
-            now,
-        );
-        let notice = self
-            .factor_notice(pool, account, MfaChange::TotpAdded, now)
+        let audit = ("mfa_enrolled", json!({ "factor": Factor::Totp }));
+        let change = self
+            .factor_change(pool, account, audit, MfaChange::TotpAdded, now)
             .await?;
-        let change = FactorChange {
-            account,
-            now,
-            audit: &audit,
-            notice: notice.as_ref(),
-        };
         self.store.confirm_totp(&change, step, &hashes).await?;
         Ok(codes)
     }
@@ -417,22 +404,24 @@ impl UserPool {
             .transpose()
     }
 
-    /// The notice of a change to `account`'s factors, for its verified address (none
-    /// without one).
-    pub(super) async fn factor_notice(
+    /// A change to `account`'s factors: its audit row (`kind`, `detail`) and the notice of
+    /// `change` for the account's verified address (none without one).
+    pub(super) async fn factor_change(
         &self,
         pool: &PoolRecord,
         account: AccountId,
+        (kind, detail): (&'static str, serde_json::Value),
         change: MfaChange,
         now: i64,
-    ) -> Result<Option<crate::store::OutboxMail>, Error> {
+    ) -> Result<FactorChange, Error> {
         let bundle = self.store.find_account(pool.id, account).await?;
-        self.notice(
-            pool,
-            verified_email(bundle.as_ref()).as_deref(),
-            change,
+        let to = verified_email(bundle.as_ref());
+        Ok(FactorChange {
+            account,
             now,
-        )
+            audit: Self::audit(pool.id, Some(account), kind, detail, now),
+            notice: self.notice(pool, to.as_deref(), change, now)?,
+        })
     }
 
     fn backup_code_hash(&self, account: AccountId, code: &str) -> String {

@@ -37,11 +37,7 @@ impl UserPool {
         let network = self.mac("origin-network", origin.network);
         let device = origin.device.map(|d| self.mac("origin-device", d));
         let bundle = self.store.find_account(pool.id, account).await?;
-        let to = bundle
-            .as_ref()
-            .and_then(|b| b.email.as_ref())
-            .filter(|e| e.verified_at.is_some())
-            .map(|e| e.email.clone());
+        let to = super::mfa::verified_email(bundle.as_ref());
         let described = device_of(origin.user_agent.unwrap_or_default());
         let notice = |new_network: bool, new_device: bool| {
             let audit = Self::audit(

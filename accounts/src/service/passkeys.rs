@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{Issued, NewSessionRequest, UserPool};
 use crate::mail::MfaChange;
 use crate::policy::MfaMode;
-use crate::store::{FactorChange, PasskeyRecord, PoolRecord};
+use crate::store::{PasskeyRecord, PoolRecord};
 use crate::{AccountId, AccountStatus, Error};
 
 /// The longest passkey name, in characters.
@@ -92,22 +92,13 @@ impl UserPool {
             created_at: now,
             last_used_at: None,
         };
-        let audit = Self::audit(
-            pool.id,
-            Some(account),
+        let audit = (
             "passkey_added",
             json!({ "passkey": record.id, "name": record.name }),
-            now,
         );
-        let notice = self
-            .factor_notice(pool, account, MfaChange::PasskeyAdded, now)
+        let change = self
+            .factor_change(pool, account, audit, MfaChange::PasskeyAdded, now)
             .await?;
-        let change = FactorChange {
-            account,
-            now,
-            audit: &audit,
-            notice: notice.as_ref(),
-        };
         self.store.insert_passkey(&record, &change).await?;
         Ok(PasskeyView::from(&record))
     }
@@ -149,22 +140,10 @@ impl UserPool {
         id: uuid::Uuid,
         now: i64,
     ) -> Result<(), Error> {
-        let audit = Self::audit(
-            pool.id,
-            Some(account),
-            "passkey_removed",
-            json!({ "passkey": id }),
-            now,
-        );
-        let notice = self
-            .factor_notice(pool, account, MfaChange::PasskeyRemoved, now)
+        let audit = ("passkey_removed", json!({ "passkey": id }));
+        let change = self
+            .factor_change(pool, account, audit, MfaChange::PasskeyRemoved, now)
             .await?;
-        let change = FactorChange {
-            account,
-            now,
-            audit: &audit,
-            notice: notice.as_ref(),
-        };
         let keep_one = pool.config.mfa.mode == MfaMode::Required;
         self.store.remove_passkey(&change, id, keep_one).await
     }

@@ -86,11 +86,11 @@ impl MfaState {
 }
 
 /// A change to an account's factors, with what the store writes beside it.
-pub struct FactorChange<'a> {
+pub struct FactorChange {
     pub account: AccountId,
     pub now: i64,
-    pub audit: &'a AuditEvent,
-    pub notice: Option<&'a OutboxMail>,
+    pub audit: AuditEvent,
+    pub notice: Option<OutboxMail>,
 }
 
 /// Where a sign-in came from: keyed hashes of its network and, from a browser, its device.
@@ -112,7 +112,7 @@ pub trait MfaStore: Send + Sync {
     async fn insert_passkey(
         &self,
         passkey: &PasskeyRecord,
-        change: &FactorChange<'_>,
+        change: &FactorChange,
     ) -> Result<(), Error>;
     /// The account's passkeys, oldest first.
     async fn list_passkeys(&self, account: AccountId) -> Result<Vec<PasskeyRecord>, Error>;
@@ -138,7 +138,7 @@ pub trait MfaStore: Send + Sync {
     /// [`Error::LastCredential`] when nothing else could sign in.
     async fn remove_passkey(
         &self,
-        change: &FactorChange<'_>,
+        change: &FactorChange,
         id: uuid::Uuid,
         keep_one: bool,
     ) -> Result<(), Error>;
@@ -159,7 +159,7 @@ pub trait MfaStore: Send + Sync {
     /// backup codes with `backup_hashes`. [`Error::MfaNotEnrolled`] without a pending one.
     async fn confirm_totp(
         &self,
-        change: &FactorChange<'_>,
+        change: &FactorChange,
         step: i64,
         backup_hashes: &[String],
     ) -> Result<(), Error>;
@@ -176,11 +176,11 @@ pub trait MfaStore: Send + Sync {
     /// Records a use of email codes as the factor.
     async fn use_email_factor(&self, account: AccountId, now: i64) -> Result<(), Error>;
     /// Switches email codes on as a factor (idempotent).
-    async fn enable_email_factor(&self, change: &FactorChange<'_>) -> Result<(), Error>;
+    async fn enable_email_factor(&self, change: &FactorChange) -> Result<(), Error>;
     /// Replaces the backup codes with a new set. [`Error::MfaNotEnrolled`] without a factor.
     async fn replace_backup_codes(
         &self,
-        change: &FactorChange<'_>,
+        change: &FactorChange,
         hashes: &[String],
     ) -> Result<(), Error>;
     /// Removes `factor` (`totp` or `email`). [`Error::MfaNotEnrolled`] when it is not
@@ -188,7 +188,7 @@ pub trait MfaStore: Send + Sync {
     /// codes go with the last factor.
     async fn remove_factor(
         &self,
-        change: &FactorChange<'_>,
+        change: &FactorChange,
         factor: Factor,
         keep_one: bool,
     ) -> Result<(), Error>;

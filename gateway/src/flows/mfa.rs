@@ -105,22 +105,17 @@ pub async fn describe(
     Ok((ch.factors, ch.setup))
 }
 
-/// The live challenge `handle` names in `pool`.
-pub(super) async fn live(
-    state: &AppState,
-    pool: &PoolRecord,
-    handle: &str,
-) -> Result<MfaChallenge, Error> {
-    load(state, pool, handle).await
-}
-
 /// Where the state of a passkey ceremony answering the challenge `handle` waits.
 pub(super) fn passkey_key(state: &AppState, handle: &str) -> String {
     format!("{}:passkey", key(state, handle))
 }
 
 /// The challenge `handle` names, if it is live and of `pool`.
-async fn load(state: &AppState, pool: &PoolRecord, handle: &str) -> Result<MfaChallenge, Error> {
+pub(super) async fn load(
+    state: &AppState,
+    pool: &PoolRecord,
+    handle: &str,
+) -> Result<MfaChallenge, Error> {
     if handle.is_empty() || handle.len() > 128 {
         return Err(accounts::Error::MfaSessionInvalid.into());
     }
@@ -277,5 +272,8 @@ async fn email_code_matches(
         return Ok(false);
     };
     let given = state.users.mfa_code_hash(ch.account, code);
-    Ok(subtle::ConstantTimeEq::ct_eq(kept.as_bytes(), given.as_bytes()).into())
+    Ok(
+        aws_lc_rs::constant_time::verify_slices_are_equal(kept.as_bytes(), given.as_bytes())
+            .is_ok(),
+    )
 }

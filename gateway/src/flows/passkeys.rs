@@ -11,7 +11,7 @@
 
 use accounts::policy::Factor;
 use accounts::secret::random_token;
-use accounts::store::PoolRecord;
+use accounts::store::{PasskeyRecord, PoolRecord};
 use accounts::{AccountId, Issued, NewPasskey, PasskeyView};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -94,7 +94,7 @@ fn stored(passkey: &Passkey) -> Result<String, Error> {
     serde_json::to_string(passkey).map_err(|_| accounts::Error::Crypto.into())
 }
 
-fn restored(record: &accounts::store::PasskeyRecord) -> Result<Passkey, Error> {
+fn restored(record: &PasskeyRecord) -> Result<Passkey, Error> {
     serde_json::from_str(&record.credential).map_err(|_| accounts::Error::Crypto.into())
 }
 
@@ -222,13 +222,9 @@ async fn check_sign_in(
     let (user, credential_id) = rp
         .identify_discoverable_authentication(&credential)
         .map_err(|_| invalid())?;
-    let record = state
-        .users
-        .find_passkey(pool, &URL_SAFE_NO_PAD.encode(credential_id))
+    let (record, mut passkey) = passkey_of(state, pool, credential_id, AccountId(user))
         .await?
-        .filter(|r| r.account_id.0 == user)
         .ok_or_else(invalid)?;
-    let mut passkey = restored(&record)?;
     let result = rp
         .finish_discoverable_authentication_v2(&credential, auth, &passkey)
         .map_err(|e| {
@@ -236,11 +232,7 @@ async fn check_sign_in(
             invalid()
         })?;
     let now = state.clock.now();
-    passkey.update_credential(&result);
-    state
-        .users
-        .passkey_used(&record, &stored(&passkey)?, now)
-        .await?;
+    used(state, &record, &mut passkey, &result, now).await?;
     Ok(state
         .users
         .sign_in_passkey(
@@ -260,7 +252,7 @@ pub async fn challenge_options(
     pool: &PoolRecord,
     handle: &str,
 ) -> Result<Value, Error> {
-    let ch = super::mfa::live(state, pool, handle).await?;
+    let ch = super::mfa::load(state, pool, handle).await?;
     if !ch.factors.contains(&Factor::Passkey) || ch.setup {
         return Err(accounts::Error::FactorNotAllowed.into());
     }
@@ -290,26 +282,50 @@ pub(super) async fn answers_challenge(
     let Ok(credential) = serde_json::from_str::<PublicKeyCredential>(credential) else {
         return Ok(false);
     };
-    let Some(record) = state
-        .users
-        .find_passkey(
-            pool,
-            &URL_SAFE_NO_PAD.encode(credential.get_credential_id()),
-        )
-        .await?
-        .filter(|r| r.account_id == account)
-    else {
+    let credential_id = credential.get_credential_id();
+    let Some((record, mut passkey)) = passkey_of(state, pool, credential_id, account).await? else {
         return Ok(false);
     };
-    let mut passkey = restored(&record)?;
     let Ok(result) = relying_party(state, pool)?.finish_passkey_authentication(&credential, &auth)
     else {
         return Ok(false);
     };
-    passkey.update_credential(&result);
-    state
-        .users
-        .passkey_used(&record, &stored(&passkey)?, state.clock.now())
-        .await?;
+    used(state, &record, &mut passkey, &result, state.clock.now()).await?;
     Ok(true)
+}
+
+/// The stored passkey a credential id names, if it is `account`'s in `pool`.
+async fn passkey_of(
+    state: &AppState,
+    pool: &PoolRecord,
+    credential_id: &[u8],
+    account: AccountId,
+) -> Result<Option<(PasskeyRecord, Passkey)>, Error> {
+    let found = state
+        .users
+        .find_passkey(pool, &URL_SAFE_NO_PAD.encode(credential_id))
+        .await?
+        .filter(|r| r.account_id == account);
+    match found {
+        Some(record) => {
+            let passkey = restored(&record)?;
+            Ok(Some((record, passkey)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Records a verified assertion: the credential's new counter, and the time.
+async fn used(
+    state: &AppState,
+    record: &PasskeyRecord,
+    passkey: &mut Passkey,
+    result: &webauthn_rs::prelude::AuthenticationResult,
+    now: i64,
+) -> Result<(), Error> {
+    passkey.update_credential(result);
+    Ok(state
+        .users
+        .passkey_used(record, &stored(passkey)?, now)
+        .await?)
 }

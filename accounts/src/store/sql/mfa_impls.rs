@@ -65,7 +65,7 @@ macro_rules! mfa_store {
             /// After a factor's removal: the last one goes only when `keep_one` does not hold
             /// it ([`Error::LastFactor`]), and takes the backup codes with it; then the notice
             /// and audit row.
-            async fn after_removal(c: &mut Conn, change: &FactorChange<'_>, keep_one: bool) -> Result<(), Error> {
+            async fn after_removal(c: &mut Conn, change: &FactorChange, keep_one: bool) -> Result<(), Error> {
                 if Self::count_factors(c, change.account).await? == 0 {
                     if keep_one {
                         return Err(Error::LastFactor);
@@ -76,11 +76,11 @@ macro_rules! mfa_store {
             }
 
             /// The change's notice and audit row.
-            async fn record_change(c: &mut Conn, change: &FactorChange<'_>) -> Result<(), Error> {
-                if let Some(m) = change.notice {
+            async fn record_change(c: &mut Conn, change: &FactorChange) -> Result<(), Error> {
+                if let Some(m) = &change.notice {
                     Self::mail(c, m).await?;
                 }
-                Self::audit(c, change.audit).await
+                Self::audit(c, &change.audit).await
             }
         }
 
@@ -102,7 +102,7 @@ macro_rules! mfa_store {
 
         #[async_trait]
         impl MfaStore for $store {
-            async fn insert_passkey(&self, p: &PasskeyRecord, change: &FactorChange<'_>) -> Result<(), Error> {
+            async fn insert_passkey(&self, p: &PasskeyRecord, change: &FactorChange) -> Result<(), Error> {
                 let mut tx = self.begin().await?;
                 Self::lock_account(&mut tx, change.account).await?;
                 sqlx::query(
@@ -171,7 +171,7 @@ macro_rules! mfa_store {
                 Ok(())
             }
 
-            async fn remove_passkey(&self, change: &FactorChange<'_>, id: uuid::Uuid, keep_one: bool) -> Result<(), Error> {
+            async fn remove_passkey(&self, change: &FactorChange, id: uuid::Uuid, keep_one: bool) -> Result<(), Error> {
                 let acc = change.account.to_string();
                 let mut tx = self.begin().await?;
                 Self::lock_account(&mut tx, change.account).await?;
@@ -286,7 +286,7 @@ macro_rules! mfa_store {
                 Ok(())
             }
 
-            async fn confirm_totp(&self, change: &FactorChange<'_>, step: i64, backup_hashes: &[String]) -> Result<(), Error> {
+            async fn confirm_totp(&self, change: &FactorChange, step: i64, backup_hashes: &[String]) -> Result<(), Error> {
                 let mut tx = self.begin().await?;
                 Self::lock_account(&mut tx, change.account).await?;
                 let confirmed = sqlx::query(
@@ -346,7 +346,7 @@ macro_rules! mfa_store {
                 Ok(())
             }
 
-            async fn enable_email_factor(&self, change: &FactorChange<'_>) -> Result<(), Error> {
+            async fn enable_email_factor(&self, change: &FactorChange) -> Result<(), Error> {
                 let mut tx = self.begin().await?;
                 Self::lock_account(&mut tx, change.account).await?;
                 let added = sqlx::query(
@@ -367,7 +367,7 @@ macro_rules! mfa_store {
                 Ok(())
             }
 
-            async fn replace_backup_codes(&self, change: &FactorChange<'_>, hashes: &[String]) -> Result<(), Error> {
+            async fn replace_backup_codes(&self, change: &FactorChange, hashes: &[String]) -> Result<(), Error> {
                 let mut tx = self.begin().await?;
                 Self::lock_account(&mut tx, change.account).await?;
                 if Self::count_factors(&mut tx, change.account).await? == 0 {
@@ -379,7 +379,7 @@ macro_rules! mfa_store {
                 Ok(())
             }
 
-            async fn remove_factor(&self, change: &FactorChange<'_>, factor: crate::policy::Factor, keep_one: bool) -> Result<(), Error> {
+            async fn remove_factor(&self, change: &FactorChange, factor: crate::policy::Factor, keep_one: bool) -> Result<(), Error> {
                 let mut tx = self.begin().await?;
                 Self::lock_account(&mut tx, change.account).await?;
                 let sql = match factor {

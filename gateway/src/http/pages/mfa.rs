@@ -252,8 +252,7 @@ pub(super) async fn answer(
     headers: HeaderMap,
     PageForm(f): PageForm<ChallengeForm>,
 ) -> Result<Response, AppError> {
-    let factor = serde_json::from_value::<Factor>(serde_json::Value::String(f.factor.clone()))
-        .map_err(|_| accounts::Error::FactorNotAllowed);
+    let factor = Factor::parse(&f.factor).ok_or(accounts::Error::FactorNotAllowed);
     let outcome = match factor {
         Ok(factor) => mfa::answer(&state, &pool, &caller, &f.session, factor, f.code.trim()).await,
         Err(e) => Err(flows::Error::from(e)),
@@ -289,7 +288,7 @@ async fn again(
             super::login::login_page(state, pool, headers, &f.authz, "", refused, None).await,
         );
     };
-    let picked = serde_json::from_value::<Factor>(serde_json::Value::String(f.factor.clone())).ok();
+    let picked = Factor::parse(&f.factor);
     let shown = Shown {
         handle: &f.session,
         factors: &factors,
