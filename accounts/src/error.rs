@@ -87,6 +87,18 @@ pub enum Error {
     PasskeyNotFound,
     #[error("the passkey was not accepted")]
     PasskeyInvalid,
+    #[error("the identity provider configuration is not valid: {0}")]
+    InvalidIdpConfig(String),
+    #[error("no such identity provider")]
+    IdpNotFound,
+    #[error("an identity provider with that name exists")]
+    IdpExists,
+    #[error("accounts sign in with this identity provider: disable it, or unlink them first")]
+    IdpInUse,
+    #[error("that identity is linked to another account")]
+    IdentityTaken,
+    #[error("no identity of that provider is linked to this account")]
+    IdentityNotFound,
     #[error("storage failure: {0}")]
     Store(String),
     /// A backing service (the database, Redis) cannot be reached or did not answer in

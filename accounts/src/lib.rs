@@ -8,6 +8,7 @@
 
 pub mod clients;
 mod error;
+pub mod idp;
 pub mod mail;
 pub mod password;
 pub mod policy;
@@ -23,9 +24,9 @@ mod types;
 pub use error::Error;
 pub use service::{
     AccountExport, AccountView, Actor, AuditView, ClientGrant, CredentialsView, DEFAULT_POOL,
-    EmailView, FactorView, GroupChange, Issued, MfaChallenge, MfaView, NewPasskey,
+    EmailView, FactorView, Federated, GroupChange, IdentityView, Issued, MfaChallenge, MfaView, NewPasskey,
     NewSessionRequest, NewUser, Origin, PASSKEY_NAME_MAX, PasskeyView, PasswordChange,
-    ProvenWallet, SessionView, SignIn, TotpEnrolment, UserPatch, UserPool, WalletView,
+    ProvenWallet, SessionView, SignIn, TotpEnrolment, Upstream, UserPatch, UserPool, WalletView,
     config_from_json, is_pool_name, merge_patch, parse_wallet,
 };
 pub use types::{AccountId, AccountStatus, Email, PoolId, SessionId};

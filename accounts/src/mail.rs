@@ -56,6 +56,13 @@ pub enum Mail {
     WalletUnlinked {
         wallet: String,
     },
+    /// A federated identity (its IdP's display name) was linked: it signs in now.
+    IdentityLinked {
+        idp: String,
+    },
+    IdentityUnlinked {
+        idp: String,
+    },
     /// An operator created the account: a code that sets its first password (the recovery
     /// confirmation takes it).
     Invitation {
@@ -115,6 +122,8 @@ impl Mail {
             Mail::EmailChanged { .. } => "email_changed",
             Mail::WalletLinked { .. } => "wallet_linked",
             Mail::WalletUnlinked { .. } => "wallet_unlinked",
+            Mail::IdentityLinked { .. } => "identity_linked",
+            Mail::IdentityUnlinked { .. } => "identity_unlinked",
             Mail::Invitation { .. } => "invitation",
             Mail::AccountDeleted => "account_deleted",
             Mail::MfaCode { .. } => "mfa_code",

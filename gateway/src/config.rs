@@ -31,6 +31,7 @@ struct FileConfig {
     audit_retention_days: Option<u64>,
     rpc_urls: Option<String>,
     rpc_timeout_ms: Option<u64>,
+    federation_timeout_ms: Option<u64>,
     pwned_url: Option<String>,
     pwned_timeout_ms: Option<u64>,
     pwned_fail: Option<String>,
@@ -74,6 +75,9 @@ pub struct Config {
     pub rpc_urls: Vec<(u64, Secret)>,
     /// Timeout of each JSON-RPC call (`GATEHOUSE_RPC_TIMEOUT_MS`, default 5000).
     pub rpc_timeout_ms: u64,
+    /// Timeout of each call to an upstream IdP (`GATEHOUSE_FEDERATION_TIMEOUT_MS`, default
+    /// 5000).
+    pub federation_timeout_ms: u64,
     /// The S3-compatible store for storage credentials (`GATEHOUSE_S3_*`); none: storage off.
     pub s3: Option<S3Settings>,
     /// The breach corpus: a range API in the Have I Been Pwned format (`GATEHOUSE_PWNED_URL`,
@@ -177,6 +181,7 @@ impl std::fmt::Debug for Config {
             .field("hash_concurrency", &self.hash_concurrency)
             .field("rpc_urls", &self.rpc_urls)
             .field("rpc_timeout_ms", &self.rpc_timeout_ms)
+            .field("federation_timeout_ms", &self.federation_timeout_ms)
             .field("s3", &self.s3)
             .field("pwned", &self.pwned)
             .finish()
@@ -256,6 +261,12 @@ impl Config {
                 .map_err(|_| ConfigError::Invalid("GATEHOUSE_RPC_TIMEOUT_MS", v))?,
             None => fc.rpc_timeout_ms.unwrap_or(5000),
         };
+        let federation_timeout_ms = match var("GATEHOUSE_FEDERATION_TIMEOUT_MS") {
+            Some(v) => v
+                .parse()
+                .map_err(|_| ConfigError::Invalid("GATEHOUSE_FEDERATION_TIMEOUT_MS", v))?,
+            None => fc.federation_timeout_ms.unwrap_or(5000),
+        };
         let pwned = parse_pwned(
             var("GATEHOUSE_PWNED_URL").or(fc.pwned_url),
             match var("GATEHOUSE_PWNED_TIMEOUT_MS") {
@@ -319,6 +330,7 @@ impl Config {
                     .unwrap_or(""),
             )?,
             rpc_timeout_ms: rpc_timeout_ms.clamp(100, 60_000),
+            federation_timeout_ms: federation_timeout_ms.clamp(100, 30_000),
             s3,
             pwned,
         })

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod ephemeral;
+pub mod federation;
 pub mod flows;
 pub mod http;
 pub mod keys;

@@ -39,6 +39,8 @@ pub struct AppState {
     /// Each pool's SIWE policy, built once per configuration.
     pub siwe_policies: Arc<crate::siwe::PolicyCache>,
     pub clock: Clock,
+    /// The client of upstream identity providers, with their discovery and JWKS caches.
+    pub federation: Arc<crate::federation::Federation>,
     /// What `/metrics` exposes: this instance's counters.
     pub metrics: Arc<Metrics>,
 }
@@ -167,6 +169,10 @@ impl AppState {
         )
         .map_err(anyhow::Error::msg)?
         .observed(metrics.rpc_observer());
+        let federation = crate::federation::Federation::new(Duration::from_millis(
+            config.federation_timeout_ms,
+        ))
+        .map_err(anyhow::Error::msg)?;
         let hasher = PasswordHasher::new(config.hash_concurrency)?;
         let mut users = UserPool::new(store.clone(), hasher, master.clone());
         if let Some(pwned) = &config.pwned {
@@ -206,6 +212,7 @@ impl AppState {
             transport,
             chains: Arc::new(chains),
             siwe_policies: Arc::default(),
+            federation: Arc::new(federation),
             clock,
             metrics,
         })

@@ -116,10 +116,11 @@ pub fn issue_with(
         jti: uuid::Uuid::new_v4().to_string(),
         scope: scope_list(opt.scope),
         auth_time: Some(s.auth_time),
-        amr: s.amr.clone(),
+        amr: s.methods(),
         groups: a.groups.clone(),
         wallets: wallets.clone(),
         wallet: s.wallet.as_ref().map(wallet_claim),
+        idp: s.idp().map(str::to_string),
         sid: Some(s.id.to_string()),
     };
     let id_token = if has("openid") {
@@ -132,8 +133,9 @@ pub fn issue_with(
             exp: now + opt.id_ttl,
             auth_time: Some(s.auth_time),
             nonce: opt.nonce.map(str::to_string),
-            amr: s.amr.clone(),
+            amr: s.methods(),
             acr: s.amr.iter().any(|m| m == "mfa").then(|| "mfa".to_string()),
+            idp: s.idp().map(str::to_string),
             email: a.email.clone().filter(|_| email),
             email_verified: email.then_some(a.email_verified),
             wallets,
@@ -197,6 +199,7 @@ pub fn issue_client_token(
         groups: Vec::new(),
         wallets: Vec::new(),
         wallet: None,
+        idp: None,
         sid: None,
     };
     keys.sign(Alg::Es256, "at+jwt", &claims)

@@ -158,6 +158,8 @@ pub struct MailWords {
     pub undo_button: &'static str,
     pub wallet_linked: MailText,
     pub wallet_unlinked: MailText,
+    pub identity_linked: MailText,
+    pub identity_unlinked: MailText,
     pub invitation: MailText,
     pub account_deleted: MailText,
     pub mfa_code: MailText,
@@ -245,6 +247,11 @@ pub struct ErrorWords {
     pub factor_not_allowed: &'static str,
     pub last_factor: &'static str,
     pub email_unverified: &'static str,
+    pub idp_not_found: &'static str,
+    pub identity_taken: &'static str,
+    pub federation_state_invalid: &'static str,
+    pub federation_failed: &'static str,
+    pub idp_unavailable: &'static str,
 }
 
 /// The account page (`/account`): what a signed-in person sees and ends of their own.
@@ -455,6 +462,14 @@ pub const EN: Words = Words {
             subject: "A wallet was removed from your {pool} account",
             lines: &["The wallet {wallet} no longer signs in to your account."],
         },
+        identity_linked: MailText {
+            subject: "Sign-in with {idp} was added to your {pool} account",
+            lines: &["Your {idp} account can now sign in to your {pool} account."],
+        },
+        identity_unlinked: MailText {
+            subject: "Sign-in with {idp} was removed from your {pool} account",
+            lines: &["Your {idp} account no longer signs in to your {pool} account."],
+        },
         invitation: MailText {
             subject: "You are invited to {pool}: your code {code}",
             lines: &[
@@ -563,6 +578,14 @@ pub const EN: Words = Words {
         factor_not_allowed: "That way of confirming it's you is not available here.",
         last_factor: "This service requires a second step at sign-in: keep at least one.",
         email_unverified: "Confirm your email address first.",
+        idp_not_found: "That way of signing in isn't available here.",
+        identity_taken: "That account already signs in to another account here.",
+        federation_state_invalid: "This sign-in didn't start in this browser, or took too \
+                                   long. Start again from the sign-in page.",
+        federation_failed: "We couldn't confirm your sign-in with that provider. Try again, \
+                            or sign in another way.",
+        idp_unavailable: "That sign-in provider can't be reached right now. Try again later, \
+                          or sign in another way.",
         request_expired: "This sign-in took too long. Go back to the application and start \
                           again.",
         session_expired: "Your session has ended. Sign in again.",

@@ -145,6 +145,9 @@ pub struct AccessClaims {
     /// The wallet that signed this sign-in, if one did.
     #[serde(default)]
     pub wallet: Option<Caip10>,
+    /// The upstream identity provider (its name in the pool) of a federated sign-in.
+    #[serde(default)]
+    pub idp: Option<String>,
     #[serde(default)]
     pub sid: Option<String>,
 }
@@ -171,6 +174,9 @@ impl Serialize for AccessClaims {
         }
         if let Some(w) = &self.wallet {
             m.serialize_entry("wallet", w)?;
+        }
+        if let Some(idp) = &self.idp {
+            m.serialize_entry("idp", idp)?;
         }
         if let Some(sid) = &self.sid {
             m.serialize_entry("sid", sid)?;
@@ -234,6 +240,9 @@ pub struct IdClaims {
     /// The authentication context class reached (OIDC Core §2): `mfa` after a second factor.
     #[serde(default)]
     pub acr: Option<String>,
+    /// The upstream identity provider of a federated sign-in.
+    #[serde(default)]
+    pub idp: Option<String>,
     #[serde(default)]
     pub email: Option<String>,
     #[serde(default)]
@@ -262,6 +271,9 @@ impl Serialize for IdClaims {
         m.serialize_entry("amr", &self.amr)?;
         if let Some(acr) = &self.acr {
             m.serialize_entry("acr", acr)?;
+        }
+        if let Some(idp) = &self.idp {
+            m.serialize_entry("idp", idp)?;
         }
         if let Some(sid) = &self.sid {
             m.serialize_entry("sid", sid)?;

@@ -39,7 +39,7 @@ impl SessionView {
         SessionView {
             id: s.id,
             client_id: s.client_id.clone(),
-            method: s.amr.clone(),
+            method: s.methods(),
             device: s.user_agent.as_deref().map(device_of),
             user_agent: s.user_agent.clone(),
             wallet: s.wallet.map(|w| w.to_string()),

@@ -7,6 +7,7 @@ mod admin_users;
 mod authorizations;
 mod clients;
 mod factors;
+mod federation;
 mod groups;
 mod mfa;
 mod origins;
@@ -36,12 +37,14 @@ use crate::{AccountId, AccountStatus, Email, Error, PoolId, SessionId};
 pub use account_data::{AccountExport, AuditView, SessionView};
 pub use admin_users::{NewUser, UserPatch, parse_wallet};
 pub use authorizations::ClientGrant;
+pub use federation::{Federated, IdentityView, Upstream};
 pub use groups::GroupChange;
 pub use mfa::{FactorView, MfaChallenge, MfaView, SignIn, TotpEnrolment};
 pub use origins::Origin;
 pub use passkeys::{NewPasskey, PASSKEY_NAME_MAX, PasskeyView};
 pub use pools::{DEFAULT_POOL, config_from_json, is_pool_name, merge_patch};
 pub use profile::PasswordChange;
+pub(crate) use profile::validate_attributes;
 pub use wallets::ProvenWallet;
 
 /// The user-pool service: cheap to clone, shared by every request.

@@ -21,12 +21,18 @@ use crate::{AccountId, AccountStatus, Email, Error};
 /// How far back a recovery notice lists changes.
 const RECENT_CHANGES: i64 = 7 * 86_400;
 
+fn idp(detail: &serde_json::Value) -> &str {
+    detail.get("idp").and_then(|w| w.as_str()).unwrap_or("?")
+}
+
 /// The audit kinds a recovery notice lists, in words.
 fn describe(kind: &str, detail: &serde_json::Value) -> Option<String> {
     let wallet = detail.get("wallet").and_then(|w| w.as_str()).unwrap_or("?");
     Some(match kind {
         "wallet_linked" => format!("the wallet {wallet} was linked"),
         "wallet_unlinked" => format!("the wallet {wallet} was removed"),
+        "identity_linked" => format!("a sign-in with {} was linked", idp(detail)),
+        "identity_unlinked" => format!("the sign-in with {} was removed", idp(detail)),
         "email_changed" => "the email address was changed".to_string(),
         "email_change_undone" => "an email change was undone".to_string(),
         "password_changed" => "the password was changed".to_string(),
@@ -37,6 +43,8 @@ fn describe(kind: &str, detail: &serde_json::Value) -> Option<String> {
 const LISTED: &[&str] = &[
     "wallet_linked",
     "wallet_unlinked",
+    "identity_linked",
+    "identity_unlinked",
     "email_changed",
     "email_change_undone",
     "password_changed",

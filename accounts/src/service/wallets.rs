@@ -161,7 +161,7 @@ impl UserPool {
         now: i64,
     ) -> Result<AccountView, Error> {
         let current = self.account(pool, account).await?;
-        let notice = self.wallet_notice(
+        let notice = self.account_notice(
             pool,
             &current,
             Mail::WalletLinked {
@@ -202,7 +202,7 @@ impl UserPool {
             .ok_or(Error::WalletNotFound)?;
         let shown = linked.caip10;
         let (stored_chain, key) = (linked.chain_id, linked.address.key());
-        let notice = self.wallet_notice(
+        let notice = self.account_notice(
             pool,
             &current,
             Mail::WalletUnlinked {
@@ -224,7 +224,7 @@ impl UserPool {
     }
 
     /// A notice to the account's verified email, if it has one.
-    fn wallet_notice(
+    pub(super) fn account_notice(
         &self,
         pool: &PoolRecord,
         account: &AccountView,

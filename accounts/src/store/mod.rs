@@ -5,6 +5,7 @@
 //! run in one transaction inside the store, so a handler can never leave a partial write.
 
 mod directory;
+mod federation;
 mod mfa;
 mod sql;
 
@@ -21,6 +22,7 @@ pub use directory::{
     AccountCursor, AccountFilter, AccountPatch, AuditEntry, AuditFilter, DirectoryStore,
     GroupRecord, NewAdminAccount,
 };
+pub use federation::{FederationStore, IdentityRecord, IdpRecord, NewFederatedAccount};
 pub use mfa::{
     FactorChange, MfaState, MfaStore, OriginNotice, PasskeyRecord, SignInOrigin, TotpRecord,
 };
@@ -244,6 +246,23 @@ pub struct SessionRecord {
     pub parent_id: Option<SessionId>,
     /// The `User-Agent` the session was opened with (at most 256 characters).
     pub user_agent: Option<String>,
+}
+
+impl SessionRecord {
+    /// The upstream IdP of a federated sign-in: kept in `amr` as `idp:{name}` (so it
+    /// follows the session into its client sessions and refreshes), never shown there.
+    pub fn idp(&self) -> Option<&str> {
+        self.amr.iter().find_map(|m| m.strip_prefix("idp:"))
+    }
+
+    /// `amr` as tokens and the sessions list show it (RFC 8176 values and ours, no IdP).
+    pub fn methods(&self) -> Vec<String> {
+        self.amr
+            .iter()
+            .filter(|m| !m.starts_with("idp:"))
+            .cloned()
+            .collect()
+    }
 }
 
 /// A new session and the hash of its first refresh token.
@@ -672,6 +691,7 @@ pub trait Store:
     + MaintenanceStore
     + DirectoryStore
     + MfaStore
+    + FederationStore
 {
     async fn ping(&self) -> Result<(), Error>;
     /// The database's clock, Unix seconds (every instance's reference for its own).

@@ -17,6 +17,7 @@ use crate::{AccountStatus, Email};
 mod account_impls;
 mod client_impls;
 mod directory_impls;
+mod federation_impls;
 mod infra_impls;
 mod mfa_impls;
 mod session_impls;
@@ -107,6 +108,16 @@ const WALLET_KEY: Unique = Unique {
 const PASSKEY_KEY: Unique = Unique {
     constraint: "passkey_pool_credential_key",
     sqlite_columns: "passkey.pool_id, passkey.credential_id",
+};
+
+const IDENTITY_KEY: Unique = Unique {
+    constraint: "federated_identity_pool_subject_key",
+    sqlite_columns: "federated_identity.pool_id, federated_identity.provider, federated_identity.subject",
+};
+
+const IDP_KEY: Unique = Unique {
+    constraint: "identity_provider_pkey",
+    sqlite_columns: "identity_provider.pool_id, identity_provider.name",
 };
 
 const LIVE_KEY: Unique = Unique {
@@ -743,6 +754,7 @@ macro_rules! sql_store {
         account_impls::account_store!($store);
         client_impls::client_store!($store);
         directory_impls::directory_store!($store);
+        federation_impls::federation_store!($store);
         mfa_impls::mfa_store!($store);
         session_impls::session_store!($store);
 

@@ -195,6 +195,12 @@ fn domain(e: &accounts::Error) -> (Code, String) {
         E::FactorNotAllowed => (Code::FactorNotAllowed, msg),
         E::LastFactor => (Code::LastFactor, msg),
         E::EmailUnverified => (Code::EmailUnverified, msg),
+        E::InvalidIdpConfig(_) => (Code::InvalidIdpConfig, msg),
+        E::IdpNotFound => (Code::IdpNotFound, msg),
+        E::IdpExists => (Code::IdpExists, msg),
+        E::IdpInUse => (Code::IdpInUse, msg),
+        E::IdentityTaken => (Code::IdentityTaken, msg),
+        E::IdentityNotFound => (Code::IdentityNotFound, msg),
         E::Store(_) | E::Ephemeral(_) | E::Crypto => (
             Code::InternalError,
             "something went wrong on our side".into(),

@@ -106,6 +106,8 @@ pub fn compose(sealed: Sealed) -> Result<MailBody, askama::Error> {
         Mail::EmailChanged { undo_url } => (&w.email_changed, "", "", undo_url, &[]),
         Mail::WalletLinked { wallet } => (&w.wallet_linked, "", wallet, "", &[]),
         Mail::WalletUnlinked { wallet } => (&w.wallet_unlinked, "", wallet, "", &[]),
+        Mail::IdentityLinked { .. } => (&w.identity_linked, "", "", "", &[]),
+        Mail::IdentityUnlinked { .. } => (&w.identity_unlinked, "", "", "", &[]),
         Mail::Invitation { code } => (&w.invitation, code, "", "", &[]),
         Mail::AccountDeleted => (&w.account_deleted, "", "", "", &[]),
         Mail::MfaCode { code } => (&w.mfa_code, code, "", "", &[]),
@@ -118,8 +120,13 @@ pub fn compose(sealed: Sealed) -> Result<MailBody, askama::Error> {
         Mail::MfaChanged { change } => w.mfa_change(*change),
         _ => "",
     };
+    let idp = match &mail {
+        Mail::IdentityLinked { idp } | Mail::IdentityUnlinked { idp } => idp.as_str(),
+        _ => "",
+    };
     let values = [
         ("pool", pool.as_str()),
+        ("idp", idp),
         ("code", code),
         ("wallet", wallet),
         ("change", change),
@@ -140,6 +147,8 @@ pub fn compose(sealed: Sealed) -> Result<MailBody, askama::Error> {
         | Mail::PasswordChanged
         | Mail::WalletLinked { .. }
         | Mail::WalletUnlinked { .. }
+        | Mail::IdentityLinked { .. }
+        | Mail::IdentityUnlinked { .. }
         | Mail::AccountDeleted => w.secure,
         Mail::EmailChanged { .. } => "",
     };
@@ -205,11 +214,12 @@ pub fn compose(sealed: Sealed) -> Result<MailBody, askama::Error> {
             EmailChangedText { m }.render()?,
             EmailChangedHtml { m }.render()?,
         ),
-        Mail::WalletLinked { .. } => (
+        // A notice of lines only: the wallet notices' templates.
+        Mail::WalletLinked { .. } | Mail::IdentityLinked { .. } => (
             WalletLinkedText { m }.render()?,
             WalletLinkedHtml { m }.render()?,
         ),
-        Mail::WalletUnlinked { .. } => (
+        Mail::WalletUnlinked { .. } | Mail::IdentityUnlinked { .. } => (
             WalletUnlinkedText { m }.render()?,
             WalletUnlinkedHtml { m }.render()?,
         ),

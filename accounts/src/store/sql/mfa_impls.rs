@@ -34,14 +34,15 @@ macro_rules! mfa_store {
             }
 
             /// What can still sign in (DESIGN rule 3): wallets, a password with a verified
-            /// email, passkeys. Counted inside the transaction that removed one, after the
-            /// account's row was locked.
+            /// email, passkeys, federated identities. Counted inside the transaction that
+            /// removed one, after the account's row was locked.
             async fn credentials_left(c: &mut Conn, account: AccountId) -> Result<i64, Error> {
                 let (left,): (i64,) = sqlx::query_as(
                     "SELECT (SELECT COUNT(*) FROM wallet_credential WHERE account_id = $1) + \
                      (SELECT COUNT(*) FROM password_credential p JOIN email_credential e ON e.account_id = p.account_id \
                       WHERE p.account_id = $1 AND e.verified_at IS NOT NULL) + \
-                     (SELECT COUNT(*) FROM passkey WHERE account_id = $1)",
+                     (SELECT COUNT(*) FROM passkey WHERE account_id = $1) + \
+                     (SELECT COUNT(*) FROM federated_identity WHERE account_id = $1)",
                 )
                 .bind(account.to_string())
                 .fetch_one(&mut *c)

@@ -190,7 +190,13 @@ impl From<accounts::Error> for OAuthError {
             | E::MfaNotEnrolled
             | E::FactorNotAllowed
             | E::LastFactor
-            | E::EmailUnverified => oauth_error("invalid_request", e.to_string()),
+            | E::EmailUnverified
+            | E::InvalidIdpConfig(_)
+            | E::IdpNotFound
+            | E::IdpExists
+            | E::IdpInUse
+            | E::IdentityTaken
+            | E::IdentityNotFound => oauth_error("invalid_request", e.to_string()),
             E::Unavailable(why) => {
                 tracing::error!(error = %why, "oauth endpoint: a backing service is down");
                 unavailable()
