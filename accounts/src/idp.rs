@@ -275,11 +275,13 @@ pub fn upstream_url_ok(raw: &str) -> bool {
     };
     match u.scheme() {
         "https" => u.host().is_some(),
-        "http" => matches!(
-            u.host(),
-            Some(url::Host::Ipv4(ip)) if ip.is_loopback()
-        ) || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
-            || u.host_str() == Some("localhost"),
+        "http" => {
+            matches!(
+                u.host(),
+                Some(url::Host::Ipv4(ip)) if ip.is_loopback()
+            ) || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+                || u.host_str() == Some("localhost")
+        }
         _ => false,
     }
 }
@@ -320,7 +322,9 @@ impl IdpConfig {
                     || self.token_url.is_none()
                     || self.userinfo_url.is_none() =>
             {
-                return bad("an `oauth2` IdP needs `authorize_url`, `token_url` and `userinfo_url`");
+                return bad(
+                    "an `oauth2` IdP needs `authorize_url`, `token_url` and `userinfo_url`",
+                );
             }
             _ => {}
         }
@@ -394,7 +398,9 @@ impl IdpConfig {
             }
         }
         if !needs_key && secrets.client_secret.is_none() {
-            return Err(Error::InvalidIdpConfig("`client_secret` is required".into()));
+            return Err(Error::InvalidIdpConfig(
+                "`client_secret` is required".into(),
+            ));
         }
         Ok(())
     }
@@ -406,10 +412,7 @@ impl IdpConfig {
         }
         let tid = tid?;
         // A tenant id is a GUID: nothing that could change the issuer's shape.
-        let guid = tid.len() == 36
-            && tid
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b'-');
+        let guid = tid.len() == 36 && tid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
         guid.then(|| template.replace("{tenantid}", tid))
     }
 }
@@ -434,12 +437,19 @@ mod tests {
         assert_eq!(c.kind, IdpKind::Oidc);
         assert_eq!(c.display_name, "Google");
         assert!(c.trust_email);
-        assert!(c.discovery_url.as_deref().is_some_and(|u| u.starts_with("http://127.0.0.1")));
+        assert!(
+            c.discovery_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("http://127.0.0.1"))
+        );
         let g = parse(json!({"preset": "github", "client_id": "x"})).expect("github");
         assert_eq!(g.kind, IdpKind::Oauth2);
         assert_eq!(g.subject_field, "id");
         let m = parse(json!({"preset": "microsoft", "client_id": "x", "trust_email": true}));
-        assert!(m.is_ok_and(|m| m.trust_email), "an operator may still decide");
+        assert!(
+            m.is_ok_and(|m| m.trust_email),
+            "an operator may still decide"
+        );
     }
 
     #[test]

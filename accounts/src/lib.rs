@@ -24,8 +24,8 @@ mod types;
 pub use error::Error;
 pub use service::{
     AccountExport, AccountView, Actor, AuditView, ClientGrant, CredentialsView, DEFAULT_POOL,
-    EmailView, FactorView, Federated, GroupChange, IdentityView, Issued, MfaChallenge, MfaView, NewPasskey,
-    NewSessionRequest, NewUser, Origin, PASSKEY_NAME_MAX, PasskeyView, PasswordChange,
+    EmailView, FactorView, Federated, GroupChange, IdentityView, Issued, MfaChallenge, MfaView,
+    NewPasskey, NewSessionRequest, NewUser, Origin, PASSKEY_NAME_MAX, PasskeyView, PasswordChange,
     ProvenWallet, SessionView, SignIn, TotpEnrolment, Upstream, UserPatch, UserPool, WalletView,
     config_from_json, is_pool_name, merge_patch, parse_wallet,
 };

@@ -53,6 +53,8 @@ pub enum SignInMethod {
     Mfa,
     /// A passkey alone (`/v1/sessions/passkey`).
     Passkey,
+    /// Through an upstream identity provider (`/federation/{idp}/callback`).
+    Federated,
 }
 
 impl SignInMethod {
@@ -66,6 +68,7 @@ impl SignInMethod {
             SignInMethod::ClientCredentials => "client_credentials",
             SignInMethod::Mfa => "mfa",
             SignInMethod::Passkey => "passkey",
+            SignInMethod::Federated => "federated",
         }
     }
 }

@@ -169,10 +169,9 @@ impl AppState {
         )
         .map_err(anyhow::Error::msg)?
         .observed(metrics.rpc_observer());
-        let federation = crate::federation::Federation::new(Duration::from_millis(
-            config.federation_timeout_ms,
-        ))
-        .map_err(anyhow::Error::msg)?;
+        let federation =
+            crate::federation::Federation::new(Duration::from_millis(config.federation_timeout_ms))
+                .map_err(anyhow::Error::msg)?;
         let hasher = PasswordHasher::new(config.hash_concurrency)?;
         let mut users = UserPool::new(store.clone(), hasher, master.clone());
         if let Some(pwned) = &config.pwned {

@@ -63,6 +63,10 @@ pub struct PageWords {
     pub back_to_sign_in: &'static str,
     pub sign_in_title: &'static str,
     pub sign_in: &'static str,
+    /// `{idp}`: an identity provider's name.
+    pub sign_in_with: &'static str,
+    /// `{email}`, `{idp}`: a first sign-in through an IdP whose email has an account here.
+    pub link_first: &'static str,
     pub or: &'static str,
     pub create_account_link: &'static str,
     pub forgot_password_link: &'static str,
@@ -337,6 +341,9 @@ pub const EN: Words = Words {
         back_to_sign_in: "Back to sign in",
         sign_in_title: "Sign in",
         sign_in: "Sign in",
+        sign_in_with: "Sign in with {idp}",
+        link_first: "An account with {email} already exists here. Sign in to it, and your \
+                     {idp} sign-in will be added to it.",
         or: "or",
         create_account_link: "Create an account",
         forgot_password_link: "Forgot your password?",

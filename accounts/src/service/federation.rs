@@ -19,7 +19,7 @@ use crate::store::{
 use crate::{AccountId, AccountStatus, Email, Error};
 
 /// Who the IdP says signed in, verified by the gateway.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Upstream {
     pub subject: String,
     pub email: Option<String>,
@@ -84,7 +84,11 @@ fn mapped(
             Some(Value::Number(n)) => n.to_string(),
             _ => continue,
         };
-        let clean: String = value.chars().filter(|c| !c.is_control()).take(2048).collect();
+        let clean: String = value
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(2048)
+            .collect();
         if current.get(attribute).and_then(Value::as_str) != Some(clean.as_str()) {
             patch.insert(attribute.clone(), Value::String(clean));
         }
@@ -112,7 +116,12 @@ impl UserPool {
             .ok_or(Error::IdpNotFound)
     }
 
-    fn seal_secrets(&self, pool: &PoolRecord, name: &str, s: &IdpSecrets) -> Result<Vec<u8>, Error> {
+    fn seal_secrets(
+        &self,
+        pool: &PoolRecord,
+        name: &str,
+        s: &IdpSecrets,
+    ) -> Result<Vec<u8>, Error> {
         let plain = serde_json::to_vec(s).map_err(|_| Error::Crypto)?;
         self.master.seal(&format!("idp:{}:{name}", pool.id), &plain)
     }
@@ -181,7 +190,9 @@ impl UserPool {
         let current = self.identity_provider(pool, name).await?;
         let new_secrets = idp::split_secrets(&mut patch)?;
         if patch.contains_key("name") {
-            return Err(Error::InvalidIdpConfig("an IdP's name does not change".into()));
+            return Err(Error::InvalidIdpConfig(
+                "an IdP's name does not change".into(),
+            ));
         }
         let mut fields = match serde_json::to_value(&current.config) {
             Ok(Value::Object(m)) => m,
@@ -473,7 +484,8 @@ impl UserPool {
             Some(idp) => idp.config.display_name,
             None => provider.to_string(),
         };
-        let notice = self.account_notice(pool, &current, Mail::IdentityUnlinked { idp: shown }, now)?;
+        let notice =
+            self.account_notice(pool, &current, Mail::IdentityUnlinked { idp: shown }, now)?;
         let audit = Self::audit(
             pool.id,
             Some(account),

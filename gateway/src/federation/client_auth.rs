@@ -21,7 +21,9 @@ fn sign(c: &IdpConfig, secrets: &IdpSecrets, claims: &serde_json::Value) -> Resu
         .ok_or_else(|| Error::Refused("no private key configured".into()))?;
     let key = accounts::idp::pkcs8_der(pem)
         .map(|der| EncodingKey::from_ec_der(&der))
-        .ok_or_else(|| Error::Refused("the configured private key is not a PEM PKCS#8 key".into()))?;
+        .ok_or_else(|| {
+            Error::Refused("the configured private key is not a PEM PKCS#8 key".into())
+        })?;
     let mut header = Header::new(Algorithm::ES256);
     header.kid.clone_from(&c.key_id);
     jsonwebtoken::encode(&header, claims, &key)

@@ -64,8 +64,12 @@ impl JwksCache {
         };
         let set = match self.cached(uri) {
             Some((set, at)) => match pick(&set) {
-                Some(jwk) => return DecodingKey::from_jwk(&jwk).map_err(|_| refused("an unusable key")),
-                None if now < at + REFETCH_AFTER => return Err(refused("a key the IdP does not publish")),
+                Some(jwk) => {
+                    return DecodingKey::from_jwk(&jwk).map_err(|_| refused("an unusable key"));
+                }
+                None if now < at + REFETCH_AFTER => {
+                    return Err(refused("a key the IdP does not publish"));
+                }
                 None => self.fetch(fed, uri, now).await?,
             },
             None => self.fetch(fed, uri, now).await?,
@@ -121,10 +125,13 @@ fn check_claims(
 ) -> Result<(), Error> {
     let num = |k: &str| claims.get(k).and_then(Value::as_i64);
     let text = |k: &str| claims.get(k).and_then(Value::as_str);
-    let template = endpoints.issuer.as_deref().ok_or_else(|| refused("no issuer"))?;
+    let template = endpoints
+        .issuer
+        .as_deref()
+        .ok_or_else(|| refused("no issuer"))?;
     let tid = text("tid");
-    let expected =
-        IdpConfig::expected_issuer(template, tid).ok_or_else(|| refused("no tenant in the token"))?;
+    let expected = IdpConfig::expected_issuer(template, tid)
+        .ok_or_else(|| refused("no tenant in the token"))?;
     if text("iss") != Some(expected.as_str()) {
         return Err(refused("an ID token from another issuer"));
     }
@@ -166,8 +173,7 @@ mod tests {
         let input = json!({"kind": "oidc", "client_id": "app", "display_name": "X",
             "discovery_url": "https://idp.example/.well-known/openid-configuration",
             "scopes": ["openid"]});
-        accounts::idp::parse_config(input.as_object().cloned().unwrap_or_default())
-            .expect("config")
+        accounts::idp::parse_config(input.as_object().cloned().unwrap_or_default()).expect("config")
     }
 
     fn endpoints(issuer: &str) -> Endpoints {
@@ -206,7 +212,10 @@ mod tests {
             (with("iat", json!(5000)), 950, "n1"),
             (claims(good.clone()), 1061, "n1"),
         ] {
-            assert!(check_claims(&c, &e, &m, why, now).is_err(), "{m:?} at {now}");
+            assert!(
+                check_claims(&c, &e, &m, why, now).is_err(),
+                "{m:?} at {now}"
+            );
         }
         let mut m = with("aud", json!(["app", "other"]));
         m.insert("azp".into(), json!("app"));
@@ -218,8 +227,10 @@ mod tests {
         let mut c = config();
         let e = endpoints("https://login.microsoftonline.com/{tenantid}/v2.0");
         let tid = "9188040d-6c67-4c5b-b112-36a304b66dad";
-        let m = claims(json!({"iss": format!("https://login.microsoftonline.com/{tid}/v2.0"),
-            "tid": tid, "aud": "app", "sub": "1", "nonce": "n", "exp": 1000}));
+        let m = claims(
+            json!({"iss": format!("https://login.microsoftonline.com/{tid}/v2.0"),
+            "tid": tid, "aud": "app", "sub": "1", "nonce": "n", "exp": 1000}),
+        );
         assert!(check_claims(&c, &e, &m, "n", 950).is_ok());
         // The issuer must be the token's own tenant's.
         let mut other = m.clone();

@@ -291,8 +291,11 @@ impl Federation {
                     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
                 };
                 let secret = secrets.client_secret.as_deref().unwrap_or_default();
-                let basic = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{}:{}", enc(&c.client_id), enc(secret)));
+                let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+                    "{}:{}",
+                    enc(&c.client_id),
+                    enc(secret)
+                ));
                 req = req.header("Authorization", format!("Basic {basic}"));
             }
             ClientAuth::ClientSecretPost => {
@@ -346,7 +349,9 @@ impl Federation {
                     .clone()
                     .ok_or_else(|| Error::Refused("no user-info URL".into()))?;
                 let Value::Object(info) = self.get_json(&url, Some(&access)).await? else {
-                    return Err(Error::Refused("a user-info answer that is not an object".into()));
+                    return Err(Error::Refused(
+                        "a user-info answer that is not an object".into(),
+                    ));
                 };
                 let mut up = upstream(c, info, &c.subject_field)?;
                 if let Some(emails) = &c.emails_url {
@@ -398,7 +403,11 @@ fn upstream(
     let subject = match claims.get(subject_field) {
         Some(Value::String(s)) if !s.is_empty() && s.len() <= 255 => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
-        _ => return Err(Error::Refused(format!("no `{subject_field}` in the answer"))),
+        _ => {
+            return Err(Error::Refused(format!(
+                "no `{subject_field}` in the answer"
+            )));
+        }
     };
     let email = claims
         .get(&c.email_field)
@@ -476,7 +485,10 @@ mod tests {
             email_verified: false,
             claims: Map::new(),
         };
-        apple_name(&mut up, r#"{"name":{"firstName":"Ada","lastName":"Lovelace"}}"#);
+        apple_name(
+            &mut up,
+            r#"{"name":{"firstName":"Ada","lastName":"Lovelace"}}"#,
+        );
         assert_eq!(up.claims["given_name"], "Ada");
         assert_eq!(up.claims["family_name"], "Lovelace");
     }

@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod authorize;
+pub mod federation;
 pub mod mfa;
 pub mod passkeys;
 pub mod recovery;

@@ -131,6 +131,61 @@ pub fn end_session(state: &AppState, pool: &PoolRecord) -> HeaderValue {
     HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static(""))
 }
 
+/// The short-lived cookies of a federated sign-in: the browser binding of a sign-in at an
+/// IdP, and the handle of an identity waiting to link once its account signs in.
+#[derive(Clone, Copy)]
+pub enum FederationCookie {
+    Binding,
+    LinkWait,
+}
+
+impl FederationCookie {
+    fn name(self, state: &AppState) -> String {
+        let base = match self {
+            FederationCookie::Binding => "gh_fed",
+            FederationCookie::LinkWait => "gh_fedlink",
+        };
+        format!("{}{base}", prefix(state))
+    }
+
+    /// Its value in the request, if sent once and well formed.
+    pub fn read(self, state: &AppState, headers: &HeaderMap) -> Option<String> {
+        cookie(headers, &self.name(state)).filter(|v| {
+            v.len() == 43
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+    }
+
+    /// `Set-Cookie` for `value`, for ten minutes. The binding comes back with the IdP's
+    /// redirect or its form POST (Apple's `form_post`, a cross-site POST): over https it
+    /// is `SameSite=None` for that; over plain http (loopback tests) browsers refuse
+    /// `None` without `Secure`, so it is `Lax` and `form_post` needs https.
+    pub fn set(self, state: &AppState, value: &str) -> HeaderValue {
+        let same_site = match (self, state.config.is_https()) {
+            (FederationCookie::Binding, true) => "None",
+            _ => "Lax",
+        };
+        let v = format!(
+            "{}={value}; Max-Age={}; {}",
+            self.name(state),
+            crate::flows::federation::FLOW_TTL,
+            cookie_attrs(state, same_site)
+        );
+        HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static(""))
+    }
+
+    /// `Set-Cookie` removing it.
+    pub fn clear(self, state: &AppState) -> HeaderValue {
+        let v = format!(
+            "{}=; Max-Age=0; {}",
+            self.name(state),
+            cookie_attrs(state, "Lax")
+        );
+        HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static(""))
+    }
+}
+
 /// The CSRF token for the page's forms, and the `Set-Cookie` to send when the browser has
 /// no CSRF cookie yet.
 pub fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Vec<HeaderValue>) {

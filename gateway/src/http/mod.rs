@@ -9,6 +9,7 @@ pub mod code;
 pub mod error;
 pub mod extract;
 mod health;
+mod identities;
 pub(super) mod me;
 mod metrics;
 mod mfa;
@@ -58,6 +59,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(mfa::router())
         .merge(passkeys::router())
         .merge(wallets::router())
+        .merge(identities::router())
         .merge(storage::router())
         .merge(oauth::router())
         .merge(pages::router().into());

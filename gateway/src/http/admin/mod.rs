@@ -16,6 +16,7 @@
 mod audit;
 mod clients;
 mod groups;
+mod identity_providers;
 mod keys;
 mod pools;
 mod users;
@@ -49,6 +50,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(groups::router())
         .merge(audit::router())
         .merge(keys::router())
+        .merge(identity_providers::router())
 }
 
 /// Who is calling the admin API, and what they may do.

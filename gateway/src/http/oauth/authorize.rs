@@ -62,6 +62,7 @@ async fn client(
         ("code_challenge_method" = String, Query, description = "`S256`"),
         ("prompt" = Option<String>, Query, description = "`none` or `login`"),
         ("max_age" = Option<i64>, Query, description = "Seconds since the last sign-in, at most"),
+        ("idp" = Option<String>, Query, description = "An identity provider of the pool: straight to it, past the login page (`identity_provider`, Cognito's name, is read too)"),
     ),
     responses(
         (status = 303, description = "To the client's redirect URI (a code or an error), or to the login page"),
@@ -124,7 +125,17 @@ pub(super) async fn authorize(
         return Ok(see_other(&e.location(&issuer), &[]));
     }
     let id = flow::save_request(&state, &pool, &req).await?;
-    let mut login = Url::parse(&format!("{issuer}/{page}"))
+    // `idp=x` (Cognito: `identity_provider=x`): the sign-in goes straight to that IdP.
+    let idp = params
+        .iter()
+        .find(|(k, _)| k == "idp" || k == "identity_provider")
+        .map(|(_, v)| v.as_str())
+        .filter(|v| accounts::idp::valid_name(v));
+    let target = match (page, idp) {
+        ("login", Some(idp)) => format!("federation/{idp}/start"),
+        _ => page.to_string(),
+    };
+    let mut login = Url::parse(&format!("{issuer}/{target}"))
         .map_err(|_| AppError::Internal("the issuer is not a URL".into()))?;
     login.query_pairs_mut().append_pair("authz", &id);
     Ok(see_other(login.as_str(), &[]))

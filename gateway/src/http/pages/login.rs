@@ -73,6 +73,7 @@ pub(super) async fn form_target(
 struct LoginPage<'a> {
     frame: Frame<'a>,
     form: FormState<'a>,
+    idps: Vec<super::federation::IdpButton>,
     wallet: &'static WalletWords,
     passkey: &'static PasskeyWords,
 }
@@ -95,9 +96,12 @@ pub(super) async fn login_page(
     frame.notice = notice;
     let status = refused.as_ref().map_or(StatusCode::OK, |(s, _)| *s);
     frame.error = refused.map(|(_, e)| e);
+    let form = FormState::new(csrf, authz, email);
+    let idps = super::federation::buttons(state, pool, &form.authz_query).await;
     let page = LoginPage {
         frame,
-        form: FormState::new(csrf, authz, email),
+        form,
+        idps,
         wallet: &w.wallet,
         passkey: &w.passkey,
     };
@@ -143,7 +147,17 @@ pub async fn signed_in(
                 .await?;
         }
     }
-    let cookie = browser::start_session(state, pool, session);
+    let mut cookies = vec![browser::start_session(state, pool, session)];
+    // An upstream identity waiting for this sign-in (its email is this account's): the
+    // person has now proved both sides, and it links. Another account's sign-in drops it.
+    let wait = browser::FederationCookie::LinkWait;
+    if let Some(handle) = wait.read(state, headers) {
+        cookies.push(wait.clear(state));
+        match flows::federation::finish_link(state, pool, &handle, session).await {
+            Ok(linked) => tracing::debug!(linked, "an identity waiting to link"),
+            Err(e) => tracing::warn!(error = %e, "an identity waiting to link was not linked"),
+        }
+    }
     let p = &words().page;
     // The application asked for a second factor this sign-in did not give: the browser
     // session starts, and the person answers one before the code is issued.
@@ -151,7 +165,7 @@ pub async fn signed_in(
         && let Some(req) = flow::load_request(state, pool, authz).await?
         && super::needs_step_up(pool, &req, session)
     {
-        return super::mfa::step_up(state, pool, headers, authz, session, &[cookie]).await;
+        return super::mfa::step_up(state, pool, headers, authz, session, &cookies).await;
     }
     if !authz.is_empty() {
         let Some(req) = flow::take_request(state, pool, authz).await? else {
@@ -161,13 +175,13 @@ pub async fn signed_in(
                 p.signed_in_title,
                 None,
                 Some((expired.status(), expired.words())),
-                &[cookie],
+                &cookies,
             ));
         };
         let location = flows::authorize::finish(state, pool, &req, session).await?;
-        return Ok(see_other(&location, &[cookie]));
+        return Ok(see_other(&location, &cookies));
     }
-    Ok(super::my_account::signed_in_page(pool, &[cookie]))
+    Ok(super::my_account::signed_in_page(pool, &cookies))
 }
 
 /// `POST /login`: email and password.
@@ -326,6 +340,7 @@ mod tests {
         let page = LoginPage {
             frame,
             form: FormState::new("c1".into(), "a/b+c", r#""><script>x</script>"#),
+            idps: Vec::new(),
             wallet: &words().wallet,
             passkey: &words().passkey,
         };

@@ -8,6 +8,7 @@
 //! engine) around `base.html`; its words come from [`crate::words`].
 
 mod account;
+mod federation;
 mod login;
 mod mfa;
 mod my_account;
@@ -40,6 +41,11 @@ pub fn router() -> Router<AppState> {
         .route("/login/mfa/email", post(mfa::send_email_code))
         .route("/login/step-up", get(mfa::step_up_page))
         .route("/login/siwe/message", post(login::siwe_message))
+        .route("/federation/{idp}/start", get(federation::start))
+        .route(
+            "/federation/{idp}/callback",
+            get(federation::callback_get).post(federation::callback_post),
+        )
         .route("/signup", get(account::signup_page).post(account::signup))
         .route("/signup/confirm", post(account::confirm_signup))
         .route(
@@ -59,6 +65,7 @@ pub fn router() -> Router<AppState> {
         .route("/assets/brand.css", get(brand_stylesheet))
         .route("/assets/login.js", get(script))
         .route("/assets/passkey.js", get(passkey_script))
+        .route("/assets/idp/{file}", get(idp_icon))
 }
 
 /// A form one of the pages posted, whose CSRF token matched (see `browser`); otherwise the
@@ -354,6 +361,21 @@ async fn script() -> Response {
         "text/javascript; charset=utf-8",
         include_str!("../../../assets/login.js").to_string(),
     )
+}
+
+/// The IdP buttons' marks (`assets/idp/`), by name.
+async fn idp_icon(
+    axum::extract::Path((_, file)): axum::extract::Path<(String, String)>,
+) -> Response {
+    let svg = match file.as_str() {
+        "google.svg" => include_str!("../../../assets/idp/google.svg"),
+        "microsoft.svg" => include_str!("../../../assets/idp/microsoft.svg"),
+        "apple.svg" => include_str!("../../../assets/idp/apple.svg"),
+        "github.svg" => include_str!("../../../assets/idp/github.svg"),
+        "generic.svg" => include_str!("../../../assets/idp/generic.svg"),
+        _ => return AppError::refused(Code::NotFound, "no such asset").into_response(),
+    };
+    asset("image/svg+xml", svg.to_string())
 }
 
 async fn passkey_script() -> Response {
