@@ -8,6 +8,7 @@ mod breached;
 mod clients;
 mod contracts;
 mod directory;
+mod federation;
 mod growth;
 mod me;
 mod metrics;
@@ -84,6 +85,7 @@ fn main() {
             ("breached", breached::all()),
             ("notices", notices::all()),
             ("passkeys", passkeys::all()),
+            ("federation", federation::all()),
             // Redis outages: on the backend that has Redis.
             (
                 "outage",

@@ -174,6 +174,9 @@ async fn callback(
 
 /// The IdP buttons of the login page: the pool's enabled IdPs.
 pub(super) struct IdpButton {
+    /// The IdP's name in the pool.
+    pub idp: String,
+    pub display_name: String,
     pub href: String,
     pub label: String,
     /// The preset's name (its icon), or `generic`.
@@ -195,6 +198,8 @@ pub(super) async fn buttons(
     idps.into_iter()
         .filter(|i| i.config.enabled)
         .map(|i| IdpButton {
+            idp: i.name.clone(),
+            display_name: i.config.display_name.clone(),
             href: format!(
                 "{}/federation/{}/start{authz_query}",
                 super::base(pool),

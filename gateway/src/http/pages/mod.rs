@@ -61,6 +61,10 @@ pub fn router() -> Router<AppState> {
         .route("/account/sessions/end", post(my_account::end_session))
         .route("/account/password", post(my_account::change_password))
         .route("/account/delete", post(my_account::delete))
+        .route(
+            "/account/identities/remove",
+            post(my_account::unlink_identity),
+        )
         .route("/assets/pages.css", get(stylesheet))
         .route("/assets/brand.css", get(brand_stylesheet))
         .route("/assets/login.js", get(script))

@@ -30,6 +30,17 @@ struct AccountPage<'a> {
     name: Option<&'a str>,
     groups: String,
     sessions: Vec<SessionRow>,
+    identities: Vec<IdentityRow>,
+    /// The pool's IdPs the account has no identity of: links that add one.
+    linkable: Vec<super::federation::IdpButton>,
+}
+
+/// A linked identity as the page lists it.
+struct IdentityRow {
+    idp: String,
+    /// Its IdP's display name (or its name, once the IdP is gone).
+    name: String,
+    email: Option<String>,
 }
 
 /// A session as the page lists it.
@@ -141,6 +152,7 @@ async fn account_page(
             current: s.current,
         })
         .collect();
+    let (identities, linkable) = identities(state, pool, session.account_id).await?;
     let (csrf, set) = browser::csrf_token(state, headers);
     let a = &words().account;
     let mut frame = Frame::new(pool, a.title);
@@ -155,8 +167,90 @@ async fn account_page(
         name: account.attributes.get("name").and_then(|v| v.as_str()),
         groups: account.groups.join(", "),
         sessions,
+        identities,
+        linkable,
     };
     Ok(respond(pool, &page, status, None, set.as_slice()))
+}
+
+/// The account's identities, and buttons linking the pool's other enabled IdPs.
+async fn identities(
+    state: &AppState,
+    pool: &PoolRecord,
+    account: accounts::AccountId,
+) -> Result<(Vec<IdentityRow>, Vec<super::federation::IdpButton>), AppError> {
+    let linked = state.users.identities(account).await?;
+    let idps = state.users.identity_providers(pool).await?;
+    let name_of = |idp: &str| {
+        idps.iter()
+            .find(|i| i.name == idp)
+            .map_or_else(|| idp.to_string(), |i| i.config.display_name.clone())
+    };
+    let rows = linked
+        .iter()
+        .map(|i| IdentityRow {
+            idp: i.idp.clone(),
+            name: name_of(&i.idp),
+            email: i.email.clone(),
+        })
+        .collect();
+    let linkable = super::federation::buttons(state, pool, "?link=1")
+        .await
+        .into_iter()
+        .filter(|b| !linked.iter().any(|i| b.idp == i.idp))
+        .map(|mut b| {
+            b.label = fill(words().account.link_identity, &[("idp", &b.display_name)]);
+            b
+        })
+        .collect();
+    Ok((rows, linkable))
+}
+
+#[derive(Deserialize)]
+pub(super) struct IdentityForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    idp: String,
+}
+
+impl CsrfToken for IdentityForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /account/identities/remove`: unlinks one of the account's identities (a sign-in
+/// within 15 minutes on this browser), unless it is the last credential that can sign in.
+pub(super) async fn unlink_identity(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    headers: HeaderMap,
+    PageForm(form): PageForm<IdentityForm>,
+) -> Result<Response, AppError> {
+    let Some(session) = browser::session(&state, &pool, &headers).await? else {
+        return Ok(see_other(&format!("/pools/{}/login", pool.name), &[]));
+    };
+    let now = state.clock.now();
+    if now - session.auth_time > REAUTH_WINDOW {
+        let refused = refusal(&accounts::Error::ReauthenticationRequired.into());
+        return account_page(&state, &pool, &headers, &session, None, Some(refused)).await;
+    }
+    match state
+        .users
+        .unlink_identity(&pool, session.account_id, &form.idp, now)
+        .await
+    {
+        Ok(()) => {
+            state.mail.wake();
+            let done = Some(words().account.identity_unlinked);
+            account_page(&state, &pool, &headers, &session, done, None).await
+        }
+        Err(e) => {
+            let refused = refusal(&e.into());
+            account_page(&state, &pool, &headers, &session, None, Some(refused)).await
+        }
+    }
 }
 
 /// `GET /account`; without a browser session, the login page.

@@ -22,11 +22,11 @@ pub fn all() -> Vec<(&'static str, crate::TestFnPub)> {
     all
 }
 
-const ADMIN: &str = "test-admin-token-0123456789abcdef";
-const CALLBACK: &str = "http://127.0.0.1:9/callback";
+pub(crate) const ADMIN: &str = "test-admin-token-0123456789abcdef";
+pub(crate) const CALLBACK: &str = "http://127.0.0.1:9/callback";
 const AFTER_LOGOUT: &str = "http://127.0.0.1:9/signed-out";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub(crate) const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// A gateway whose public URL is its own address, so that real clients can follow the
 /// issuer's links, with the admin API on.
@@ -39,7 +39,7 @@ async fn gateway(w: &World) -> anyhow::Result<Gateway> {
 }
 
 /// Registers a client; `{client_id, client_secret?}`.
-async fn client(gw: &Gateway, body: Value) -> anyhow::Result<Value> {
+pub(crate) async fn client(gw: &Gateway, body: Value) -> anyhow::Result<Value> {
     let r = gw
         .call(
             Method::POST,
@@ -52,7 +52,7 @@ async fn client(gw: &Gateway, body: Value) -> anyhow::Result<Value> {
     Ok(r.body)
 }
 
-async fn web_app(gw: &Gateway, extra: Value) -> anyhow::Result<Value> {
+pub(crate) async fn web_app(gw: &Gateway, extra: Value) -> anyhow::Result<Value> {
     let mut body = json!({
         "name": "Web app", "public": false, "redirect_uris": [CALLBACK],
         "post_logout_redirect_uris": [AFTER_LOGOUT],
@@ -68,27 +68,27 @@ async fn count(w: &World, sql: &str) -> anyhow::Result<i64> {
 }
 
 /// A browser without JavaScript: follows nothing by itself, keeps cookies.
-struct Browser<'a> {
-    gw: &'a Gateway,
-    jar: HashMap<String, String>,
+pub(crate) struct Browser<'a> {
+    pub(crate) gw: &'a Gateway,
+    pub(crate) jar: HashMap<String, String>,
 }
 
-struct Seen {
-    status: StatusCode,
-    location: String,
-    body: String,
-    set_cookies: Vec<String>,
+pub(crate) struct Seen {
+    pub(crate) status: StatusCode,
+    pub(crate) location: String,
+    pub(crate) body: String,
+    pub(crate) set_cookies: Vec<String>,
 }
 
 impl<'a> Browser<'a> {
-    fn new(gw: &'a Gateway) -> Self {
+    pub(crate) fn new(gw: &'a Gateway) -> Self {
         Browser {
             gw,
             jar: HashMap::new(),
         }
     }
 
-    async fn send(&mut self, req: reqwest::RequestBuilder) -> anyhow::Result<Seen> {
+    pub(crate) async fn send(&mut self, req: reqwest::RequestBuilder) -> anyhow::Result<Seen> {
         let cookie: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let req = if cookie.is_empty() {
             req
@@ -127,12 +127,12 @@ impl<'a> Browser<'a> {
         })
     }
 
-    async fn get(&mut self, url: &str) -> anyhow::Result<Seen> {
+    pub(crate) async fn get(&mut self, url: &str) -> anyhow::Result<Seen> {
         let req = self.gw.http.get(url);
         self.send(req).await
     }
 
-    async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> anyhow::Result<Seen> {
+    pub(crate) async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> anyhow::Result<Seen> {
         let req = self.gw.http.post(url).form(form);
         self.send(req).await
     }
@@ -182,7 +182,7 @@ impl<'a> Browser<'a> {
 }
 
 /// The value of the first hidden input named `name`.
-fn hidden(html: &str, name: &str) -> Option<String> {
+pub(crate) fn hidden(html: &str, name: &str) -> Option<String> {
     let marker = format!(r#"name="{name}" value=""#);
     let start = html.find(&marker)? + marker.len();
     let end = html[start..].find('"')? + start;
@@ -202,7 +202,7 @@ fn hidden(html: &str, name: &str) -> Option<String> {
     )
 }
 
-fn param(url: &str, name: &str) -> Option<String> {
+pub(crate) fn param(url: &str, name: &str) -> Option<String> {
     Url::parse(url)
         .ok()?
         .query_pairs()
@@ -210,7 +210,7 @@ fn param(url: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-fn auth_query(client_id: &str, extra: &[(&str, &str)]) -> String {
+pub(crate) fn auth_query(client_id: &str, extra: &[(&str, &str)]) -> String {
     let mut pairs: Vec<(&str, &str)> = vec![
         ("response_type", "code"),
         ("client_id", client_id),
@@ -233,7 +233,7 @@ fn auth_query(client_id: &str, extra: &[(&str, &str)]) -> String {
 }
 
 /// `POST /oauth2/token` with a form and optional Basic credentials.
-async fn token(
+pub(crate) async fn token(
     gw: &Gateway,
     form: &[(&str, &str)],
     basic: Option<(&str, &str)>,
@@ -247,7 +247,7 @@ async fn token(
     Ok((res.status(), res.json().await.unwrap_or(Value::Null)))
 }
 
-async fn redeem(
+pub(crate) async fn redeem(
     gw: &Gateway,
     app: &Value,
     code: &str,
@@ -276,7 +276,7 @@ async fn code(
     Ok(param(&b.authorize(query, email, password).await?, "code").unwrap_or_default())
 }
 
-fn s(v: &Value, k: &str) -> String {
+pub(crate) fn s(v: &Value, k: &str) -> String {
     v[k].as_str().unwrap_or_default().to_string()
 }
 
@@ -288,7 +288,7 @@ async fn person(w: &World, gw: &Gateway, tag: &str) -> anyhow::Result<(String, S
 }
 
 /// The hidden fields of the form `id` on a page, plus `extra`, posted to its action.
-async fn submit(
+pub(crate) async fn submit(
     b: &mut Browser<'_>,
     page: &Seen,
     id: &str,
