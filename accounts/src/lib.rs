@@ -24,10 +24,10 @@ mod types;
 pub use error::Error;
 pub use service::{
     AccountExport, AccountView, Actor, AuditView, ClientGrant, CredentialsView, DEFAULT_POOL,
-    EmailView, FactorView, Federated, GroupChange, IdentityView, Issued, MfaChallenge, MfaView,
-    NewPasskey, NewSessionRequest, NewUser, Origin, PASSKEY_NAME_MAX, PasskeyView, PasswordChange,
-    ProvenWallet, SessionView, SignIn, TotpEnrolment, Upstream, UserPatch, UserPool, WalletView,
-    config_from_json, is_pool_name, merge_patch, parse_wallet,
+    EmailView, FactorView, Federated, GroupChange, IdentityView, IdpView, Issued, MfaChallenge,
+    MfaView, NewPasskey, NewSessionRequest, NewUser, Origin, PASSKEY_NAME_MAX, PasskeyView,
+    PasswordChange, ProvenWallet, SessionView, SignIn, TotpEnrolment, Upstream, UserPatch,
+    UserPool, WalletView, config_from_json, is_pool_name, merge_patch, parse_wallet,
 };
 pub use types::{AccountId, AccountStatus, Email, PoolId, SessionId};
 

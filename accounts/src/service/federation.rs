@@ -64,6 +64,22 @@ impl From<&IdentityRecord> for IdentityView {
     }
 }
 
+/// An IdP as operators see it (admin API, CLI): its configuration, which secrets are set,
+/// and the callback URL to register at the IdP. Never a secret.
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct IdpView {
+    pub name: String,
+    #[serde(flatten)]
+    pub config: idp::IdpConfig,
+    pub client_secret_set: bool,
+    pub private_key_set: bool,
+    /// Register this at the IdP as the redirect (callback) URI.
+    pub redirect_uri: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 /// The `amr` of a federated sign-in: `fed`, and the IdP as `idp:{name}` (the token splits it
 /// out into its `idp` claim).
 fn amr_of(idp: &IdpRecord) -> [String; 2] {
@@ -135,6 +151,20 @@ impl UserPool {
             .master
             .open(&format!("idp:{}:{}", idp.pool_id, idp.name), sealed)?;
         serde_json::from_slice(&plain).map_err(|_| Error::Crypto)
+    }
+
+    /// The operator's view of `idp`, whose callback is `redirect_uri`.
+    pub fn idp_view(&self, idp: IdpRecord, redirect_uri: String) -> Result<IdpView, Error> {
+        let secrets = self.idp_secrets(&idp)?;
+        Ok(IdpView {
+            redirect_uri,
+            client_secret_set: secrets.client_secret.is_some(),
+            private_key_set: secrets.private_key.is_some(),
+            name: idp.name,
+            config: idp.config,
+            created_at: idp.created_at,
+            updated_at: idp.updated_at,
+        })
     }
 
     /// `POST /admin/v1/pools/{pool}/identity-providers`: `input` holds `name`, the fields of

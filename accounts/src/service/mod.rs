@@ -37,7 +37,7 @@ use crate::{AccountId, AccountStatus, Email, Error, PoolId, SessionId};
 pub use account_data::{AccountExport, AuditView, SessionView};
 pub use admin_users::{NewUser, UserPatch, parse_wallet};
 pub use authorizations::ClientGrant;
-pub use federation::{Federated, IdentityView, Upstream};
+pub use federation::{Federated, IdentityView, IdpView, Upstream};
 pub use groups::GroupChange;
 pub use mfa::{FactorView, MfaChallenge, MfaView, SignIn, TotpEnrolment};
 pub use origins::Origin;

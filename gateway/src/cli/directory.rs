@@ -186,13 +186,13 @@ pub struct AuditArgs {
     limit: i64,
 }
 
-fn print_json(v: &impl Serialize) -> anyhow::Result<()> {
+pub(super) fn print_json(v: &impl Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
 
 /// Rows under a header, columns separated by tabs (for `column -t` or a spreadsheet).
-fn print_table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
+pub(super) fn print_table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
     println!("{}", header.join("\t"));
     for row in rows {
         println!("{}", row.join("\t"));

@@ -1,7 +1,11 @@
 //! The `gatehouse` command line: `serve` (the default), `migrate`, `keys rotate|list`,
-//! `client create|list|delete`, and the directory: `pool`, `user`, `group`, `audit`.
+//! `client create|list|delete`, `idp list|add|update|remove`, and the directory: `pool`,
+//! `user`, `group`, `audit`.
 
 mod directory;
+mod idp;
+
+pub use idp::IdpCommand;
 
 use clap::{Parser, Subcommand};
 use std::collections::HashMap;
@@ -89,6 +93,12 @@ pub enum Command {
     },
     /// Read a pool's audit log, newest first.
     Audit(directory::AuditArgs),
+    /// Manage a pool's upstream identity providers (OIDC, OAuth 2.0; presets for Google,
+    /// Microsoft, Apple and GitHub).
+    Idp {
+        #[command(subcommand)]
+        command: idp::IdpCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,6 +197,10 @@ pub async fn run_admin(command: &Command, config: Config, json: bool) -> anyhow:
         Command::Group { command } => {
             let state = AppState::build(config, Clock::default()).await?;
             directory::run_group(&state, command, json).await?;
+        }
+        Command::Idp { command } => {
+            let state = AppState::build(config, Clock::default()).await?;
+            idp::run_idp(&state, command, json).await?;
         }
         Command::Audit(args) => {
             let state = AppState::build(config, Clock::default()).await?;

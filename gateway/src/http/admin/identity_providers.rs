@@ -3,8 +3,8 @@
 //! `private_key`) are taken, sealed with the master key, and never shown again: a view says
 //! only which are set.
 
-use accounts::idp::IdpConfig;
-use accounts::store::IdpRecord;
+use accounts::IdpView;
+use accounts::store::{IdpRecord, PoolRecord};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -28,41 +28,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_idp, update_idp, delete_idp))
 }
 
-/// An IdP as the admin API shows it: its configuration, which secrets are set, and the
-/// callback URL to register at the IdP.
-#[derive(Debug, Serialize, ToSchema)]
-struct IdpView {
-    name: String,
-    #[serde(flatten)]
-    config: IdpConfig,
-    client_secret_set: bool,
-    private_key_set: bool,
-    /// Register this at the IdP as the redirect (callback) URI.
-    redirect_uri: String,
-    created_at: i64,
-    updated_at: i64,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 struct IdpList {
     identity_providers: Vec<IdpView>,
 }
 
-fn view(
-    state: &AppState,
-    pool: &accounts::store::PoolRecord,
-    idp: IdpRecord,
-) -> Result<IdpView, AppError> {
-    let secrets = state.users.idp_secrets(&idp)?;
-    Ok(IdpView {
-        redirect_uri: redirect_uri(state, pool, &idp.name),
-        client_secret_set: secrets.client_secret.is_some(),
-        private_key_set: secrets.private_key.is_some(),
-        name: idp.name,
-        config: idp.config,
-        created_at: idp.created_at,
-        updated_at: idp.updated_at,
-    })
+fn view(state: &AppState, pool: &PoolRecord, idp: IdpRecord) -> Result<IdpView, AppError> {
+    let uri = redirect_uri(state, pool, &idp.name);
+    Ok(state.users.idp_view(idp, uri)?)
 }
 
 fn idp_name(params: &HashMap<String, String>) -> &str {

@@ -315,5 +315,33 @@ async fn operators_manage_identity_providers(w: Arc<World>) -> TestResult {
     assert_eq!(count(&w, audited, "idp_created").await?, 2);
     assert_eq!(count(&w, audited, "idp_updated").await?, 2);
     assert_eq!(count(&w, audited, "idp_deleted").await?, 1);
+
+    // The CLI: the configuration from a file (secrets never on the command line).
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("idp.json");
+    let config = json!({ "preset": "google", "client_id": "cli-app", "client_secret": "cli-secret",
+        "discovery_url": idp.discovery() });
+    std::fs::write(&file, config.to_string())?;
+    let add = gateway::cli::Command::Idp {
+        command: gateway::cli::IdpCommand::Add {
+            name: "fromcli".into(),
+            pool: "main".into(),
+            from: file.clone(),
+        },
+    };
+    gateway::cli::run_admin(&add, w.config(0), false).await?;
+    let shown = admin(&gw, Method::GET, "/fromcli", None).await?;
+    assert_eq!(shown.status, StatusCode::OK, "{shown:?}");
+    assert_eq!(shown.body["client_id"], "cli-app");
+    assert_eq!(shown.body["client_secret_set"], true);
+    let remove = gateway::cli::Command::Idp {
+        command: gateway::cli::IdpCommand::Remove {
+            name: "fromcli".into(),
+            pool: "main".into(),
+        },
+    };
+    gateway::cli::run_admin(&remove, w.config(0), false).await?;
+    let gone = admin(&gw, Method::GET, "/fromcli", None).await?;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
     gw.stop().await
 }
