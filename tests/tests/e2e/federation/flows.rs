@@ -16,6 +16,7 @@ tests!(
     private_key_jwt_and_apples_signed_secret_sign_in,
     the_login_page_has_a_button_per_enabled_idp,
     a_sign_in_started_on_one_instance_finishes_on_another,
+    a_person_in_chromium_signs_in_with_the_idp_button,
 );
 
 async fn a_first_sign_in_creates_the_account_and_the_next_finds_it(w: Arc<World>) -> TestResult {
@@ -305,4 +306,35 @@ async fn a_sign_in_started_on_one_instance_finishes_on_another(w: Arc<World>) ->
     }
     a.stop().await?;
     b_gw.stop().await
+}
+
+async fn a_person_in_chromium_signs_in_with_the_idp_button(w: Arc<World>) -> TestResult {
+    // The browser must reach the gateway at its public URL: the gateway's own address.
+    let gw = w
+        .start_with(|c| {
+            c.admin_token = Some(accounts::secret::Secret::new(crate::oauth::ADMIN));
+            c.public_url = url::Url::parse(&format!("http://{}", c.listen)).expect("listen");
+        })
+        .await?;
+    let idp = Idp::start_for(&gw.base).await?;
+    oidc_idp(&gw, &idp, "corp", json!({})).await?;
+    let app = web_app(&gw, json!({})).await?;
+    let (sub, email, p) = person("chromium", true);
+    idp.register(p).await?;
+    let out: serde_json::Value = gatehouse_tests::node_client(
+        "federation-browser.mjs",
+        &json!({
+            "issuer": gw.issuer, "client_id": s(&app, "client_id"),
+            "client_secret": s(&app, "client_secret"), "redirect_uri": CALLBACK,
+            "button": "Sign in with Corp SSO", "login": sub,
+        }),
+    )
+    .await?;
+    let claims = &out["claims"];
+    assert_eq!(claims["amr"], json!(["fed"]), "{out}");
+    assert_eq!(claims["idp"], "corp");
+    assert_eq!(claims["email"], email);
+    assert_eq!(claims["email_verified"], true);
+    assert_eq!(claims["sub"], account_of(&w, &sub).await?);
+    gw.stop().await
 }

@@ -36,10 +36,16 @@ pub(crate) struct Idp {
 }
 
 impl Idp {
+    /// For gateways behind the shared public URL.
     pub(crate) async fn start() -> anyhow::Result<Self> {
+        Self::start_for(PUBLIC_URL).await
+    }
+
+    /// For a gateway public at `base` (the callbacks registered there).
+    pub(crate) async fn start_for(base: &str) -> anyhow::Result<Self> {
         let redirect_uris: Vec<String> = IDPS
             .iter()
-            .map(|i| format!("{PUBLIC_URL}/pools/main/federation/{i}/callback"))
+            .map(|i| format!("{base}/pools/main/federation/{i}/callback"))
             .collect();
         let dir = gatehouse_tests::clients_dir()?;
         let mut child = tokio::process::Command::new("node")
@@ -78,9 +84,14 @@ impl Idp {
         Ok(())
     }
 
-    /// Registers a person at the IdP; the next sign-in there is theirs.
+    /// Registers a person at the IdP (they sign in on its form).
+    pub(crate) async fn register(&self, person: Value) -> anyhow::Result<()> {
+        self.post("/test/accounts", person).await
+    }
+
+    /// Registers a person at the IdP; the next sign-in there is theirs, with no form.
     pub(crate) async fn next(&self, person: Value) -> anyhow::Result<()> {
-        self.post("/test/accounts", person.clone()).await?;
+        self.register(person.clone()).await?;
         self.post("/test/next", json!({ "sub": person["sub"] }))
             .await
     }
