@@ -1,7 +1,7 @@
-//! User pools: accounts, their credentials (email, password; wallets, federated identities and
-//! TOTP have their tables ready), sessions as refresh-token families, one-time codes, pool
-//! policies, the audit log and the mail outbox, with their persistence on SQLite and
-//! PostgreSQL, and the ephemeral store (in-process or Redis) for short-lived state.
+//! User pools: accounts, their credentials (email, password, wallets, federated identities,
+//! second factors and passkeys), upstream identity providers (`idp`), sessions as
+//! refresh-token families, one-time codes, pool policies, the audit log and the mail outbox,
+//! with their persistence on SQLite and PostgreSQL.
 //!
 //! This crate knows nothing of HTTP: the gateway parses requests, calls [`UserPool`] and maps
 //! [`Error`] to answers. Time is always passed in (`now`); only the gateway reads the clock.

@@ -32,6 +32,7 @@ default: SQLite in ./gatehouse-data, in-process stores, mail to the log):
   GATEHOUSE_METRICS_TOKEN       bearer token /metrics asks for [/metrics open]
   GATEHOUSE_RPC_URLS            JSON-RPC per chain: 1=https://...,31337=http://127.0.0.1:8545
   GATEHOUSE_RPC_TIMEOUT_MS      each JSON-RPC call, milliseconds [5000]
+  GATEHOUSE_FEDERATION_TIMEOUT_MS  each call to an upstream IdP, milliseconds [5000]
   GATEHOUSE_TRUST_PROXY         client address from X-Forwarded-For: true/false [false]
   GATEHOUSE_MAIL_POLL_MS        outbox poll interval, milliseconds [1000]
   GATEHOUSE_RETENTION_DAYS      days expired rows are kept before the purge [7]
