@@ -91,7 +91,7 @@ impl JwksCache {
         let c = &idp.config;
         let header = jsonwebtoken::decode_header(token).map_err(|_| refused("not a signed JWT"))?;
         let alg = format!("{:?}", header.alg);
-        if !endpoints.algs.iter().any(|a| *a == alg) {
+        if !endpoints.algs.contains(&alg) {
             return Err(refused("an ID token algorithm the IdP does not use"));
         }
         let uri = endpoints
