@@ -21,7 +21,7 @@ pub enum IdpKind {
     Oidc,
     /// OAuth 2.0 without OIDC (GitHub): the user-info URL says who signed in.
     Oauth2,
-    /// SAML 2.0 (not built yet: refused when configured).
+    /// SAML 2.0: the IdP's metadata, a signed Response at the ACS.
     Saml,
 }
 
@@ -119,6 +119,17 @@ pub struct IdpConfig {
     /// RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub id_token_algs: Vec<String>,
+    /// SAML: the IdP's metadata (an `EntityDescriptor`), as XML or where to fetch it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_xml: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_url: Option<String>,
+    /// SAML: the NameID format asked for (default: persistent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_id_format: Option<String>,
+    /// SAML: whether RSA-SHA1 signatures and SHA-1 digests are accepted (an old IdP's).
+    #[serde(default)]
+    pub allow_sha1: bool,
 }
 
 fn yes() -> bool {
@@ -290,7 +301,7 @@ impl IdpConfig {
     fn check(&self) -> Result<(), Error> {
         let bad = |m: &str| Err(Error::InvalidIdpConfig(m.into()));
         if self.kind == IdpKind::Saml {
-            return bad("SAML identity providers are not supported yet");
+            return self.check_saml();
         }
         if self.client_id.is_empty() || self.client_id.len() > 512 {
             return bad("`client_id` is required (at most 512 characters)");
@@ -364,19 +375,52 @@ impl IdpConfig {
                 "`{a}` is not an ID token algorithm Gatehouse accepts (`none` and HMAC never are)"
             )));
         }
-        // The mapping writes account attributes: only names an account may hold.
+        self.check_mapping()
+    }
+
+    /// The mapping writes account attributes: only names an account may hold.
+    fn check_mapping(&self) -> Result<(), Error> {
         let probe: Map<String, Value> = self
             .attribute_mapping
             .keys()
             .map(|k| (k.clone(), Value::String(String::new())))
             .collect();
         crate::service::validate_attributes(Map::new(), probe)
-            .map_err(|e| Error::InvalidIdpConfig(format!("attribute_mapping: {e}")))?;
-        Ok(())
+            .map(|_| ())
+            .map_err(|e| Error::InvalidIdpConfig(format!("attribute_mapping: {e}")))
+    }
+
+    fn check_saml(&self) -> Result<(), Error> {
+        let bad = |m: &str| Err(Error::InvalidIdpConfig(m.into()));
+        let name = self.display_name.trim();
+        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+            return bad("`display_name` is 1 to 64 characters");
+        }
+        match (&self.metadata_xml, &self.metadata_url) {
+            (Some(xml), None) if !xml.is_empty() && xml.len() <= 256 * 1024 => {}
+            (None, Some(url)) if upstream_url_ok(url) => {}
+            _ => {
+                return bad(
+                    "a `saml` IdP needs `metadata_xml` (at most 256 KiB) or an https `metadata_url`, one of them",
+                );
+            }
+        }
+        if self
+            .name_id_format
+            .as_deref()
+            .is_some_and(|f| !f.starts_with("urn:oasis:names:tc:SAML:") || f.len() > 128)
+        {
+            return bad("`name_id_format` is a SAML NameID format URN");
+        }
+        self.check_mapping()
     }
 
     /// Whether what is sealed lets this IdP be used.
     pub fn check_secrets(&self, secrets: &IdpSecrets) -> Result<(), Error> {
+        if self.kind == IdpKind::Saml {
+            // The SP signs nothing: its AuthnRequests go unsigned over the redirect binding.
+            return Ok(());
+        }
         let needs_key = matches!(
             self.client_auth,
             ClientAuth::PrivateKeyJwt | ClientAuth::AppleSecretJwt
@@ -464,7 +508,8 @@ mod tests {
                    "discovery_url": "https://idp.example/d", "scopes": ["openid"], "id_token_algs": ["HS256"]}),
             json!({"kind": "oidc", "client_id": "x", "display_name": "X",
                    "discovery_url": "https://idp.example/d", "scopes": ["openid"], "attribute_mapping": {"sub": "sub"}}),
-            json!({"kind": "saml", "client_id": "x", "display_name": "X"}),
+            json!({"kind": "saml", "display_name": "X"}),
+            json!({"kind": "saml", "display_name": "X", "metadata_url": "http://idp.example/m"}),
             json!({"preset": "apple", "client_id": "x"}),
             json!({"preset": "nope", "client_id": "x"}),
             json!({"preset": "google", "client_id": "x", "surprise": 1}),

@@ -10,6 +10,7 @@
 
 mod client_auth;
 mod id_token;
+pub mod saml;
 
 use accounts::idp::{ClientAuth, IdpConfig, IdpKind, IdpSecrets, upstream_url_ok};
 use accounts::store::IdpRecord;
@@ -87,6 +88,8 @@ pub struct Pending<'a> {
 pub struct Federation {
     http: reqwest::Client,
     discovery: Mutex<HashMap<String, (Arc<Endpoints>, i64)>>,
+    /// SAML IdPs' metadata fetched from their `metadata_url`, by URL.
+    saml_metadata: Mutex<HashMap<String, (Arc<saml::Metadata>, i64)>>,
     pub jwks: JwksCache,
 }
 
@@ -114,6 +117,7 @@ impl Federation {
         Ok(Self {
             http,
             discovery: Mutex::new(HashMap::new()),
+            saml_metadata: Mutex::new(HashMap::new()),
             jwks: JwksCache::default(),
         })
     }
@@ -146,6 +150,55 @@ impl Federation {
             return Err(Error::Refused(format!("the IdP answered {status}")));
         }
         Ok(value)
+    }
+
+    /// A SAML IdP's metadata: its `metadata_xml`, or what its `metadata_url` answers
+    /// (cached an hour, like a discovery document).
+    pub async fn saml_metadata(
+        &self,
+        config: &IdpConfig,
+        now: i64,
+    ) -> Result<Arc<saml::Metadata>, Error> {
+        if let Some(xml) = &config.metadata_xml {
+            return Ok(Arc::new(saml::parse_metadata(xml)?));
+        }
+        let url = config
+            .metadata_url
+            .as_deref()
+            .ok_or_else(|| Error::Refused("no metadata".into()))?;
+        let cached = self
+            .saml_metadata
+            .lock()
+            .ok()
+            .and_then(|m| m.get(url).cloned())
+            .filter(|(_, at)| now < at + DISCOVERY_TTL)
+            .map(|(m, _)| m);
+        if let Some(m) = cached {
+            return Ok(m);
+        }
+        if !upstream_url_ok(url) {
+            return Err(Error::Refused("a metadata URL that is not https".into()));
+        }
+        let res = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| Error::Unavailable(without_url(e)))?;
+        if !res.status().is_success() {
+            return Err(Error::Unavailable(format!(
+                "the IdP answered {}",
+                res.status()
+            )));
+        }
+        let body = read_bounded(res).await?;
+        let xml = std::str::from_utf8(&body)
+            .map_err(|_| Error::Refused("metadata that is not UTF-8".into()))?;
+        let meta = Arc::new(saml::parse_metadata(xml)?);
+        if let Ok(mut m) = self.saml_metadata.lock() {
+            m.insert(url.to_string(), (meta.clone(), now));
+        }
+        Ok(meta)
     }
 
     async fn get_json(&self, url: &str, bearer: Option<&str>) -> Result<Value, Error> {

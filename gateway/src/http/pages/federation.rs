@@ -6,7 +6,7 @@
 use accounts::store::PoolRecord;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{error_page, login::login_page, refusal};
@@ -139,8 +139,69 @@ async fn callback(
         binding: binding.as_deref(),
         apple_user: p.user.as_deref(),
     };
+    let outcome = federation::callback(state, pool, idp, caller, &cb).await;
+    finish(state, pool, headers, outcome).await
+}
+
+/// `GET /saml/{idp}/metadata`: the SP's metadata, for the IdP's administrator.
+pub(super) async fn saml_metadata(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    Path((_, idp)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let idp = state.users.identity_provider(&pool, &idp).await?;
+    if idp.config.kind != accounts::idp::IdpKind::Saml {
+        return Err(accounts::Error::IdpNotFound.into());
+    }
+    let sp = federation::SpUrls::of(&state, &pool, &idp);
+    let mut res = crate::federation::saml::sp_metadata(&sp.sp()).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/samlmetadata+xml"),
+    );
+    Ok(res)
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct AcsForm {
+    #[serde(default, rename = "SAMLResponse")]
+    response: String,
+    #[serde(default, rename = "RelayState")]
+    relay_state: String,
+}
+
+/// `POST /saml/{idp}/acs`: the IdP's Response (HTTP-POST binding). A cross-site POST like
+/// Apple's `form_post`: the `RelayState`, taken once and bound to this browser, proves it
+/// answers a sign-in started here.
+pub(super) async fn saml_acs(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    Path((_, idp)): Path<(String, String)>,
+    caller: Caller,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<AcsForm>,
+) -> Result<Response, AppError> {
+    let binding = FederationCookie::Binding.read(&state, &headers);
+    let post = federation::SamlPost {
+        response: &form.response,
+        relay_state: &form.relay_state,
+        binding: binding.as_deref(),
+    };
+    let outcome = federation::saml_acs(&state, &pool, &idp, &caller, &post).await;
+    finish(&state, &pool, &headers, outcome).await
+}
+
+/// How a federated sign-in ends in the browser: signed in (or a second factor), the account
+/// page after a link, the login page asking for the account a trusted email has, or what
+/// went wrong in words. The binding cookie goes in every case.
+async fn finish(
+    state: &AppState,
+    pool: &PoolRecord,
+    headers: &HeaderMap,
+    outcome: Result<Done, Error>,
+) -> Result<Response, AppError> {
     let clear = FederationCookie::Binding.clear(state);
-    let done = match federation::callback(state, pool, idp, caller, &cb).await {
+    let done = match outcome {
         Ok(done) => done,
         Err(e) => return Ok(failure_page(pool, e, &[clear])),
     };

@@ -46,6 +46,8 @@ pub fn router() -> Router<AppState> {
             "/federation/{idp}/callback",
             get(federation::callback_get).post(federation::callback_post),
         )
+        .route("/saml/{idp}/metadata", get(federation::saml_metadata))
+        .route("/saml/{idp}/acs", post(federation::saml_acs))
         .route("/signup", get(account::signup_page).post(account::signup))
         .route("/signup/confirm", post(account::confirm_signup))
         .route(

@@ -16,11 +16,13 @@ use crate::oauth::{ADMIN, Browser, CALLBACK, Seen};
 mod flows;
 mod linking;
 mod refusals;
+mod saml;
 
 pub fn all() -> Vec<(&'static str, crate::TestFnPub)> {
     let mut all = flows::all();
     all.extend(linking::all());
     all.extend(refusals::all());
+    all.extend(saml::all());
     all
 }
 
