@@ -127,6 +127,8 @@ pub struct AccountExport {
     pub mfa: super::MfaView,
     /// Its passkeys (never a key).
     pub passkeys: Vec<super::PasskeyView>,
+    /// Its federated identities (the IdP, the upstream subject and email).
+    pub identities: Vec<super::IdentityView>,
     /// Newest first, at most 10,000 events.
     pub audit: Vec<AuditView>,
     pub exported_at: i64,
@@ -224,11 +226,13 @@ impl UserPool {
             .iter()
             .map(super::PasskeyView::from)
             .collect();
+        let identities = self.identities(account).await?;
         Ok(AccountExport {
             account: view,
             sessions,
             mfa,
             passkeys,
+            identities,
             audit,
             exported_at: now,
         })

@@ -17,6 +17,7 @@ tests!(
     unverified_or_untrusted_emails_never_link,
     signed_in_people_link_and_unlink_but_keep_one_credential,
     operators_manage_identity_providers,
+    a_pool_that_challenges_federated_sign_ins_asks_for_the_second_factor,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -169,6 +170,8 @@ async fn signed_in_people_link_and_unlink_but_keep_one_credential(w: Arc<World>)
     assert_eq!(list.status, StatusCode::OK);
     assert_eq!(list.body["identities"][0]["idp"], "corp");
     assert_eq!(list.body["identities"][0]["subject"], sub);
+    let export = gw.get_auth("/v1/me/export", &token).await?;
+    assert_eq!(export.body["identities"][0]["idp"], "corp", "{export:?}");
     let r = gw
         .call(Method::DELETE, "/v1/me/identities/corp", None, Some(&token))
         .await?;
@@ -343,5 +346,95 @@ async fn operators_manage_identity_providers(w: Arc<World>) -> TestResult {
     gateway::cli::run_admin(&remove, w.config(0), false).await?;
     let gone = admin(&gw, Method::GET, "/fromcli", None).await?;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    gw.stop().await
+}
+
+async fn a_pool_that_challenges_federated_sign_ins_asks_for_the_second_factor(
+    w: Arc<World>,
+) -> TestResult {
+    let idp = Idp::start().await?;
+    let gw = gateway(&w).await?;
+    oidc_idp(&gw, &idp, "corp", json!({})).await?;
+    let r = gw
+        .call(
+            Method::PATCH,
+            "//admin/v1/pools/main",
+            Some(
+                json!({ "mfa": { "mode": "optional", "factors": ["totp", "email"],
+                                  "challenge_federated": true } }),
+            ),
+            Some(crate::oauth::ADMIN),
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    // An account with emailed codes as its second factor, and its IdP account linked.
+    let email = unique_email("mfafed");
+    let owner = account_with_email(&w, &gw, &email).await?;
+    let set = gw
+        .post(
+            "/v1/sessions/password",
+            json!({ "email": email, "password": PASSWORD }),
+        )
+        .await?;
+    let token = set.str("access_token");
+    let r = gw.post_auth("/v1/me/mfa/email", json!({}), &token).await?;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
+    let (sub, _, _) = person("mfafed", true);
+    let who = json!({ "sub": sub, "email": email, "email_verified": true });
+    idp.next(who.clone()).await?;
+    let mut b = Browser::new(&gw);
+    let (page, _) = through(&mut b, &gw, "corp", "").await?;
+    assert!(page.body.contains("already exists"));
+    let done = submit(
+        &mut b,
+        &page,
+        "login-form",
+        &[("email", &email), ("password", PASSWORD)],
+    )
+    .await?;
+    // The password sign-in itself is challenged (the policy is `optional`, a factor is set).
+    let sent = submit(&mut b, &done, "mfa-email-form", &[]).await?;
+    let code = w
+        .mail
+        .wait_nth(&email, "sign-in code", 1)
+        .await?
+        .code()
+        .unwrap_or_default();
+    let done = submit(
+        &mut b,
+        &sent,
+        "mfa-form",
+        &[("factor", "email"), ("code", &code)],
+    )
+    .await?;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(account_of(&w, &sub).await?, owner);
+
+    // Through the IdP now: the challenge page, no session until the code is given.
+    idp.next(who).await?;
+    let mut b = Browser::new(&gw);
+    let (page, _) = through(&mut b, &gw, "corp", "").await?;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains(r#"id="mfa-form""#), "{}", page.body);
+    assert!(!b.jar.contains_key("gh_session_main"));
+    let sent = submit(&mut b, &page, "mfa-email-form", &[]).await?;
+    let code = w
+        .mail
+        .wait_nth(&email, "sign-in code", 2)
+        .await?
+        .code()
+        .unwrap_or_default();
+    let done = submit(
+        &mut b,
+        &sent,
+        "mfa-form",
+        &[("factor", "email"), ("code", &code)],
+    )
+    .await?;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(b.jar.contains_key("gh_session_main"));
+    let amr = "SELECT COUNT(*) FROM session WHERE account_id = $1 AND amr LIKE '%fed%' \
+        AND amr LIKE '%mfa%' AND amr LIKE '%idp:corp%'";
+    assert_eq!(count(&w, amr, &owner).await?, 1);
     gw.stop().await
 }
