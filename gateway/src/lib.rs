@@ -17,6 +17,7 @@ pub mod keys;
 pub mod mailer;
 pub mod metrics;
 pub mod oauth;
+pub mod outbound;
 pub mod purge;
 pub mod pwned;
 pub mod ratelimit;

@@ -29,23 +29,10 @@ pub struct RangeApi {
 
 impl RangeApi {
     pub fn new(settings: PwnedSettings, metrics: Arc<Metrics>) -> Result<Self, String> {
-        let failed = |e: String| format!("the HTTP client for GATEHOUSE_PWNED_URL: {e}");
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| failed(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .timeout(Duration::from_millis(settings.timeout_ms))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| failed(e.to_string()))?;
+        let http = crate::outbound::client(
+            "GATEHOUSE_PWNED_URL",
+            Duration::from_millis(settings.timeout_ms),
+        )?;
         Ok(Self {
             settings,
             http,

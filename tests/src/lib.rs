@@ -451,6 +451,25 @@ impl SignedSiwe {
 }
 
 /// Runs `tests/clients/{script}` with `input` (JSON) as its argument; its JSON output.
+/// Starts a test server (an IdP, a breach corpus) that prints one line once it listens:
+/// the running child (killed when dropped) and that line.
+pub async fn spawn_listening(
+    mut cmd: tokio::process::Command,
+) -> Result<(tokio::process::Child, String)> {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut line = String::new();
+    tokio::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .await?;
+    anyhow::ensure!(!line.is_empty(), "the server exited before it listened");
+    Ok((child, line))
+}
+
 pub async fn node_client<T: serde::de::DeserializeOwned>(script: &str, input: &Value) -> Result<T> {
     let dir = clients_dir()?;
     let out = tokio::process::Command::new("node")

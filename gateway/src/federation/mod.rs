@@ -4,7 +4,8 @@
 //! GitHub's `/user/emails` for a verified address).
 //!
 //! Every upstream call has a timeout, follows no redirect, reads at most 1 MiB, and goes over
-//! TLS (webpki roots), or plain HTTP to a loopback address only (the tests' IdPs). An IdP
+//! TLS (webpki roots, `crate::outbound`), or plain HTTP to a loopback address only (the
+//! tests' IdPs). An IdP
 //! that cannot be reached is [`Error::Unavailable`]; one that answers what cannot be trusted
 //! is [`Error::Refused`]. Neither ever makes an account.
 
@@ -95,25 +96,7 @@ pub struct Federation {
 
 impl Federation {
     pub fn new(timeout: Duration) -> Result<Self, String> {
-        let failed = |e: String| format!("the HTTP client for identity providers: {e}");
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| failed(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent("Gatehouse")
-            .build()
-            .map_err(|e| failed(e.to_string()))?;
+        let http = crate::outbound::client("identity providers", timeout)?;
         Ok(Self {
             http,
             discovery: Mutex::new(HashMap::new()),

@@ -9,7 +9,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::Row;
 use std::sync::Arc;
-use tokio::io::AsyncBufReadExt;
 
 use crate::TestResult;
 use crate::admin::{ADMIN, admin};
@@ -35,21 +34,11 @@ impl Corpus {
         let dir = tempfile::tempdir()?;
         let mut cmd = tokio::process::Command::new("python3");
         cmd.arg(clients_dir()?.join("range-server.py"))
-            .arg(dir.path())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true);
+            .arg(dir.path());
         if hang {
             cmd.arg("--hang");
         }
-        let mut child = cmd.spawn()?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-        let mut line = String::new();
-        tokio::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .await?;
+        let (child, line) = gatehouse_tests::spawn_listening(cmd).await?;
         let port: u16 = line.trim().parse()?;
         let corpus = Corpus {
             _child: child,

@@ -213,13 +213,7 @@ macro_rules! federation_store {
                 if n == 0 {
                     return Err(Error::IdentityNotFound);
                 }
-                if Self::credentials_left(&mut tx, account).await? == 0 {
-                    return Err(Error::LastCredential);
-                }
-                if let Some(m) = notice {
-                    Self::mail(&mut tx, m).await?;
-                }
-                Self::audit(&mut tx, audit).await?;
+                Self::credential_removed(&mut tx, account, notice, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -50,6 +50,18 @@ macro_rules! mfa_store {
                 Ok(left)
             }
 
+            /// After a credential's removal, in its transaction: refused when nothing that
+            /// can sign in is left (DESIGN rule 3); otherwise its notice and audit row.
+            async fn credential_removed(c: &mut Conn, account: AccountId, notice: Option<&OutboxMail>, audit: &AuditEvent) -> Result<(), Error> {
+                if Self::credentials_left(c, account).await? == 0 {
+                    return Err(Error::LastCredential);
+                }
+                if let Some(m) = notice {
+                    Self::mail(c, m).await?;
+                }
+                Self::audit(c, audit).await
+            }
+
             /// The confirmed app and email codes the account has.
             async fn count_factors(c: &mut Conn, account: AccountId) -> Result<i64, Error> {
                 let (n,): (i64,) = sqlx::query_as(

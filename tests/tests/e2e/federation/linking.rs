@@ -349,6 +349,26 @@ async fn operators_manage_identity_providers(w: Arc<World>) -> TestResult {
     gw.stop().await
 }
 
+/// Answers the challenge `page` shows with the `nth` code mailed to `email`.
+async fn answer_by_mail(
+    w: &World,
+    b: &mut Browser<'_>,
+    page: &crate::oauth::Seen,
+    email: &str,
+    nth: usize,
+) -> anyhow::Result<crate::oauth::Seen> {
+    let sent = submit(b, page, "mfa-email-form", &[]).await?;
+    let mail = w.mail.wait_nth(email, "sign-in code", nth).await?;
+    let code = mail.code().unwrap_or_default();
+    submit(
+        b,
+        &sent,
+        "mfa-form",
+        &[("factor", "email"), ("code", &code)],
+    )
+    .await
+}
+
 async fn a_pool_that_challenges_federated_sign_ins_asks_for_the_second_factor(
     w: Arc<World>,
 ) -> TestResult {
@@ -393,20 +413,7 @@ async fn a_pool_that_challenges_federated_sign_ins_asks_for_the_second_factor(
     )
     .await?;
     // The password sign-in itself is challenged (the policy is `optional`, a factor is set).
-    let sent = submit(&mut b, &done, "mfa-email-form", &[]).await?;
-    let code = w
-        .mail
-        .wait_nth(&email, "sign-in code", 1)
-        .await?
-        .code()
-        .unwrap_or_default();
-    let done = submit(
-        &mut b,
-        &sent,
-        "mfa-form",
-        &[("factor", "email"), ("code", &code)],
-    )
-    .await?;
+    let done = answer_by_mail(&w, &mut b, &done, &email, 1).await?;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert_eq!(account_of(&w, &sub).await?, owner);
 
@@ -417,20 +424,7 @@ async fn a_pool_that_challenges_federated_sign_ins_asks_for_the_second_factor(
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body.contains(r#"id="mfa-form""#), "{}", page.body);
     assert!(!b.jar.contains_key("gh_session_main"));
-    let sent = submit(&mut b, &page, "mfa-email-form", &[]).await?;
-    let code = w
-        .mail
-        .wait_nth(&email, "sign-in code", 2)
-        .await?
-        .code()
-        .unwrap_or_default();
-    let done = submit(
-        &mut b,
-        &sent,
-        "mfa-form",
-        &[("factor", "email"), ("code", &code)],
-    )
-    .await?;
+    let done = answer_by_mail(&w, &mut b, &page, &email, 2).await?;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert!(b.jar.contains_key("gh_session_main"));
     let amr = "SELECT COUNT(*) FROM session WHERE account_id = $1 AND amr LIKE '%fed%' \

@@ -8,7 +8,6 @@ use gatehouse_tests::{Gateway, PUBLIC_URL, World, unique_email};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Row;
-use tokio::io::AsyncBufReadExt;
 use url::Url;
 
 use crate::oauth::{ADMIN, Browser, CALLBACK, Seen};
@@ -50,22 +49,12 @@ impl Idp {
             .map(|i| format!("{base}/pools/main/federation/{i}/callback"))
             .collect();
         let dir = gatehouse_tests::clients_dir()?;
-        let mut child = tokio::process::Command::new("node")
-            .arg(dir.join("oidc-idp.mjs"))
+        let mut cmd = tokio::process::Command::new("node");
+        cmd.arg(dir.join("oidc-idp.mjs"))
             .arg(json!({ "redirect_uris": redirect_uris }).to_string())
             .current_dir(&dir)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-        let mut line = String::new();
-        tokio::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .await?;
+            .stderr(std::process::Stdio::null());
+        let (child, line) = gatehouse_tests::spawn_listening(cmd).await?;
         let info: Value = serde_json::from_str(&line)?;
         Ok(Idp {
             _child: child,

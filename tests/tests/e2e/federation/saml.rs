@@ -8,7 +8,6 @@ use gatehouse_tests::{Backend, Gateway, PUBLIC_URL, World};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use tokio::io::AsyncBufReadExt;
 
 use super::{IDENTITIES_OF, account_of, admin, count, gateway, nothing_written, person};
 use crate::oauth::{Browser, Seen, hidden};
@@ -37,23 +36,13 @@ impl SamlIdp {
             .map(|i| format!("{base}/pools/main/saml/{i}/metadata"))
             .collect();
         let dir = gatehouse_tests::clients_dir()?;
-        let mut child = tokio::process::Command::new(dir.join(".venv/bin/python"))
-            .arg(dir.join("saml-idp.py"))
+        let mut cmd = tokio::process::Command::new(dir.join(".venv/bin/python"));
+        cmd.arg(dir.join("saml-idp.py"))
             .arg(json!({ "sp_metadata_urls": urls }).to_string())
             .current_dir(&dir)
             // pysaml2 imports a cipher mode `cryptography` deprecates: not ours to fix.
-            .env("PYTHONWARNINGS", "ignore")
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-        let mut line = String::new();
-        tokio::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .await?;
+            .env("PYTHONWARNINGS", "ignore");
+        let (child, line) = gatehouse_tests::spawn_listening(cmd).await?;
         let info: Value = serde_json::from_str(&line)?;
         Ok(SamlIdp {
             _child: child,
