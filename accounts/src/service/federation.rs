@@ -224,17 +224,13 @@ impl UserPool {
                 "an IdP's name does not change".into(),
             ));
         }
-        let mut fields = match serde_json::to_value(&current.config) {
-            Ok(Value::Object(m)) => m,
-            _ => return Err(Error::Crypto),
+        let mut fields = serde_json::to_value(&current.config).map_err(|_| Error::Crypto)?;
+        super::merge_patch(&mut fields, &Value::Object(patch));
+        let Value::Object(fields) = fields else {
+            return Err(Error::InvalidIdpConfig(
+                "the configuration is an object".into(),
+            ));
         };
-        for (k, v) in patch {
-            if v.is_null() {
-                fields.remove(&k);
-            } else {
-                fields.insert(k, v);
-            }
-        }
         // The preset fills again only what the stored configuration lacks.
         let config = idp::parse_config(fields)?;
         let mut secrets = self.idp_secrets(&current)?;
@@ -309,16 +305,22 @@ impl UserPool {
                     .await
                     .map(Federated::SignedIn);
             }
-            if let Some(email) = &trusted_email
+            let mut email = trusted_email.clone();
+            if let Some(e) = &trusted_email
                 && let Some(owner) = self
                     .store
-                    .find_account_by_email(pool.id, &email.normalized())
+                    .find_account_by_email(pool.id, &e.normalized())
                     .await?
             {
-                return Ok(Federated::LinkFirst {
-                    account: owner.account.id,
-                    email: email.as_str().to_string(),
-                });
+                // A sign-up nobody confirmed holds the address without owning it: no one
+                // could sign in to it to link, so the new account goes without the email.
+                if owner.account.status != AccountStatus::Pending {
+                    return Ok(Federated::LinkFirst {
+                        account: owner.account.id,
+                        email: e.as_str().to_string(),
+                    });
+                }
+                email = None;
             }
             let attributes = mapped(idp, up, &Map::new()).unwrap_or_default();
             let account = AccountRecord {
@@ -336,7 +338,7 @@ impl UserPool {
                     pool.id,
                     Some(account.id),
                     "signup",
-                    json!({ "method": "federated", "idp": idp.name, "email": trusted_email.is_some() }),
+                    json!({ "method": "federated", "idp": idp.name, "email": email.is_some() }),
                     now,
                 ),
                 Self::audit(
@@ -347,7 +349,7 @@ impl UserPool {
                     now,
                 ),
             ];
-            let verified = trusted_email.as_ref().map(|e| e.as_str().to_string());
+            let verified = email.as_ref().map(|e| e.as_str().to_string());
             let outcome = self
                 .store
                 .insert_federated_account(&NewFederatedAccount {

@@ -53,8 +53,9 @@ const SHA1: &[&str] = &[
 
 /// Clock skew allowed on `NotBefore` and `NotOnOrAfter`, seconds.
 const SKEW: i64 = 60;
-/// The largest Response accepted, bytes (after base64).
-pub const MAX_RESPONSE: usize = 256 * 1024;
+/// The largest Response accepted, bytes (base64); no larger body reaches a route anyway
+/// (the HTTP layer's limit is the same 64 KiB).
+pub const MAX_RESPONSE: usize = 64 * 1024;
 
 fn refused(why: &str) -> Error {
     Error::Refused(why.to_string())

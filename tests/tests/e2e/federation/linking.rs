@@ -123,6 +123,26 @@ async fn unverified_or_untrusted_emails_never_link(w: Arc<World>) -> TestResult 
         let owners = "SELECT COUNT(*) FROM federated_identity WHERE account_id = $1";
         assert_eq!(count(&w, owners, &owner).await?, 0, "{name}");
     }
+    // A sign-up nobody confirmed holds an address without owning it: the trusted email
+    // neither links to it nor waits for it; the new account goes without the email.
+    let email = unique_email("pending");
+    let r = gw
+        .post(
+            "/v1/signup",
+            json!({ "email": email, "password": PASSWORD }),
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let (sub, _, _) = person("pending", true);
+    idp.next(json!({ "sub": sub, "email": email, "email_verified": true }))
+        .await?;
+    let mut b = Browser::new(&gw);
+    let (page, _) = through(&mut b, &gw, "corp", "").await?;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(!page.body.contains("already exists"));
+    let new = account_of(&w, &sub).await?;
+    let emails = "SELECT COUNT(*) FROM email_credential WHERE account_id = $1";
+    assert_eq!(count(&w, emails, &new).await?, 0);
     gw.stop().await
 }
 
