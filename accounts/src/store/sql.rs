@@ -25,9 +25,12 @@ mod session_impls;
 /// Opens the store named by `url` (`postgres://…` or `sqlite://…`) and runs migrations.
 pub async fn connect(url: &str) -> Result<DynStore, Error> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        // A database that went away (a restart, a failover) costs a request at most this
+        // long before it answers 503: new connections are tried until then, and the pool
+        // heals by itself once the server answers again.
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;

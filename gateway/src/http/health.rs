@@ -34,8 +34,23 @@ struct ReadyResponse {
     clock_offset_seconds: i64,
 }
 
-/// The database and the ephemeral store answer.
+/// How long `/readyz` waits for the backends before it says "not ready": a load balancer
+/// probing it must not hang on a database that went away.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The database and the ephemeral store answer, within [`READY_WITHIN`].
 async fn readyz(State(state): State<AppState>) -> Result<Json<ReadyResponse>, AppError> {
+    tokio::time::timeout(READY_WITHIN, ready(&state))
+        .await
+        .map_err(|_| {
+            AppError::Unavailable(format!(
+                "the backends did not answer within {} s",
+                READY_WITHIN.as_secs()
+            ))
+        })?
+}
+
+async fn ready(state: &AppState) -> Result<Json<ReadyResponse>, AppError> {
     state
         .store
         .ping()
