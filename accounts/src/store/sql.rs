@@ -42,6 +42,16 @@ pub async fn connect(url: &str) -> Result<DynStore, Error> {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // Processes opening one database file together open and migrate it one at a time
+        // (sqlx's migrator takes PostgreSQL's advisory lock, and no lock on SQLite): an
+        // exclusive lock on a file beside the database, held from the first connection (which
+        // switches a new file to WAL, a change the busy timeout does not wait through) until
+        // the migrations ran. Waiting for the lock blocks: off the runtime's threads
+        // (instances in one process, as in the tests, must not stall the one that holds it).
+        let lock_url = url.to_string();
+        let guard = tokio::task::spawn_blocking(move || migration_lock(&lock_url))
+            .await
+            .map_err(|e| Error::Store(format!("the migration lock: {e}")))??;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
@@ -50,15 +60,6 @@ pub async fn connect(url: &str) -> Result<DynStore, Error> {
             .test_before_acquire(false)
             .connect_with(opts)
             .await?;
-        // Processes opening one database file together migrate it one at a time (sqlx's
-        // migrator takes PostgreSQL's advisory lock, and no lock on SQLite): an exclusive
-        // lock on a file beside the database, held while the migrations run.
-        // Waiting for the lock blocks: off the runtime's threads (instances in one process,
-        // as in the tests, must not stall the one that holds it).
-        let lock_url = url.to_string();
-        let guard = tokio::task::spawn_blocking(move || migration_lock(&lock_url))
-            .await
-            .map_err(|e| Error::Store(format!("the migration lock: {e}")))??;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         drop(guard);
         Ok(Arc::new(SqliteStore { pool }))
