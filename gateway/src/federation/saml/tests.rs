@@ -106,6 +106,17 @@ fn signed_responses_are_read() {
     }
 }
 
+/// Why `xml` (for the test IdP's key) is refused for `sp` and `request_id` at `now`.
+fn refused(xml: &str, sp: &Sp<'_>, request_id: &str, now: i64) -> String {
+    let exp = Expected {
+        sp,
+        request_id,
+        allow_sha1: false,
+        now,
+    };
+    why(validate(xml, &meta("idp.crt"), &exp))
+}
+
 #[test]
 fn wrapped_tampered_and_foreign_responses_are_refused() {
     let now = at("2026-12-07T16:37:00Z");
@@ -123,52 +134,28 @@ fn wrapped_tampered_and_foreign_responses_are_refused() {
     );
     // Another request, another SP.
     let xml = fixture("resp.xml");
-    let other = Expected {
-        sp: &SP,
-        request_id: "_other",
-        allow_sha1: false,
-        now,
-    };
-    assert!(why(validate(&xml, &meta("idp.crt"), &other)).contains("another request"));
-    let sp = Sp {
+    let other_audience = Sp {
         entity_id: "https://other.test/saml/metadata",
         ..SP
     };
-    let elsewhere = Expected {
-        sp: &sp,
-        request_id: "_req123",
-        allow_sha1: false,
-        now,
-    };
-    assert!(why(validate(&xml, &meta("idp.crt"), &elsewhere)).contains("another audience"));
-    let sp = Sp {
+    let other_acs = Sp {
         acs: "https://other.test/saml/acs",
         ..SP
     };
-    let elsewhere = Expected {
-        sp: &sp,
-        request_id: "_req123",
-        allow_sha1: false,
-        now,
-    };
-    assert!(why(validate(&xml, &meta("idp.crt"), &elsewhere)).contains("another destination"));
+    assert!(refused(&xml, &SP, "_other", now).contains("another request"));
+    assert!(refused(&xml, &other_audience, "_req123", now).contains("another audience"));
+    assert!(refused(&xml, &other_acs, "_req123", now).contains("another destination"));
     // A DTD, even a harmless one.
     let dtd = xml.replacen(
         "<?xml version=\"1.0\"?>",
         "<?xml version=\"1.0\"?><!DOCTYPE r>",
         1,
     );
-    let exp = Expected {
-        sp: &SP,
-        request_id: "_req123",
-        allow_sha1: false,
-        now,
-    };
-    assert!(why(validate(&dtd, &meta("idp.crt"), &exp)).contains("DTD"));
+    assert!(refused(&dtd, &SP, "_req123", now).contains("DTD"));
     // SHA-1 named anywhere in a signature.
     let sha1 = xml.replace(
         "http://www.w3.org/2001/04/xmlenc#sha256",
         "http://www.w3.org/2000/09/xmldsig#sha1",
     );
-    assert!(why(validate(&sha1, &meta("idp.crt"), &exp)).contains("algorithm refused"));
+    assert!(refused(&sha1, &SP, "_req123", now).contains("algorithm refused"));
 }

@@ -33,6 +33,21 @@ async fn account_with_email(w: &World, gw: &Gateway, email: &str) -> anyhow::Res
         .get(0))
 }
 
+/// Signs in on the login `page` with `email` and the tests' password.
+async fn sign_in_as(
+    b: &mut Browser<'_>,
+    page: &crate::oauth::Seen,
+    email: &str,
+) -> anyhow::Result<crate::oauth::Seen> {
+    submit(
+        b,
+        page,
+        "login-form",
+        &[("email", email), ("password", PASSWORD)],
+    )
+    .await
+}
+
 async fn a_trusted_email_links_only_after_signing_in_to_its_account(w: Arc<World>) -> TestResult {
     let idp = Idp::start().await?;
     let gw = gateway(&w).await?;
@@ -53,13 +68,7 @@ async fn a_trusted_email_links_only_after_signing_in_to_its_account(w: Arc<World
     let accounts = "SELECT COUNT(*) FROM account WHERE id <> $1";
     let before = count(&w, accounts, &owner).await?;
     // Signing in to it links the identity, tells the owner, and it signs in from then on.
-    let done = submit(
-        &mut b,
-        &page,
-        "login-form",
-        &[("email", &email), ("password", PASSWORD)],
-    )
-    .await?;
+    let done = sign_in_as(&mut b, &page, &email).await?;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert_eq!(account_of(&w, &sub).await?, owner);
     assert!(!b.jar.contains_key("gh_fedlink"));
@@ -88,13 +97,7 @@ async fn a_trusted_email_links_only_after_signing_in_to_its_account(w: Arc<World
     let mut b3 = Browser::new(&gw);
     let (page, _) = through(&mut b3, &gw, "corp", "").await?;
     assert!(page.body.contains("already exists"));
-    let done = submit(
-        &mut b3,
-        &page,
-        "login-form",
-        &[("email", &other), ("password", PASSWORD)],
-    )
-    .await?;
+    let done = sign_in_as(&mut b3, &page, &other).await?;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert_eq!(count(&w, IDENTITIES_OF, &sub2).await?, 0);
     gw.stop().await
@@ -161,13 +164,7 @@ async fn signed_in_people_link_and_unlink_but_keep_one_credential(w: Arc<World>)
     assert!(r.body.contains("Sign in again"));
     // Signed in on the page, the person links their IdP account.
     let login = b.get(&format!("{}/login", gw.api)).await?;
-    let done = submit(
-        &mut b,
-        &login,
-        "login-form",
-        &[("email", &email), ("password", PASSWORD)],
-    )
-    .await?;
+    let done = sign_in_as(&mut b, &login, &email).await?;
     assert_eq!(done.status, StatusCode::OK);
     let (sub, _, p) = person("linker", true);
     idp.next(p).await?;
@@ -425,13 +422,7 @@ async fn a_pool_that_challenges_federated_sign_ins_asks_for_the_second_factor(
     let mut b = Browser::new(&gw);
     let (page, _) = through(&mut b, &gw, "corp", "").await?;
     assert!(page.body.contains("already exists"));
-    let done = submit(
-        &mut b,
-        &page,
-        "login-form",
-        &[("email", &email), ("password", PASSWORD)],
-    )
-    .await?;
+    let done = sign_in_as(&mut b, &page, &email).await?;
     // The password sign-in itself is challenged (the policy is `optional`, a factor is set).
     let done = answer_by_mail(&w, &mut b, &done, &email, 1).await?;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
