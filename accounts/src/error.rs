@@ -99,6 +99,23 @@ pub enum Error {
     IdentityTaken,
     #[error("no identity of that provider is linked to this account")]
     IdentityNotFound,
+    #[error("the hook configuration is not valid: {0}")]
+    InvalidHookConfig(String),
+    #[error("no such hook")]
+    HookNotFound,
+    #[error("the pool has a hook of that name or for that trigger")]
+    HookExists,
+    /// A `pre_sign_up` hook refused the sign-up; its message is shown to the person.
+    #[error("{0}")]
+    SignUpDenied(String),
+    /// A `pre_authentication` hook refused the sign-in: answered as a wrong password on the
+    /// API, its message said on the hosted page.
+    #[error("{0}")]
+    SignInDenied(String),
+    /// A hook whose failure policy is `fail_closed` timed out, failed or answered what its
+    /// trigger does not allow.
+    #[error("a hook of this pool failed; try again later")]
+    HookFailed,
     #[error("storage failure: {0}")]
     Store(String),
     /// A backing service (the database, Redis) cannot be reached or did not answer in

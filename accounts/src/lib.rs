@@ -8,6 +8,7 @@
 
 pub mod clients;
 mod error;
+pub mod hooks;
 pub mod idp;
 pub mod mail;
 pub mod password;
@@ -23,11 +24,12 @@ mod types;
 
 pub use error::Error;
 pub use service::{
-    AccountExport, AccountView, Actor, AuditView, ClientGrant, CredentialsView, DEFAULT_POOL,
-    EmailView, FactorView, Federated, GroupChange, IdentityView, IdpView, Issued, MfaChallenge,
-    MfaView, NewPasskey, NewSessionRequest, NewUser, Origin, PASSKEY_NAME_MAX, PasskeyView,
-    PasswordChange, ProvenWallet, SessionView, SignIn, TotpEnrolment, Upstream, UserPatch,
-    UserPool, WalletView, config_from_json, is_pool_name, merge_patch, parse_wallet,
+    AccountExport, AccountView, ActiveHook, Actor, AuditView, ClientGrant, CredentialsView,
+    DEFAULT_POOL, EmailView, FactorView, Federated, GroupChange, HookView, IdentityView, IdpView,
+    Issued, MfaChallenge, MfaView, MigratedUser, NewPasskey, NewSessionRequest, NewUser, Origin,
+    PASSKEY_NAME_MAX, PasskeyView, PasswordChange, ProvenWallet, SessionView, SignIn,
+    TotpEnrolment, Upstream, UserMigration, UserPatch, UserPool, WalletView, config_from_json,
+    is_pool_name, merge_patch, parse_wallet,
 };
 pub use types::{AccountId, AccountStatus, Email, PoolId, SessionId};
 

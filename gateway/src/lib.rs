@@ -12,6 +12,7 @@ pub mod config;
 pub mod ephemeral;
 pub mod federation;
 pub mod flows;
+pub mod hooks;
 pub mod http;
 pub mod keys;
 pub mod mailer;
@@ -46,6 +47,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = tokio::spawn(mailer::run_worker(
         state.users.clone(),
+        state.hooks.clone(),
         state.transport.clone(),
         state.mail.clone(),
         state.metrics.clone(),

@@ -225,6 +225,32 @@ impl EncodeLabelSet for RpcLabels {
     }
 }
 
+/// `{trigger, result}` of a hook call.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct HookLabels {
+    trigger: &'static str,
+    result: &'static str,
+}
+
+impl EncodeLabelSet for HookLabels {
+    fn encode(&self, e: &mut LabelSetEncoder) -> fmt::Result {
+        ("trigger", self.trigger).encode(e.encode_label())?;
+        ("result", self.result).encode(e.encode_label())
+    }
+}
+
+/// `{trigger}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct TriggerLabels {
+    trigger: &'static str,
+}
+
+impl EncodeLabelSet for TriggerLabels {
+    fn encode(&self, e: &mut LabelSetEncoder) -> fmt::Result {
+        ("trigger", self.trigger).encode(e.encode_label())
+    }
+}
+
 /// `{chain}`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct ChainLabels {
@@ -258,6 +284,8 @@ pub struct Metrics {
     mail_sent: Family<MailLabels, Counter>,
     rpc_requests: Family<RpcLabels, Counter>,
     rpc_duration: Histograms<ChainLabels>,
+    hook_calls: Family<HookLabels, Counter>,
+    hook_duration: Histograms<TriggerLabels>,
     pwned_checks: Family<OutcomeLabels, Counter>,
 }
 
@@ -294,6 +322,8 @@ impl Metrics {
         }
         let rpc_requests = Family::default();
         let rpc_duration = Histograms::new_with_constructor(rpc_histogram as fn() -> _);
+        let hook_calls = Family::default();
+        let hook_duration = Histograms::new_with_constructor(rpc_histogram as fn() -> _);
         let pwned_checks = Family::default();
         // Help texts end without a full stop: the registry adds one.
         let mut r = Registry::with_prefix("gatehouse");
@@ -338,6 +368,16 @@ impl Metrics {
             rpc_duration.clone(),
         );
         r.register(
+            "hook_calls",
+            "Calls to a pool's hooks by this instance, by trigger and result (ok, denied, timeout, error, refused)",
+            hook_calls.clone(),
+        );
+        r.register(
+            "hook_duration_seconds",
+            "Time a hook call took, by trigger",
+            hook_duration.clone(),
+        );
+        r.register(
             "pwned_checks",
             "Passwords checked against the breach corpus, by outcome (clean, found, unavailable)",
             pwned_checks.clone(),
@@ -352,6 +392,8 @@ impl Metrics {
             mail_sent,
             rpc_requests,
             rpc_duration,
+            hook_calls,
+            hook_duration,
             pwned_checks,
         }
     }
@@ -422,6 +464,16 @@ impl Metrics {
             .inc();
         self.rpc_duration
             .get_or_create(&ChainLabels { chain })
+            .observe(took.as_secs_f64());
+    }
+
+    /// One call to a hook (`result`: `ok`, `denied`, `timeout`, `error`, `refused`).
+    pub fn hook_call(&self, trigger: &'static str, result: &'static str, took: Duration) {
+        self.hook_calls
+            .get_or_create(&HookLabels { trigger, result })
+            .inc();
+        self.hook_duration
+            .get_or_create(&TriggerLabels { trigger })
             .observe(took.as_secs_f64());
     }
 

@@ -41,6 +41,8 @@ pub struct AppState {
     pub clock: Clock,
     /// The client of upstream identity providers, with their discovery and JWKS caches.
     pub federation: Arc<crate::federation::Federation>,
+    /// The pools' hooks and the client that calls them.
+    pub hooks: Arc<crate::hooks::Hooks>,
     /// What `/metrics` exposes: this instance's counters.
     pub metrics: Arc<Metrics>,
 }
@@ -197,6 +199,8 @@ impl AppState {
         keys.keys(main.id, now).await.map_err(|_| {
             anyhow::anyhow!("the master key does not open the stored signing keys: is it the one they were sealed with?")
         })?;
+        let hooks =
+            crate::hooks::Hooks::new(users.clone(), metrics.clone()).map_err(anyhow::Error::msg)?;
         Ok(Self {
             config: Arc::new(config),
             pools: Arc::new(PoolCache {
@@ -212,6 +216,7 @@ impl AppState {
             chains: Arc::new(chains),
             siwe_policies: Arc::default(),
             federation: Arc::new(federation),
+            hooks: Arc::new(hooks),
             clock,
             metrics,
         })

@@ -6,7 +6,9 @@ use accounts::store::{PoolRecord, SessionRecord};
 use accounts::{AccountId, Error, Issued, SessionId};
 use gatehouse_verify::{self as claims, Caip10 as Caip10Claim};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+use crate::hooks::triggers::TokenCustom;
 
 use crate::keys::{Alg, PoolKeys};
 
@@ -80,29 +82,37 @@ impl IssueOptions<'static> {
     }
 }
 
-/// Builds and signs the direct API's token set for a sign-in or refresh.
-pub fn issue(
-    keys: &PoolKeys,
-    issuer: &str,
-    pool: &PoolRecord,
-    issued: &Issued,
-    now: i64,
-) -> Result<TokenSet, Error> {
-    issue_with(keys, issuer, issued, &IssueOptions::direct(pool), now)
-}
-
 /// Builds and signs a token set. The ID token exists only with `openid` in scope and says
 /// `email` only with `email` (OIDC Core §5.4); the access token's claims are the same
-/// whichever credential was used.
+/// whichever credential was used, plus what a `pre_token` hook added (`custom`, whose
+/// claims were checked never to touch the gateway's own).
 pub fn issue_with(
     keys: &PoolKeys,
     issuer: &str,
     issued: &Issued,
     opt: &IssueOptions<'_>,
+    custom: Option<&TokenCustom>,
     now: i64,
 ) -> Result<TokenSet, Error> {
     let s: &SessionRecord = &issued.session;
     let a = &issued.account;
+    let groups = match custom {
+        Some(c) => {
+            let mut g: Vec<String> = a
+                .groups
+                .iter()
+                .filter(|n| !c.groups.remove.contains(n))
+                .cloned()
+                .collect();
+            for n in &c.groups.add {
+                if !g.contains(n) {
+                    g.push(n.clone());
+                }
+            }
+            g
+        }
+        None => a.groups.clone(),
+    };
     let client_id = s.client_id.as_deref().unwrap_or(DIRECT_CLIENT);
     let has = |scope: &str| opt.scope.split(' ').any(|x| x == scope);
     let wallets: Vec<Caip10Claim> = a.wallets.iter().map(wallet_claim).collect();
@@ -117,7 +127,7 @@ pub fn issue_with(
         scope: scope_list(opt.scope),
         auth_time: Some(s.auth_time),
         amr: s.methods(),
-        groups: a.groups.clone(),
+        groups,
         wallets: wallets.clone(),
         wallet: s.wallet.as_ref().map(wallet_claim),
         idp: s.idp().map(str::to_string),
@@ -141,10 +151,12 @@ pub fn issue_with(
             wallets,
             sid: Some(s.id.to_string()),
         };
+        let id = with_claims(&id, custom.map(|c| &c.id_token.claims))?;
         Some(keys.sign(opt.id_alg, "JWT", &id)?)
     } else {
         None
     };
+    let access = with_claims(&access, custom.map(|c| &c.access_token.claims))?;
     Ok(TokenSet {
         access_token: keys.sign(Alg::Es256, "at+jwt", &access)?,
         id_token,
@@ -155,6 +167,23 @@ pub fn issue_with(
         expires_in: opt.access_ttl,
         scope: opt.echo_scope.then(|| opt.scope.to_string()),
     })
+}
+
+/// The claims as JSON with a hook's `extra` claims added (they never name one of the
+/// gateway's: [`crate::hooks::triggers::PROTECTED_CLAIMS`] was checked when they came).
+fn with_claims(
+    claims: &impl Serialize,
+    extra: Option<&Map<String, Value>>,
+) -> Result<Value, Error> {
+    let mut v = serde_json::to_value(claims).map_err(|_| Error::Crypto)?;
+    if let (Value::Object(m), Some(extra)) = (&mut v, extra) {
+        for (k, x) in extra {
+            if !crate::hooks::triggers::PROTECTED_CLAIMS.contains(&k.as_str()) {
+                m.insert(k.clone(), x.clone());
+            }
+        }
+    }
+    Ok(v)
 }
 
 /// A granted scope (space-separated) as the claims hold it; serialized back the same way.

@@ -256,6 +256,8 @@ pub struct ErrorWords {
     pub federation_state_invalid: &'static str,
     pub federation_failed: &'static str,
     pub idp_unavailable: &'static str,
+    pub sign_up_denied: &'static str,
+    pub hook_failed: &'static str,
 }
 
 /// The account page (`/account`): what a signed-in person sees and ends of their own.
@@ -599,6 +601,8 @@ pub const EN: Words = Words {
                             or sign in another way.",
         idp_unavailable: "That sign-in provider can't be reached right now. Try again later, \
                           or sign in another way.",
+        sign_up_denied: "Sign-up isn't open to this account.",
+        hook_failed: "We couldn't complete this right now. Try again in a few minutes.",
         request_expired: "This sign-in took too long. Go back to the application and start \
                           again.",
         session_expired: "Your session has ended. Sign in again.",

@@ -183,6 +183,8 @@ impl UserPool {
             email: email.map(|e| (e, req.email_verified)),
             wallet,
             invitation,
+            password_hash: None,
+            groups: Vec::new(),
         };
         self.store.insert_admin_account(&new, &audit).await?;
         self.account(pool, id).await

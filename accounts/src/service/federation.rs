@@ -283,6 +283,20 @@ impl UserPool {
 
     /// A sign-in through `idp` as `up`: the linked account's session (or its second factor),
     /// a new account on the first sign-in, or [`Federated::LinkFirst`].
+    /// Whether an upstream identity is linked to an account of the pool yet.
+    pub async fn identity_linked(
+        &self,
+        pool: &PoolRecord,
+        idp: &IdpRecord,
+        up: &Upstream,
+    ) -> Result<bool, Error> {
+        Ok(self
+            .store
+            .find_account_by_identity(pool.id, &idp.name, &up.subject)
+            .await?
+            .is_some())
+    }
+
     pub async fn sign_in_federated(
         &self,
         pool: &PoolRecord,

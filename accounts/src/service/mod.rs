@@ -9,7 +9,9 @@ mod clients;
 mod factors;
 mod federation;
 mod groups;
+mod hooks;
 mod mfa;
+mod migration;
 mod origins;
 mod passkeys;
 mod pools;
@@ -39,7 +41,9 @@ pub use admin_users::{NewUser, UserPatch, parse_wallet};
 pub use authorizations::ClientGrant;
 pub use federation::{Federated, IdentityView, IdpView, Upstream};
 pub use groups::GroupChange;
+pub use hooks::{ActiveHook, HookView};
 pub use mfa::{FactorView, MfaChallenge, MfaView, SignIn, TotpEnrolment};
+pub use migration::{MigratedUser, UserMigration};
 pub use origins::Origin;
 pub use passkeys::{NewPasskey, PASSKEY_NAME_MAX, PasskeyView};
 pub use pools::{DEFAULT_POOL, config_from_json, is_pool_name, merge_patch};
@@ -302,6 +306,15 @@ impl UserPool {
     }
 
     /// Opens a sealed outbox body (for the delivery worker, which writes it out).
+    /// Seals a hook notification's body for the outbox (it names the account and its email).
+    pub fn seal_hook_event(&self, plain: &[u8]) -> Result<Vec<u8>, Error> {
+        self.master.seal("hook_event", plain)
+    }
+
+    pub fn open_hook_event(&self, sealed: &[u8]) -> Result<Vec<u8>, Error> {
+        self.master.open("hook_event", sealed)
+    }
+
     pub fn open_mail(&self, sealed: &[u8]) -> Result<Sealed, Error> {
         let plain = self.master.open("mail", sealed)?;
         serde_json::from_slice(&plain).map_err(|_| Error::Crypto)

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{Issued, NewSessionRequest, SignIn, UserPool};
+use super::{AccountView, Issued, NewSessionRequest, SignIn, UserPool};
 use crate::mail::Mail;
 use crate::policy::OnCompromised;
 use crate::store::{AuditEvent, PoolRecord, RevokeScope, Rotation};
@@ -21,21 +21,46 @@ impl UserPool {
         email: &str,
         password: &str,
         req: &NewSessionRequest,
+        migration: Option<&dyn crate::UserMigration>,
         now: i64,
     ) -> Result<SignIn, Error> {
-        let bundle = match Email::parse(email) {
-            Ok(e) => {
+        let parsed = Email::parse(email).ok();
+        let mut bundle = match &parsed {
+            Some(e) => {
                 self.store
                     .find_account_by_email(pool.id, &e.normalized())
                     .await?
             }
-            Err(_) => None,
+            None => None,
         };
-        let phc = bundle
-            .as_ref()
-            .and_then(|b| b.password.as_ref())
-            .map(|p| p.hash.as_str());
-        let ok = self.verify_password(password, phc).await?;
+        let ok = match (&bundle, &parsed, migration) {
+            // Unknown here: the old system may vouch for the email and this password.
+            (None, Some(e), Some(old)) => match old.lookup(e, password).await? {
+                Some(user) => {
+                    match self.create_migrated(pool, e, password, user, now).await {
+                        Ok(()) | Err(Error::EmailTaken) => {}
+                        Err(err) => return Err(err),
+                    }
+                    bundle = self
+                        .store
+                        .find_account_by_email(pool.id, &e.normalized())
+                        .await?;
+                    // Checked against the stored hash: whoever won a race for the email,
+                    // only its password signs in.
+                    let phc = bundle.as_ref().and_then(|b| b.password.as_ref());
+                    self.verify_password(password, phc.map(|p| p.hash.as_str()))
+                        .await?
+                }
+                None => self.verify_password(password, None).await?,
+            },
+            _ => {
+                let phc = bundle
+                    .as_ref()
+                    .and_then(|b| b.password.as_ref())
+                    .map(|p| p.hash.as_str());
+                self.verify_password(password, phc).await?
+            }
+        };
         // A disabled account answers exactly like a wrong password (an operator's decision
         // is not the caller's business), after the same work.
         let bundle = match bundle {
@@ -180,6 +205,33 @@ impl UserPool {
     /// The scope granted to the session of a refresh token of `client`, read without
     /// rotating it (so a refused request leaves the token as it was). None: not that
     /// client's token, or unknown.
+    /// The live session a refresh token belongs to and its account, without rotating it
+    /// (what a `pre_token` hook is told before the rotation commits).
+    pub async fn peek_refresh(
+        &self,
+        pool: &PoolRecord,
+        token: &str,
+        client: Option<&str>,
+    ) -> Result<Option<(AccountView, crate::store::SessionRecord)>, Error> {
+        if token.is_empty() || token.len() > 128 {
+            return Ok(None);
+        }
+        let Some(session) = self
+            .store
+            .find_session_by_token(pool.id, &self.refresh_hash(token))
+            .await?
+            .filter(|s| s.client_id.as_deref() == client && s.revoked_at.is_none())
+        else {
+            return Ok(None);
+        };
+        let account = self
+            .store
+            .find_account(pool.id, session.account_id)
+            .await?
+            .filter(|b| b.account.status == AccountStatus::Active);
+        Ok(account.map(|b| (b.into(), session)))
+    }
+
     pub async fn refresh_token_scope(
         &self,
         pool: &PoolRecord,

@@ -21,15 +21,19 @@ use crate::store::{
 use crate::{AccountId, AccountStatus, Email, Error};
 
 impl UserPool {
-    /// `POST /v1/signup`. Succeeds the same way whether or not the email exists.
+    /// `POST /v1/signup`. Succeeds the same way whether or not the email exists. With
+    /// `auto_confirm` (a `pre_sign_up` hook's answer) a new address gets an active account
+    /// with its email verified and no code, and its id is returned; an address that has an
+    /// account is answered as without it.
     pub async fn signup(
         &self,
         pool: &PoolRecord,
         email: &str,
         password: &str,
         attributes: Option<Map<String, Value>>,
+        auto_confirm: bool,
         now: i64,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<AccountId>, Error> {
         let email = Email::parse(email)?;
         let attributes =
             super::profile::validate_attributes(Map::new(), attributes.unwrap_or_default())?;
@@ -42,16 +46,55 @@ impl UserPool {
             .find_account_by_email(pool.id, &email.normalized())
             .await?;
         if let Some(bundle) = existing {
-            return self.signup_existing(pool, bundle, hash, now).await;
+            return self
+                .signup_existing(pool, bundle, hash, now)
+                .await
+                .map(|()| None);
         }
         let account = AccountRecord {
             id: AccountId::new(),
             pool_id: pool.id,
-            status: AccountStatus::Pending,
+            status: if auto_confirm {
+                AccountStatus::Active
+            } else {
+                AccountStatus::Pending
+            },
             attributes,
             created_at: now,
             updated_at: now,
         };
+        if auto_confirm {
+            let id = account.id;
+            let audit = Self::audit(
+                pool.id,
+                Some(id),
+                "signup",
+                json!({ "method": "password", "auto_confirmed": true }),
+                now,
+            );
+            let new = crate::store::NewAdminAccount {
+                account,
+                email: Some((email.clone(), true)),
+                wallet: None,
+                invitation: None,
+                password_hash: Some(hash.clone()),
+                groups: Vec::new(),
+            };
+            return match self.store.insert_admin_account(&new, &audit).await {
+                Ok(()) => Ok(Some(id)),
+                Err(Error::EmailTaken) => {
+                    let bundle = self
+                        .store
+                        .find_account_by_email(pool.id, &email.normalized())
+                        .await?
+                        .ok_or(Error::EmailTaken)?;
+                    self.signup_existing(pool, bundle, hash, now)
+                        .await
+                        .map(|()| None)
+                }
+                Err(e) => Err(e),
+            };
+        }
         let (code, row) = self.new_code(
             pool,
             account.id,
@@ -86,9 +129,11 @@ impl UserPool {
                     .find_account_by_email(pool.id, &email.normalized())
                     .await?
                     .ok_or(Error::EmailTaken)?;
-                self.signup_existing(pool, bundle, hash, now).await
+                self.signup_existing(pool, bundle, hash, now)
+                    .await
+                    .map(|()| None)
             }
-            other => other,
+            other => other.map(|()| None),
         }
     }
 
@@ -191,7 +236,7 @@ impl UserPool {
         code: &str,
         password: &str,
         now: i64,
-    ) -> Result<(), Error> {
+    ) -> Result<AccountId, Error> {
         let email = Email::parse(email)?;
         let code = code.trim();
         let bundle = self
@@ -227,7 +272,7 @@ impl UserPool {
         };
         let effect = CodeEffect::ConfirmSignup { password_hash };
         if self.store.consume_code(&attempt, &effect, &audit).await? {
-            Ok(())
+            Ok(id)
         } else {
             Err(Error::CodeInvalid)
         }

@@ -52,6 +52,19 @@ fn key_chain(kind: WalletKind, chain_id: u64) -> i64 {
 impl UserPool {
     /// `POST /v1/sessions/siwe`: a session for the wallet's account; the first sign-in of a
     /// wallet creates a wallet-only account (its `sub` is a new UUID, never the address).
+    /// The account a proven wallet signs in to, if it has one yet.
+    pub async fn wallet_account(
+        &self,
+        pool: &PoolRecord,
+        wallet: &ProvenWallet,
+    ) -> Result<Option<AccountId>, Error> {
+        Ok(self
+            .store
+            .find_account_by_wallet(pool.id, wallet.key_chain(), &wallet.address_key())
+            .await?
+            .map(|b| b.account.id))
+    }
+
     pub async fn sign_in_wallet(
         &self,
         pool: &PoolRecord,

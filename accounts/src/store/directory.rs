@@ -42,12 +42,16 @@ pub struct AccountPatch {
 
 /// An account an operator creates: with an email (and the invitation code that lets the
 /// person set a password), or wallet-only.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NewAdminAccount {
     pub account: AccountRecord,
     pub email: Option<(Email, bool)>,
     pub wallet: Option<NewWallet>,
     pub invitation: Option<(NewCode, OutboxMail)>,
+    /// A password set at creation (a migrated or imported account), as a PHC string.
+    pub password_hash: Option<String>,
+    /// Names of the pool's groups the account joins; names the pool lacks are skipped.
+    pub groups: Vec<String>,
 }
 
 /// A group of a pool.

@@ -6,6 +6,7 @@
 
 mod directory;
 mod federation;
+mod hooks;
 mod mfa;
 mod sql;
 
@@ -23,6 +24,7 @@ pub use directory::{
     GroupRecord, NewAdminAccount,
 };
 pub use federation::{FederationStore, IdentityRecord, IdpRecord, NewFederatedAccount};
+pub use hooks::{HookRecord, HookStore};
 pub use mfa::{
     FactorChange, MfaState, MfaStore, OriginNotice, PasskeyRecord, SignInOrigin, TotpRecord,
 };
@@ -171,6 +173,9 @@ pub struct AuditEvent {
 /// normalised address as asked. The request path only queues it, the same work whether the
 /// address has an account or not (DESIGN rule 5); the worker looks it up and mails a code.
 pub const JOB_RECOVERY_REQUEST: &str = "recovery_request";
+/// The outbox row of a hook notification (`post_*`): its recipient is the hook's name and
+/// its sealed body the signed call's id and JSON, so a retry sends the same `webhook-id`.
+pub const JOB_HOOK_EVENT: &str = "hook_event";
 
 /// The undo link of an email change, mailed to the old address.
 #[derive(Clone)]
@@ -603,6 +608,8 @@ pub trait OutboxStore: Send + Sync {
         mail: Option<&OutboxMail>,
         audit: &AuditEvent,
     ) -> Result<(), Error>;
+    /// Queues one row by itself (a hook notification: nothing else changes with it).
+    async fn enqueue(&self, mail: &OutboxMail) -> Result<(), Error>;
     /// Marks a mail sent and drops its body.
     async fn mark_mail_sent(&self, id: uuid::Uuid, now: i64) -> Result<(), Error>;
     /// Records a failed attempt; after `max_attempts` the mail is failed for good.
@@ -692,6 +699,7 @@ pub trait Store:
     + DirectoryStore
     + MfaStore
     + FederationStore
+    + HookStore
 {
     async fn ping(&self) -> Result<(), Error>;
     /// The database's clock, Unix seconds (every instance's reference for its own).

@@ -18,6 +18,7 @@ mod account_impls;
 mod client_impls;
 mod directory_impls;
 mod federation_impls;
+mod hook_impls;
 mod infra_impls;
 mod mfa_impls;
 mod session_impls;
@@ -122,6 +123,15 @@ const IDENTITY_KEY: Unique = Unique {
 const IDP_KEY: Unique = Unique {
     constraint: "identity_provider_pkey",
     sqlite_columns: "identity_provider.pool_id, identity_provider.name",
+};
+
+const HOOK_KEY: Unique = Unique {
+    constraint: "hook_pkey",
+    sqlite_columns: "hook.pool_id, hook.name",
+};
+const HOOK_TRIGGER_KEY: Unique = Unique {
+    constraint: "hook_pool_trigger_key",
+    sqlite_columns: "hook.pool_id, hook.hook_trigger",
 };
 
 const LIVE_KEY: Unique = Unique {
@@ -759,6 +769,7 @@ macro_rules! sql_store {
         client_impls::client_store!($store);
         directory_impls::directory_store!($store);
         federation_impls::federation_store!($store);
+        hook_impls::hook_store!($store);
         mfa_impls::mfa_store!($store);
         session_impls::session_store!($store);
 

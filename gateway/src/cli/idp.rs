@@ -46,7 +46,7 @@ pub enum IdpCommand {
     },
 }
 
-fn read_object(from: &PathBuf) -> anyhow::Result<Map<String, Value>> {
+pub(super) fn read_object(from: &PathBuf) -> anyhow::Result<Map<String, Value>> {
     let mut text = String::new();
     if from.as_os_str() == "-" {
         std::io::stdin().read_to_string(&mut text)?;

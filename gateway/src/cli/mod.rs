@@ -1,8 +1,10 @@
 //! The `gatehouse` command line: `serve` (the default), `migrate`, `keys rotate|list`,
-//! `client create|list|delete`, `idp list|add|update|remove`, and the directory: `pool`,
+//! `client create|list|delete`, `idp list|add|update|remove`, `hook
+//! list|add|update|rotate|remove`, and the directory: `pool`,
 //! `user`, `group`, `audit`.
 
 mod directory;
+mod hook;
 mod idp;
 
 pub use idp::IdpCommand;
@@ -99,6 +101,12 @@ pub enum Command {
     Idp {
         #[command(subcommand)]
         command: idp::IdpCommand,
+    },
+    /// Manage a pool's hooks (Cognito's triggers): pre_sign_up, post_confirmation,
+    /// pre_authentication, post_authentication, pre_token, custom_message, user_migration.
+    Hook {
+        #[command(subcommand)]
+        command: hook::HookCommand,
     },
 }
 
@@ -202,6 +210,10 @@ pub async fn run_admin(command: &Command, config: Config, json: bool) -> anyhow:
         Command::Idp { command } => {
             let state = AppState::build(config, Clock::default()).await?;
             idp::run_idp(&state, command, json).await?;
+        }
+        Command::Hook { command } => {
+            let state = AppState::build(config, Clock::default()).await?;
+            hook::run_hook(&state, command, json).await?;
         }
         Command::Audit(args) => {
             let state = AppState::build(config, Clock::default()).await?;

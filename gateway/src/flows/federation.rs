@@ -460,6 +460,21 @@ async fn signed_in(
             authz: flight.authz,
         });
     }
+    let mut ctx = super::hooks::context(pool, caller, accounts::hooks::Method::Federated);
+    ctx.idp = Some(idp.name.clone());
+    ctx.email.clone_from(&upstream.email);
+    let pre_sign_up = accounts::hooks::Trigger::PreSignUp;
+    if state.hooks.has(pool.id, pre_sign_up, &ctx, now).await
+        && !state.users.identity_linked(pool, idp, &upstream).await?
+    {
+        // A first sign-in with this identity creates an account: a sign-up. (Auto-confirm
+        // changes nothing here: the IdP's email is trusted by the pool's setting alone.)
+        let data = serde_json::json!({
+            "upstream": { "subject": upstream.subject, "email_verified": upstream.email_verified },
+        });
+        super::hooks::pre_sign_up(state, pool, &ctx, data).await?;
+    }
+    super::hooks::pre_authentication(state, pool, &ctx).await?;
     let signed_in = state
         .users
         .sign_in_federated(pool, idp, &upstream, &caller.session_request(), now)

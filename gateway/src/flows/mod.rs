@@ -7,6 +7,7 @@
 pub mod account;
 pub mod authorize;
 pub mod federation;
+pub mod hooks;
 pub mod mfa;
 pub mod passkeys;
 pub mod recovery;

@@ -201,6 +201,16 @@ fn domain(e: &accounts::Error) -> (Code, String) {
         E::IdpInUse => (Code::IdpInUse, msg),
         E::IdentityTaken => (Code::IdentityTaken, msg),
         E::IdentityNotFound => (Code::IdentityNotFound, msg),
+        E::InvalidHookConfig(_) => (Code::InvalidHookConfig, msg),
+        E::HookExists => (Code::HookExists, msg),
+        E::HookNotFound => (Code::HookNotFound, msg),
+        E::SignUpDenied(_) => (Code::SignUpDenied, msg),
+        // Answered as any wrong password on the API; the hosted page says the hook's words.
+        E::SignInDenied(_) => (
+            Code::InvalidCredentials,
+            accounts::Error::InvalidCredentials.to_string(),
+        ),
+        E::HookFailed => (Code::HookFailed, msg),
         E::Store(_) | E::Ephemeral(_) | E::Crypto => (
             Code::InternalError,
             "something went wrong on our side".into(),

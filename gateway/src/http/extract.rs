@@ -158,10 +158,23 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|ua| !ua.is_empty())
             .map(str::to_string);
         let device = crate::http::browser::device(state, &parts.headers);
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|id| !id.is_empty() && id.len() <= 128)
+            .map(str::to_string);
+        let client_id = parts
+            .uri
+            .path()
+            .contains("/v1/")
+            .then(|| crate::tokens::DIRECT_CLIENT.to_string());
         Ok(Caller {
             ip,
             user_agent,
             device,
+            request_id,
+            client_id,
         })
     }
 }

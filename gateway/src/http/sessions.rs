@@ -13,7 +13,7 @@ use super::extract::{AppJson, Authenticated, Caller, Pool};
 use super::mfa::{SignInResponse, sign_in_answer};
 use super::openapi::Problem;
 use crate::flows::sign_in;
-use crate::metrics::{SignInMethod, SignInResult};
+
 use crate::state::AppState;
 use crate::tokens::TokenSet;
 
@@ -70,17 +70,12 @@ async fn sign_in_password(
 async fn refresh_session(
     State(state): State<AppState>,
     Pool(pool): Pool,
+    caller: Caller,
     AppJson(req): AppJson<RefreshRequest>,
 ) -> Result<Json<TokenSet>, AppError> {
-    let outcome = state
-        .users
-        .refresh(&pool, &req.refresh_token, None, state.clock.now())
-        .await;
-    let result = SignInResult::of_account(&outcome);
-    state
-        .metrics
-        .sign_in(&pool.name, SignInMethod::Refresh, result);
-    Ok(Json(sign_in::token_set(&state, &pool, &outcome?).await?))
+    let request_id = caller.request_id.as_deref();
+    let set = sign_in::refresh(&state, &pool, &req.refresh_token, request_id).await?;
+    Ok(Json(set))
 }
 
 /// Ends the session the refresh token belongs to. Unknown tokens answer the same.

@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{AppError, Code};
-use super::extract::{AppJson, ClientIp, Pool};
+use super::extract::{AppJson, Caller, ClientIp, Pool};
 use super::openapi::Problem;
 use super::response::StatusResponse;
 use crate::flows::signup;
@@ -69,13 +69,13 @@ fn accepted() -> (StatusCode, Json<StatusResponse>) {
 async fn signup(
     State(state): State<AppState>,
     Pool(pool): Pool,
-    ClientIp(ip): ClientIp,
+    caller: Caller,
     AppJson(req): AppJson<SignupRequest>,
 ) -> Result<(StatusCode, Json<StatusResponse>), AppError> {
     signup::start(
         &state,
         &pool,
-        &ip,
+        &caller,
         &req.email,
         &req.password,
         req.attributes,
@@ -110,7 +110,7 @@ async fn resend_code(
 async fn confirm_signup(
     State(state): State<AppState>,
     Pool(pool): Pool,
-    ClientIp(ip): ClientIp,
+    caller: Caller,
     AppJson(req): AppJson<ConfirmRequest>,
 ) -> Result<Json<StatusResponse>, AppError> {
     let password = req.password.ok_or_else(|| {
@@ -119,6 +119,6 @@ async fn confirm_signup(
             "give the password chosen at sign-up together with the code",
         )
     })?;
-    signup::confirm(&state, &pool, &ip, &req.email, &req.code, &password).await?;
+    signup::confirm(&state, &pool, &caller, &req.email, &req.code, &password).await?;
     Ok(Json(StatusResponse::new("confirmed")))
 }

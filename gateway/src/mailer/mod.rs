@@ -6,7 +6,8 @@
 mod compose;
 
 use accounts::UserPool;
-use accounts::store::JOB_RECOVERY_REQUEST;
+use accounts::mail::Sealed;
+use accounts::store::{JOB_HOOK_EVENT, JOB_RECOVERY_REQUEST, PendingMail};
 use async_trait::async_trait;
 use lettre::message::{Mailbox, MultiPart, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -15,6 +16,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
+use crate::hooks::{Context, Hooks, triggers};
 use crate::metrics::{MailResult, Metrics};
 pub use compose::{MailBody, compose};
 
@@ -106,8 +108,10 @@ impl MailSignal {
 }
 
 /// Runs until `shutdown` turns true; each attempt to send is counted in `metrics`.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_worker(
     users: UserPool,
+    hooks: Arc<Hooks>,
     transport: Arc<dyn Transport>,
     signal: MailSignal,
     metrics: Arc<Metrics>,
@@ -117,7 +121,7 @@ pub async fn run_worker(
 ) {
     tracing::info!(transport = transport.name(), "mail worker started");
     loop {
-        let sent = match deliver_due(&users, transport.as_ref(), &clock, &metrics).await {
+        let sent = match deliver_due(&users, &hooks, transport.as_ref(), &clock, &metrics).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::error!(error = %e, "mail outbox unavailable");
@@ -142,6 +146,7 @@ pub async fn run_worker(
 /// Sends what is due; returns how many mails were claimed.
 async fn deliver_due(
     users: &UserPool,
+    hooks: &Hooks,
     transport: &dyn Transport,
     clock: &Clock,
     metrics: &Metrics,
@@ -162,10 +167,24 @@ async fn deliver_due(
             }
             continue;
         }
+        if mail.kind == JOB_HOOK_EVENT {
+            // A hook notification: its own retries, on the mails' schedule.
+            match hooks.deliver(mail, clock.now()).await {
+                Ok(()) => store.mark_mail_sent(mail.id, clock.now()).await?,
+                Err(e) => {
+                    let backoff = 5i64 << mail.attempts.clamp(0, 12);
+                    tracing::warn!(job = %mail.id, attempt = mail.attempts, error = %e, "hook notification not delivered");
+                    store
+                        .mark_mail_failed(mail.id, &e, clock.now() + backoff, MAX_ATTEMPTS)
+                        .await?;
+                }
+            }
+            continue;
+        }
         let outcome = match users.open_mail(&mail.body_sealed) {
-            Ok(sealed) => match compose(sealed) {
+            Ok(sealed) => match written(users, hooks, mail, sealed, clock.now()).await {
                 Ok(body) => transport.send(&mail.recipient, &body).await,
-                Err(e) => Err(format!("mail could not be written out: {e}")),
+                Err(e) => Err(e),
             },
             Err(_) => Err("mail body cannot be opened with this master key".to_string()),
         };
@@ -191,4 +210,62 @@ async fn deliver_due(
         }
     }
     Ok(due.len())
+}
+
+/// The mail's words: the pool's `custom_message` hook's when it has one that answers, the
+/// templates' otherwise (or, under `fail_closed`, an error that leaves the mail for a retry).
+/// The hook never sees a code or a link: it writes placeholders the gateway fills.
+async fn written(
+    users: &UserPool,
+    hooks: &Hooks,
+    mail: &PendingMail,
+    sealed: Sealed,
+    now: i64,
+) -> Result<MailBody, String> {
+    let Sealed::Letter {
+        pool_name,
+        mail: letter,
+    } = &sealed
+    else {
+        return compose(sealed).map_err(|e| format!("mail could not be written out: {e}"));
+    };
+    let ctx = Context::default();
+    let trigger = accounts::hooks::Trigger::CustomMessage;
+    if !hooks.has(mail.pool_id, trigger, &ctx, now).await {
+        return compose(sealed).map_err(|e| format!("mail could not be written out: {e}"));
+    }
+    let Some(pool) = users
+        .store()
+        .find_pool(mail.pool_id)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Err("the mail's pool is gone".into());
+    };
+    let (facts, secrets) = triggers::mail_facts(letter);
+    let ctx = Context {
+        pool: pool.name.clone(),
+        email: Some(mail.recipient.clone()),
+        ..Context::default()
+    };
+    let data = serde_json::json!({
+        "mail": letter.kind(),
+        "pool_display_name": pool_name,
+        "facts": facts,
+        "placeholders": secrets.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+    });
+    let answer = hooks
+        .ask(&pool, trigger, &ctx, data, now, |v| {
+            triggers::message_for(v, &secrets)
+        })
+        .await
+        .map_err(|e| format!("custom message: {e}"))?;
+    match answer.flatten() {
+        Some(m) => Ok(MailBody {
+            subject: m.subject,
+            text: m.text,
+            html: m.html,
+        }),
+        None => compose(sealed).map_err(|e| format!("mail could not be written out: {e}")),
+    }
 }

@@ -184,6 +184,29 @@ macro_rules! directory_store {
                 if let Some(wallet) = &new.wallet {
                     Self::wallet(&mut tx, wallet).await?;
                 }
+                if let Some(hash) = &new.password_hash {
+                    sqlx::query(
+                        "INSERT INTO password_credential (account_id, hash, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $3)",
+                    )
+                    .bind(new.account.id.to_string())
+                    .bind(hash)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for group in &new.groups {
+                    sqlx::query(
+                        "INSERT INTO group_member (group_id, account_id, created_at) \
+                         SELECT id, $3, $4 FROM account_group WHERE pool_id = $1 AND name = $2",
+                    )
+                    .bind(new.account.pool_id.to_string())
+                    .bind(group)
+                    .bind(new.account.id.to_string())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 if let Some((code, mail)) = &new.invitation {
                     Self::code(&mut tx, code).await?;
                     Self::mail(&mut tx, mail).await?;

@@ -155,6 +155,11 @@ macro_rules! infra_store {
 
         #[async_trait]
         impl OutboxStore for $store {
+            async fn enqueue(&self, mail: &OutboxMail) -> Result<(), Error> {
+                let mut c = self.pool.acquire().await?;
+                Self::mail(&mut c, mail).await
+            }
+
             async fn claim_mail(&self, now: i64, lease: i64, limit: i64, max_attempts: i32) -> Result<Vec<PendingMail>, Error> {
                 // A worker that died mid-send leaves its lease to expire; after the last attempt
                 // such a mail is given up rather than retried forever.

@@ -16,6 +16,7 @@
 mod audit;
 mod clients;
 mod groups;
+mod hooks;
 mod identity_providers;
 mod keys;
 mod pools;
@@ -51,6 +52,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(keys::router())
         .merge(identity_providers::router())
+        .merge(hooks::router())
 }
 
 /// Who is calling the admin API, and what they may do.

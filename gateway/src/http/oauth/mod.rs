@@ -196,7 +196,17 @@ impl From<accounts::Error> for OAuthError {
             | E::IdpExists
             | E::IdpInUse
             | E::IdentityTaken
-            | E::IdentityNotFound => oauth_error("invalid_request", e.to_string()),
+            | E::IdentityNotFound
+            | E::InvalidHookConfig(_)
+            | E::HookExists
+            | E::HookNotFound
+            | E::SignUpDenied(_) => oauth_error("invalid_request", e.to_string()),
+            E::SignInDenied(_) => oauth_error("invalid_grant", E::InvalidCredentials.to_string()),
+            // A hook that fails closed: the operator's service is down, as a database would be.
+            E::HookFailed => {
+                tracing::warn!("oauth endpoint: a hook failed closed");
+                unavailable()
+            }
             E::Unavailable(why) => {
                 tracing::error!(error = %why, "oauth endpoint: a backing service is down");
                 unavailable()

@@ -12,7 +12,8 @@ use axum::response::Response;
 use std::collections::HashMap;
 
 use super::{OAuthError, granted_scope, identify, no_store_json, oauth_error, single_params};
-use crate::flows::authorize;
+use crate::flows::{authorize, hooks, sign_in};
+use crate::hooks::triggers::TokenCustom;
 use crate::http::extract::Pool;
 use crate::http::openapi::OAuthProblem;
 use crate::keys::Alg;
@@ -119,6 +120,7 @@ async fn client_token_set(
     client: &ClientRecord,
     issued: &accounts::Issued,
     nonce: Option<&str>,
+    custom: Option<&TokenCustom>,
 ) -> Result<Response, OAuthError> {
     let now = state.clock.now();
     let keys = state.keys.keys(pool.id, now).await?;
@@ -134,7 +136,7 @@ async fn client_token_set(
         refresh: client.allows_grant(GrantType::RefreshToken),
         echo_scope: true,
     };
-    let set = tokens::issue_with(&keys, &issuer, issued, &opt, now)?;
+    let set = tokens::issue_with(&keys, &issuer, issued, &opt, custom, now)?;
     Ok(no_store_json(set))
 }
 
@@ -155,7 +157,26 @@ async fn authorization_code(
         Err(authorize::RedeemError::Refused(why)) => return Err(invalid_grant(why)),
         Err(authorize::RedeemError::Store(e)) => return Err(e.into()),
     };
-    client_token_set(state, pool, client, &issued, nonce.as_deref()).await
+    let scope = issued.session.scope.clone().unwrap_or_default();
+    let custom = hooks::pre_token(
+        state,
+        pool,
+        &issued.account,
+        &issued.session,
+        &scope,
+        hooks::TokenReason::Code,
+        None,
+    )
+    .await?;
+    client_token_set(
+        state,
+        pool,
+        client,
+        &issued,
+        nonce.as_deref(),
+        custom.as_ref(),
+    )
+    .await
 }
 
 /// Rotates a client's refresh token. A narrower `scope` may be asked for, never a wider one
@@ -195,6 +216,8 @@ async fn refresh_token(
             Some(asked.join(" "))
         }
     };
+    // Asked before the rotation commits: a hook that fails leaves the token usable.
+    let custom = sign_in::refresh_custom(state, pool, token, Some(&client.id), None).await?;
     let mut issued = match state
         .users
         .refresh(pool, token, Some(&client.id), now)
@@ -209,7 +232,7 @@ async fn refresh_token(
     if narrowed.is_some() {
         issued.session.scope = narrowed;
     }
-    client_token_set(state, pool, client, &issued, None).await
+    client_token_set(state, pool, client, &issued, None, custom.as_ref()).await
 }
 
 /// A client acting on its own behalf: an access token with `sub` = `client_id`.

@@ -195,13 +195,19 @@ pub(super) async fn recover_page(
 pub(super) async fn signup(
     State(state): State<AppState>,
     Pool(pool): Pool,
-    ClientIp(ip): ClientIp,
+    caller: Caller,
     headers: HeaderMap,
     PageForm(f): PageForm<AccountForm>,
 ) -> Result<Response, AppError> {
-    let (next, refused) = match signup::start(&state, &pool, &ip, &f.email, &f.password, None).await
+    let (next, refused) = match signup::start(&state, &pool, &caller, &f.email, &f.password, None)
+        .await
     {
-        Ok(()) => (Step::Confirm, None),
+        // Confirmed by the pool's hook: no code comes; the person signs in.
+        Ok(true) => {
+            let notice = Some(words().page.email_confirmed.into());
+            return Ok(login_page(&state, &pool, &headers, &f.authz, &f.email, None, notice).await);
+        }
+        Ok(false) => (Step::Confirm, None),
         Err(e) => (Step::Signup, Some(refusal(&e.into()))),
     };
     Ok(step_page(&state, &pool, &headers, next, &f.authz, &f.email, refused).await)
@@ -211,12 +217,12 @@ pub(super) async fn signup(
 pub(super) async fn confirm_signup(
     State(state): State<AppState>,
     Pool(pool): Pool,
-    ClientIp(ip): ClientIp,
+    caller: Caller,
     headers: HeaderMap,
     PageForm(f): PageForm<AccountForm>,
 ) -> Result<Response, AppError> {
     Ok(
-        match signup::confirm(&state, &pool, &ip, &f.email, f.code.trim(), &f.password).await {
+        match signup::confirm(&state, &pool, &caller, &f.email, f.code.trim(), &f.password).await {
             Ok(()) => {
                 let notice = Some(words().page.email_confirmed.into());
                 login_page(&state, &pool, &headers, &f.authz, &f.email, None, notice).await

@@ -287,6 +287,13 @@ pub fn refusal(e: &AppError) -> (StatusCode, String) {
         tracing::error!(error = ?e, "hosted page");
     }
     let code = e.code();
+    // A pool's hook that refused says why in its own words (the API says only the code).
+    if let AppError::Domain(
+        accounts::Error::SignUpDenied(message) | accounts::Error::SignInDenied(message),
+    ) = e
+    {
+        return (code.status(), message.clone());
+    }
     (code.status(), code.words().to_string())
 }
 
