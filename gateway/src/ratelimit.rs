@@ -279,6 +279,8 @@ pub fn counts_as_failure(e: &accounts::Error) -> bool {
             | E::InvalidAttributes(_)
             | E::CurrentPasswordRequired
             | E::ReauthenticationRequired
+            // The pool's own hook failed: the person did nothing wrong.
+            | E::HookFailed
     )
 }
 

@@ -95,7 +95,23 @@ pub async fn token_set(
         hooks::TokenReason::SignIn,
         None,
     )
-    .await?;
+    .await;
+    let custom = match custom {
+        Ok(c) => c,
+        Err(e) => {
+            // The session was opened but its tokens never leave: end it, so no live session
+            // lacks its tokens.
+            let now = state.clock.now();
+            if let Err(end) = state
+                .users
+                .end_session_tree(pool, issued.session.id, "hook_failed", now)
+                .await
+            {
+                tracing::warn!(error = %end, "a session whose tokens a hook refused was not ended");
+            }
+            return Err(e);
+        }
+    };
     token_set_with(state, pool, issued, custom.as_ref()).await
 }
 

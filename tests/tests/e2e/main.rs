@@ -10,6 +10,7 @@ mod contracts;
 mod directory;
 mod federation;
 mod growth;
+mod hooks;
 mod me;
 mod metrics;
 mod mfa;
@@ -78,6 +79,7 @@ fn main() {
             ("oauth", oauth::all()),
             ("openapi", openapi::all()),
             ("security", security::all()),
+            ("hooks", hooks::all()),
             ("growth", growth::all()),
             ("metrics", metrics::all()),
             ("mfa", mfa::all()),
