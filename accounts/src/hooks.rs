@@ -213,7 +213,8 @@ impl HookConfig {
                 "a notification (`post_*`) never blocks a request: it is retried through the outbox",
             );
         }
-        if !self.trigger.filtered() && !(self.clients.is_empty() && self.methods.is_empty()) {
+        let filters = !self.clients.is_empty() || !self.methods.is_empty();
+        if !self.trigger.filtered() && filters {
             return bad(
                 "`custom_message` applies to every mail: it takes no `clients` or `methods`",
             );

@@ -86,12 +86,15 @@ struct Queued {
     body: String,
 }
 
+/// A pool's hooks as read, and when.
+type Cached = (Arc<Vec<ActiveHook>>, i64);
+
 /// The pool's hooks, cached, and the client that calls them.
 pub struct Hooks {
     client: reqwest::Client,
     users: UserPool,
     metrics: Arc<Metrics>,
-    cache: RwLock<HashMap<PoolId, (Arc<Vec<ActiveHook>>, i64)>>,
+    cache: RwLock<HashMap<PoolId, Cached>>,
 }
 
 impl Hooks {
@@ -280,7 +283,7 @@ impl Hooks {
     ) -> Result<(), Error> {
         let trigger = hook.config.trigger.as_str();
         tracing::warn!(hook = %hook.name, trigger, webhook_id = id, error = %failure, fail_closed = closed, "hook call failed");
-        let account = ctx.sub.as_deref().and_then(|s| AccountId::parse(s));
+        let account = ctx.sub.as_deref().and_then(AccountId::parse);
         let audit = AuditEvent {
             pool_id: pool,
             account_id: account,

@@ -160,7 +160,7 @@ async fn rotate_secret(
         RotateRequest::default()
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| AppError::refused(Code::InvalidJson, &e.to_string()))?
+            .map_err(|e| AppError::refused(Code::InvalidJson, e.to_string()))?
     };
     let overlap = request.overlap_seconds;
     let now = state.clock.now();
