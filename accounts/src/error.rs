@@ -116,6 +116,9 @@ pub enum Error {
     /// trigger does not allow.
     #[error("a hook of this pool failed; try again later")]
     HookFailed,
+    /// An account with that id exists (an import's `sub`).
+    #[error("an account with that id exists")]
+    AccountExists,
     #[error("storage failure: {0}")]
     Store(String),
     /// A backing service (the database, Redis) cannot be reached or did not answer in

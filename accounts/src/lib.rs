@@ -10,6 +10,7 @@ pub mod clients;
 mod error;
 pub mod hooks;
 pub mod idp;
+mod legacy_hash;
 pub mod mail;
 pub mod password;
 pub mod policy;
@@ -26,10 +27,10 @@ pub use error::Error;
 pub use service::{
     AccountExport, AccountView, ActiveHook, Actor, AuditView, ClientGrant, CredentialsView,
     DEFAULT_POOL, EmailView, FactorView, Federated, GroupChange, HookView, IdentityView, IdpView,
-    Issued, MfaChallenge, MfaView, MigratedUser, NewPasskey, NewSessionRequest, NewUser, Origin,
-    PASSKEY_NAME_MAX, PasskeyView, PasswordChange, ProvenWallet, SessionView, SignIn,
-    TotpEnrolment, Upstream, UserMigration, UserPatch, UserPool, WalletView, config_from_json,
-    is_pool_name, merge_patch, parse_wallet,
+    Imported, Issued, LineRefusal, LineWallet, MfaChallenge, MfaView, MigratedUser, NewPasskey,
+    NewSessionRequest, NewUser, Origin, PASSKEY_NAME_MAX, PasskeyView, PasswordChange,
+    ProvenWallet, SessionView, SignIn, TotpEnrolment, Upstream, UserLine, UserMigration, UserPatch,
+    UserPool, WalletView, config_from_json, is_pool_name, merge_patch, parse_wallet,
 };
 pub use types::{AccountId, AccountStatus, Email, PoolId, SessionId};
 

@@ -53,6 +53,11 @@ fn verify_blocking(
     memory: &mut Vec<argon2::Block>,
 ) -> Result<bool, Error> {
     use subtle::ConstantTimeEq;
+    if !phc.starts_with("$argon2") {
+        // An imported hash (bcrypt, scrypt, PBKDF2): verified once, then replaced.
+        return Ok(crate::legacy_hash::check(phc)
+            .is_ok_and(|scheme| crate::legacy_hash::verify(scheme, password, phc)));
+    }
     let parsed = PasswordHash::new(phc).map_err(|_| Error::Crypto)?;
     let params = Params::try_from(&parsed).map_err(|_| Error::Crypto)?;
     let standard = argon2()?;
@@ -82,6 +87,12 @@ fn verify_blocking(
         .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..])
         .map_err(|_| Error::Crypto)?;
     Ok(bool::from(out.ct_eq(expected)))
+}
+
+/// Whether `phc` is a hash this gateway writes (argon2id, its parameters): any other (an
+/// imported one) is replaced at the next sign-in that proves the password.
+pub fn is_current(phc: &str) -> bool {
+    phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
 }
 
 impl PasswordHasher {

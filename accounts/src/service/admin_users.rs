@@ -181,7 +181,7 @@ impl UserPool {
         let new = NewAdminAccount {
             account,
             email: email.map(|e| (e, req.email_verified)),
-            wallet,
+            wallets: wallet.into_iter().collect(),
             invitation,
             password_hash: None,
             groups: Vec::new(),

@@ -68,7 +68,7 @@ impl UserPool {
         let new = NewAdminAccount {
             account,
             email: Some((email.clone(), user.email_verified)),
-            wallet: None,
+            wallets: Vec::new(),
             invitation: None,
             password_hash: Some(hash),
             groups,

@@ -96,6 +96,10 @@ impl UserPool {
         );
         let hash = bundle.password.as_ref().map(|p| p.hash.as_str());
         self.store.insert_session(&new, hash, &audit).await?;
+        if let Some(old) = hash.filter(|h| !crate::password::is_current(h)) {
+            self.rehash(pool, bundle.account.id, old, password, now)
+                .await;
+        }
         Ok(SignIn::Done(Box::new(Issued {
             account: bundle.into(),
             session: new.session,
@@ -205,6 +209,47 @@ impl UserPool {
     /// The scope granted to the session of a refresh token of `client`, read without
     /// rotating it (so a refused request leaves the token as it was). None: not that
     /// client's token, or unknown.
+    /// Replaces an imported hash (bcrypt, scrypt, PBKDF2, other argon2 parameters) with this
+    /// pool's argon2id, now that the password proved right. Best effort: the sign-in stands
+    /// whatever happens here, and the next one tries again.
+    async fn rehash(
+        &self,
+        pool: &PoolRecord,
+        account: AccountId,
+        old: &str,
+        password: &str,
+        now: i64,
+    ) {
+        let new = match self
+            .hasher
+            .hash(&crate::secret::Secret::new(
+                crate::policy::normalize_password(password),
+            ))
+            .await
+        {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "an imported password hash was not replaced");
+                return;
+            }
+        };
+        let scheme = old.split('$').nth(1).unwrap_or_default().to_string();
+        let audit = Self::audit(
+            pool.id,
+            Some(account),
+            "password_rehashed",
+            json!({ "from": scheme }),
+            now,
+        );
+        if let Err(e) = self
+            .store
+            .replace_password_hash(account, old, &new, &audit)
+            .await
+        {
+            tracing::warn!(error = %e, "an imported password hash was not replaced");
+        }
+    }
+
     /// The live session a refresh token belongs to and its account, without rotating it
     /// (what a `pre_token` hook is told before the rotation commits).
     pub async fn peek_refresh(

@@ -75,7 +75,7 @@ impl UserPool {
             let new = crate::store::NewAdminAccount {
                 account,
                 email: Some((email.clone(), true)),
-                wallet: None,
+                wallets: Vec::new(),
                 invitation: None,
                 password_hash: Some(hash.clone()),
                 groups: Vec::new(),

@@ -20,12 +20,12 @@ pub struct ProvenWallet {
 }
 
 impl ProvenWallet {
-    fn address_key(&self) -> String {
+    pub(super) fn address_key(&self) -> String {
         self.caip10.address.key()
     }
 
     /// An EOA is the same wallet on every chain; a contract wallet is per chain.
-    fn key_chain(&self) -> i64 {
+    pub(super) fn key_chain(&self) -> i64 {
         key_chain(self.kind, self.caip10.chain_id)
     }
 

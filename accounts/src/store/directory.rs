@@ -46,7 +46,7 @@ pub struct AccountPatch {
 pub struct NewAdminAccount {
     pub account: AccountRecord,
     pub email: Option<(Email, bool)>,
-    pub wallet: Option<NewWallet>,
+    pub wallets: Vec<NewWallet>,
     pub invitation: Option<(NewCode, OutboxMail)>,
     /// A password set at creation (a migrated or imported account), as a PHC string.
     pub password_hash: Option<String>,

@@ -529,6 +529,16 @@ pub trait AccountStore: Send + Sync {
     ) -> Result<Vec<AuditRecord>, Error>;
     /// Writes an audit row (and a mail) for an event that changes nothing else.
     async fn record(&self, audit: &AuditEvent, mail: Option<&OutboxMail>) -> Result<(), Error>;
+    /// Replaces the account's password hash with `new` if it is still `old` (an imported
+    /// hash, rehashed with this pool's argon2id at a sign-in), with its audit row; whether
+    /// it did.
+    async fn replace_password_hash(
+        &self,
+        account: AccountId,
+        old: &str,
+        new: &str,
+        audit: &AuditEvent,
+    ) -> Result<bool, Error>;
 }
 
 #[async_trait]

@@ -139,6 +139,11 @@ const LIVE_KEY: Unique = Unique {
     sqlite_columns: "signing_key.pool_id, signing_key.alg",
 };
 
+const ACCOUNT_KEY: Unique = Unique {
+    constraint: "account_pkey",
+    sqlite_columns: "account.id",
+};
+
 const POOL_NAME_KEY: Unique = Unique {
     constraint: "pool_name_key",
     sqlite_columns: "pool.name",
@@ -544,7 +549,8 @@ macro_rules! sql_store {
                 .bind(json_text(&account.attributes)?)
                 .bind(account.created_at)
                 .execute(&mut *c)
-                .await?;
+                .await
+                .map_err(|e| if violates(&e, &ACCOUNT_KEY) { Error::AccountExists } else { e.into() })?;
                 Ok(())
             }
 

@@ -117,6 +117,28 @@ pub enum UserCommand {
         #[arg(long, default_value = DEFAULT_POOL)]
         pool: String,
     },
+    /// Import accounts from NDJSON (one per line: email, email_verified, attributes,
+    /// groups, wallets, password_hash in PHC or bcrypt form); refused lines are reported.
+    Import {
+        /// The file; `-` reads standard input.
+        file: std::path::PathBuf,
+        #[arg(long, default_value = DEFAULT_POOL)]
+        pool: String,
+        /// The first line to read: resume an import cut short.
+        #[arg(long, default_value_t = 1)]
+        from_line: u64,
+    },
+    /// Export the pool's accounts as NDJSON, in the form `import` reads.
+    Export {
+        #[arg(long, default_value = DEFAULT_POOL)]
+        pool: String,
+        /// Include password hashes (treat the file as a secret).
+        #[arg(long)]
+        with_hashes: bool,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -438,6 +460,16 @@ pub async fn run_user(state: &AppState, command: &UserCommand, json: bool) -> an
                 .await?;
             println!("a recovery code is queued for the user's address");
         }
+        UserCommand::Import {
+            file,
+            pool,
+            from_line,
+        } => super::transfer::import(state, pool, file, *from_line).await?,
+        UserCommand::Export {
+            pool,
+            with_hashes,
+            out,
+        } => super::transfer::export(state, pool, *with_hashes, out.as_deref()).await?,
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 mod directory;
 mod hook;
 mod idp;
+mod transfer;
 
 pub use idp::IdpCommand;
 

@@ -211,6 +211,7 @@ fn domain(e: &accounts::Error) -> (Code, String) {
             accounts::Error::InvalidCredentials.to_string(),
         ),
         E::HookFailed => (Code::HookFailed, msg),
+        E::AccountExists => (Code::InvalidAttributes, msg),
         E::Store(_) | E::Ephemeral(_) | E::Crypto => (
             Code::InternalError,
             "something went wrong on our side".into(),

@@ -27,6 +27,7 @@ mod sessions;
 mod signup;
 mod step_up;
 mod storage;
+mod transfer;
 mod verify;
 mod wallets;
 
@@ -80,6 +81,7 @@ fn main() {
             ("openapi", openapi::all()),
             ("security", security::all()),
             ("hooks", hooks::all()),
+            ("transfer", transfer::all()),
             ("growth", growth::all()),
             ("metrics", metrics::all()),
             ("mfa", mfa::all()),

@@ -421,6 +421,22 @@ macro_rules! account_store {
                     .collect()
             }
 
+            async fn replace_password_hash(&self, account: AccountId, old: &str, new: &str, audit: &AuditEvent) -> Result<bool, Error> {
+                let mut tx = self.begin().await?;
+                let n = sqlx::query("UPDATE password_credential SET hash = $3 WHERE account_id = $1 AND hash = $2")
+                    .bind(account.to_string())
+                    .bind(old)
+                    .bind(new)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if n == 1 {
+                    Self::audit(&mut tx, audit).await?;
+                }
+                tx.commit().await?;
+                Ok(n == 1)
+            }
+
             async fn record(&self, audit: &AuditEvent, mail: Option<&OutboxMail>) -> Result<(), Error> {
                 let mut tx = self.begin().await?;
                 if let Some(m) = mail {

@@ -181,7 +181,7 @@ macro_rules! directory_store {
                     .await
                     .map_err(|e| if violates(&e, &EMAIL_KEY) { Error::EmailTaken } else { e.into() })?;
                 }
-                if let Some(wallet) = &new.wallet {
+                for wallet in &new.wallets {
                     Self::wallet(&mut tx, wallet).await?;
                 }
                 if let Some(hash) = &new.password_hash {

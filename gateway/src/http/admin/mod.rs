@@ -18,6 +18,7 @@ mod clients;
 mod groups;
 mod hooks;
 mod identity_providers;
+mod import;
 mod keys;
 mod pools;
 mod users;
@@ -53,6 +54,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(keys::router())
         .merge(identity_providers::router())
         .merge(hooks::router())
+        .merge(import::router())
 }
 
 /// Who is calling the admin API, and what they may do.

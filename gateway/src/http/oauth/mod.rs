@@ -200,7 +200,8 @@ impl From<accounts::Error> for OAuthError {
             | E::InvalidHookConfig(_)
             | E::HookExists
             | E::HookNotFound
-            | E::SignUpDenied(_) => oauth_error("invalid_request", e.to_string()),
+            | E::SignUpDenied(_)
+            | E::AccountExists => oauth_error("invalid_request", e.to_string()),
             E::SignInDenied(_) => oauth_error("invalid_grant", E::InvalidCredentials.to_string()),
             // A hook that fails closed: the operator's service is down, as a database would be.
             E::HookFailed => {
