@@ -25,18 +25,24 @@ pub struct MigratedUser {
 #[async_trait]
 pub trait UserMigration: Send + Sync {
     /// `Ok(None)`: the old system does not know the email, or refuses the password.
+    /// `password` is none for a recovery (the mailbox will be proved instead).
     /// [`Error::HookFailed`] when it cannot answer and its policy fails closed.
-    async fn lookup(&self, email: &Email, password: &str) -> Result<Option<MigratedUser>, Error>;
+    async fn lookup(
+        &self,
+        email: &Email,
+        password: Option<&str>,
+    ) -> Result<Option<MigratedUser>, Error>;
 }
 
 impl UserPool {
     /// Creates the account the old system vouched for, active, with `password` as its
-    /// password. [`Error::EmailTaken`] when the email got an account meanwhile.
+    /// password (none for a recovery: the recovery sets one). [`Error::EmailTaken`] when
+    /// the email got an account meanwhile.
     pub(super) async fn create_migrated(
         &self,
         pool: &PoolRecord,
         email: &Email,
-        password: &str,
+        password: Option<&str>,
         user: MigratedUser,
         now: i64,
     ) -> Result<(), Error> {
@@ -46,10 +52,14 @@ impl UserPool {
         groups.dedup();
         // The old system's password is kept as it was accepted there: the pool's length rule
         // is for passwords chosen here.
-        let hash = self
-            .hasher
-            .hash(&Secret::new(policy::normalize_password(password)))
-            .await?;
+        let hash = match password {
+            Some(p) => Some(
+                self.hasher
+                    .hash(&Secret::new(policy::normalize_password(p)))
+                    .await?,
+            ),
+            None => None,
+        };
         let account = AccountRecord {
             id: AccountId::new(),
             pool_id: pool.id,
@@ -62,7 +72,7 @@ impl UserPool {
             pool.id,
             Some(account.id),
             "user_migrated",
-            json!({ "email_verified": user.email_verified, "groups": groups }),
+            json!({ "email_verified": user.email_verified, "groups": groups, "password": password.is_some() }),
             now,
         );
         let new = NewAdminAccount {
@@ -70,7 +80,7 @@ impl UserPool {
             email: Some((email.clone(), user.email_verified)),
             wallets: Vec::new(),
             invitation: None,
-            password_hash: Some(hash),
+            password_hash: hash,
             groups,
         };
         self.store.insert_admin_account(&new, &audit).await

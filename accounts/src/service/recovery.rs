@@ -74,16 +74,39 @@ impl UserPool {
 
     /// The mail worker's half of [`UserPool::start_recovery`]: a verified email of an
     /// active account gets a code at its stored address; anything else only an audit row.
-    pub async fn fulfil_recovery_request(&self, job: &PendingMail, now: i64) -> Result<(), Error> {
+    ///
+    /// An address with no account may be looked up in an old system first (`migration`, the
+    /// pool's `user_migration` hook): the account it vouches for is created without a
+    /// password, and the code it now gets sets one.
+    pub async fn fulfil_recovery_request(
+        &self,
+        job: &PendingMail,
+        migration: Option<&dyn crate::UserMigration>,
+        now: i64,
+    ) -> Result<(), Error> {
         let pool = self
             .store
             .find_pool(job.pool_id)
             .await?
             .ok_or(Error::PoolNotFound)?;
-        let bundle = self
+        let mut bundle = self
             .store
             .find_account_by_email(pool.id, &job.recipient)
             .await?;
+        if bundle.is_none()
+            && let Some(old) = migration
+            && let Ok(email) = Email::parse(&job.recipient)
+            && let Some(user) = old.lookup(&email, None).await?
+        {
+            match self.create_migrated(&pool, &email, None, user, now).await {
+                Ok(()) | Err(Error::EmailTaken) => {}
+                Err(e) => return Err(e),
+            }
+            bundle = self
+                .store
+                .find_account_by_email(pool.id, &job.recipient)
+                .await?;
+        }
         let address = bundle.as_ref().and_then(|b| {
             b.email
                 .as_ref()

@@ -35,9 +35,12 @@ impl UserPool {
         };
         let ok = match (&bundle, &parsed, migration) {
             // Unknown here: the old system may vouch for the email and this password.
-            (None, Some(e), Some(old)) => match old.lookup(e, password).await? {
+            (None, Some(e), Some(old)) => match old.lookup(e, Some(password)).await? {
                 Some(user) => {
-                    match self.create_migrated(pool, e, password, user, now).await {
+                    match self
+                        .create_migrated(pool, e, Some(password), user, now)
+                        .await
+                    {
                         Ok(()) | Err(Error::EmailTaken) => {}
                         Err(err) => return Err(err),
                     }

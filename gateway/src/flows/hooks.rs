@@ -4,13 +4,12 @@
 
 use accounts::hooks::{Method, Trigger};
 use accounts::store::{PoolRecord, SessionRecord};
-use accounts::{AccountView, Email, Error, MigratedUser, UserMigration};
-use async_trait::async_trait;
+use accounts::{AccountView, Error};
 use serde_json::{Value, json};
 
 use super::sign_in::Caller;
-use crate::hooks::Context;
 use crate::hooks::triggers::{self, SignUp, TokenCustom};
+use crate::hooks::{Context, Migration};
 use crate::state::AppState;
 use crate::tokens::DIRECT_CLIENT;
 
@@ -194,47 +193,12 @@ pub async fn pre_token(
         .await
 }
 
-/// The pool's `user_migration` hook as the old system a password sign-in asks.
-pub struct Migration<'a> {
-    pub state: &'a AppState,
-    pub pool: &'a PoolRecord,
-    pub ctx: Context,
-}
-
-impl<'a> Migration<'a> {
-    /// The old system, when the pool has a hook for this sign-in.
-    pub async fn of(state: &'a AppState, pool: &'a PoolRecord, caller: &Caller) -> Option<Self> {
-        let ctx = context(pool, caller, Method::Password);
-        let now = state.clock.now();
-        state
-            .hooks
-            .has(pool.id, Trigger::UserMigration, &ctx, now)
-            .await
-            .then_some(Migration { state, pool, ctx })
-    }
-}
-
-#[async_trait]
-impl UserMigration for Migration<'_> {
-    async fn lookup(&self, email: &Email, password: &str) -> Result<Option<MigratedUser>, Error> {
-        let mut ctx = self.ctx.clone();
-        ctx.email = Some(email.as_str().to_string());
-        // The password goes to the old system to be checked there, over TLS (or loopback):
-        // the one call that carries one, as Cognito's migration trigger does.
-        let data = json!({ "password": password });
-        let now = self.state.clock.now();
-        let answer = self
-            .state
-            .hooks
-            .ask(
-                self.pool,
-                Trigger::UserMigration,
-                &ctx,
-                data,
-                now,
-                triggers::migration,
-            )
-            .await?;
-        Ok(answer.flatten())
-    }
+/// The pool's `user_migration` hook, when it has one for this password sign-in.
+pub async fn migration<'a>(
+    state: &'a AppState,
+    pool: &'a PoolRecord,
+    caller: &Caller,
+) -> Option<Migration<'a>> {
+    let ctx = context(pool, caller, Method::Password);
+    Migration::with(&state.hooks, &state.clock, pool, ctx).await
 }

@@ -224,7 +224,7 @@ async fn check_password(
     );
     let outcome = match hooks::pre_authentication(state, pool, &ctx).await {
         Ok(()) => {
-            let migration = hooks::Migration::of(state, pool, caller).await;
+            let migration = hooks::migration(state, pool, caller).await;
             state
                 .users
                 .sign_in_password(

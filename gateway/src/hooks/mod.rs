@@ -5,8 +5,11 @@
 //! and is audited; notifications (`post_*`) go through the outbox and are retried with the
 //! same `webhook-id`. What each trigger sends and accepts is in [`triggers`].
 
+mod migration;
 mod sign;
 pub mod triggers;
+
+pub use migration::Migration;
 
 use accounts::hooks::{FailurePolicy, Method, Trigger};
 use accounts::store::{AuditEvent, JOB_HOOK_EVENT, OutboxMail, PendingMail, PoolRecord};

@@ -158,7 +158,7 @@ async fn deliver_due(
     for mail in &due {
         if mail.kind == JOB_RECOVERY_REQUEST {
             // A queued recovery request: its code mail is written now and sent next round.
-            if let Err(e) = users.fulfil_recovery_request(mail, clock.now()).await {
+            if let Err(e) = recovery(users, hooks, clock, mail).await {
                 let backoff = 5i64 << mail.attempts.clamp(0, 12);
                 tracing::warn!(job = %mail.id, error = %e, "recovery request not done");
                 store
@@ -268,4 +268,37 @@ async fn written(
         }),
         None => compose(sealed).map_err(|e| format!("mail could not be written out: {e}")),
     }
+}
+
+/// Fulfils a queued recovery request; an address with no account is first looked up in
+/// the old system when the pool has a `user_migration` hook for recoveries.
+async fn recovery(
+    users: &UserPool,
+    hooks: &Hooks,
+    clock: &Clock,
+    job: &PendingMail,
+) -> Result<(), accounts::Error> {
+    let trigger = accounts::hooks::Trigger::UserMigration;
+    let now = clock.now();
+    let probe = Context {
+        method: Some(accounts::hooks::Method::Recovery),
+        ..Context::default()
+    };
+    if !hooks.has(job.pool_id, trigger, &probe, now).await {
+        return users.fulfil_recovery_request(job, None, now).await;
+    }
+    let pool = users
+        .store()
+        .find_pool(job.pool_id)
+        .await?
+        .ok_or(accounts::Error::PoolNotFound)?;
+    let ctx = Context {
+        pool: pool.name.clone(),
+        ..probe
+    };
+    let migration = crate::hooks::Migration::with(hooks, clock, &pool, ctx).await;
+    let old = migration
+        .as_ref()
+        .map(|m| m as &dyn accounts::UserMigration);
+    users.fulfil_recovery_request(job, old, now).await
 }

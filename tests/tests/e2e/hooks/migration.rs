@@ -12,7 +12,10 @@ use super::{Receiver, add_hook, count, gateway, password_sign_in};
 use crate::TestResult;
 use crate::oauth::ADMIN;
 
-crate::tests!(user_migration_moves_an_account_once);
+crate::tests!(
+    user_migration_moves_an_account_once,
+    user_migration_answers_a_recovery,
+);
 
 async fn user_migration_moves_an_account_once(w: Arc<World>) -> TestResult {
     let gw = gateway(&w).await?;
@@ -138,5 +141,67 @@ async fn user_migration_moves_an_account_once(w: Arc<World>) -> TestResult {
         assert_eq!(a.status, StatusCode::OK, "{a:?}");
     }
     assert_eq!(count(&w, accounts, &racing.to_lowercase()).await?, 1);
+    Ok(())
+}
+
+async fn user_migration_answers_a_recovery(w: Arc<World>) -> TestResult {
+    let gw = gateway(&w).await?;
+    let rx = Receiver::start().await?;
+    add_hook(&gw, &rx, "oldsys", "user_migration", json!({})).await?;
+    let accounts = "SELECT COUNT(*) FROM email_credential WHERE email_normalized = $1";
+
+    // Unknown to the old system too: the usual 202, nothing created, nothing mailed.
+    rx.script("oldsys", json!([{ "body": { "action": "unknown" } }]))
+        .await?;
+    let nobody = unique_email("nobody");
+    let r = gw.post("/v1/recovery", json!({ "email": nobody })).await?;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    rx.wait_calls("oldsys", 1, std::time::Duration::from_secs(10))
+        .await?;
+    let call = &rx.checked_calls("oldsys").await?[0];
+    let data = &call["body"]["data"];
+    assert_eq!(
+        (data["method"].clone(), data["password"].clone()),
+        (json!("recovery"), json!(null))
+    );
+    assert_eq!(data["email"], nobody);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(count(&w, accounts, &nobody).await?, 0);
+    assert!(w.mail.to(&nobody).is_empty());
+
+    // Known there: the account is created without a password, the code is mailed, and
+    // confirming it with a new password signs in.
+    rx.script("oldsys", json!([{ "body": { "action": "migrate", "email_verified": true, "attributes": { "name": "Rec" } } }]))
+        .await?;
+    let email = unique_email("recover");
+    let r = gw.post("/v1/recovery", json!({ "email": email })).await?;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let code = w.mail.wait_code(&email, "recovery code").await?;
+    assert_eq!(count(&w, accounts, &email).await?, 1);
+    let passwords = count(
+        &w,
+        "SELECT COUNT(*) FROM password_credential p JOIN email_credential e ON e.account_id = p.account_id WHERE e.email_normalized = $1",
+        &email,
+    )
+    .await?;
+    assert_eq!(passwords, 0, "no password until the recovery sets one");
+    let r = gw
+        .post(
+            "/v1/recovery/confirm",
+            json!({ "email": email, "code": code, "new_password": "a brand new passphrase" }),
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(
+        password_sign_in(&gw, &email, "a brand new passphrase")
+            .await?
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        rx.calls("oldsys").await?.len(),
+        2,
+        "asked once per unknown address"
+    );
     Ok(())
 }
