@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::oauth::ADMIN;
 
 mod admin;
+mod federated;
 mod migration;
 mod notifications;
 mod triggers;
@@ -19,6 +20,7 @@ mod triggers;
 pub fn all() -> Vec<(&'static str, crate::TestFnPub)> {
     let mut all = admin::all();
     all.extend(triggers::all());
+    all.extend(federated::all());
     all.extend(migration::all());
     all.extend(notifications::all());
     all
