@@ -165,9 +165,11 @@ impl Hooks {
         }
     }
 
-    /// Whether the pool has a hook for `trigger` that applies to `ctx` (a cache read).
+    /// Whether the pool has a hook for `trigger` that applies to `ctx` (a cache read). When
+    /// the hooks cannot be read, yes: the call that follows reads them again and fails
+    /// with the store, rather than skip a hook that may be there.
     pub async fn has(&self, pool: PoolId, trigger: Trigger, ctx: &Context, now: i64) -> bool {
-        matches!(self.find(pool, trigger, ctx, now).await, Ok(Some(_)))
+        !matches!(self.find(pool, trigger, ctx, now).await, Ok(None))
     }
 
     /// One signed POST of `body` to `hook`; its answer's JSON (`null` for an empty body).
