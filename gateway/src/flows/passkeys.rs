@@ -231,6 +231,10 @@ async fn check_sign_in(
             tracing::info!(error = %e, "a passkey assertion was refused");
             invalid()
         })?;
+    // The pool's pre_authentication hook, now that the passkey proved the account.
+    let mut ctx = super::hooks::context(pool, caller, accounts::hooks::Method::Passkey);
+    ctx.sub = Some(record.account_id.to_string());
+    super::hooks::pre_authentication(state, pool, &ctx).await?;
     let now = state.clock.now();
     used(state, &record, &mut passkey, &result, now).await?;
     Ok(state

@@ -364,13 +364,23 @@ impl Hooks {
             .map_err(|_| "the notification cannot be opened with this master key".to_string())?;
         let queued: Queued = serde_json::from_slice(&plain)
             .map_err(|_| "the notification is not readable".to_string())?;
-        let hooks = self
+        let wanted = |h: &&ActiveHook| {
+            h.name == job.recipient && h.config.trigger == queued.trigger && h.config.enabled
+        };
+        let mut hooks = self
             .of_pool(job.pool_id, now)
             .await
             .map_err(|e| e.to_string())?;
-        let Some(hook) = hooks.iter().find(|h| {
-            h.name == job.recipient && h.config.trigger == queued.trigger && h.config.enabled
-        }) else {
+        if !hooks.iter().any(|h| wanted(&h)) {
+            // This instance's cache may predate the hook (made on another instance less than
+            // CACHE_SECONDS ago): read again before dropping anything.
+            self.forget(job.pool_id);
+            hooks = self
+                .of_pool(job.pool_id, now)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let Some(hook) = hooks.iter().find(wanted) else {
             tracing::info!(hook = %job.recipient, "hook gone: its notification is dropped");
             return Ok(());
         };

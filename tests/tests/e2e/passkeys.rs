@@ -40,6 +40,16 @@ async fn passkeys_sign_in_and_answer_challenges(w: Arc<World>) -> TestResult {
     )
     .await?;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    // A pre_authentication hook for passkey sign-ins: told each one, with its account.
+    let rx = crate::hooks::Receiver::start().await?;
+    crate::hooks::add_hook(
+        &gw,
+        &rx,
+        "gate",
+        "pre_authentication",
+        json!({ "methods": ["passkey"] }),
+    )
+    .await?;
     let (email_a, email_b) = (unique_email("passkey-a"), unique_email("passkey-b"));
     let a = gw.signed_in(&w.mail, &email_a, PW).await?;
     let b = gw.signed_in(&w.mail, &email_b, PW).await?;
@@ -67,6 +77,13 @@ async fn passkeys_sign_in_and_answer_challenges(w: Arc<World>) -> TestResult {
     let sub_a = sub(&a)?;
     assert_eq!(signed["sub"], sub_a.as_str());
     assert_eq!(signed["amr"], json!(["hwk", "user", "mfa"]));
+    let gate = rx.checked_calls("gate").await?;
+    assert!(
+        gate.iter()
+            .any(|c| c["body"]["data"]["sub"] == sub_a.as_str()
+                && c["body"]["data"]["method"] == "passkey"),
+        "{gate:?}"
+    );
     assert_eq!(out["replay_same_handle"], "passkey_invalid");
     assert_eq!(out["replay_new_handle"], "passkey_invalid");
     assert_eq!(out["registered_b"], 201);

@@ -110,11 +110,13 @@ async fn custom_message_writes_the_mails(w: Arc<World>) -> TestResult {
 
 async fn post_authentication_is_retried_and_delivered_once(w: Arc<World>) -> TestResult {
     let a = gateway(&w).await?;
-    let b = gateway(&w).await?;
     let rx = Receiver::start().await?;
     let email = unique_email("notify");
     a.signup_confirmed(&w.mail, &email, PW).await?;
     add_hook(&a, &rx, "seen", "post_authentication", json!({})).await?;
+    // The second instance starts after the hook exists: an instance that read the pool's
+    // hooks before sees a new one within 30 s (docs/hooks.md), which this test would race.
+    let b = gateway(&w).await?;
 
     // The receiver fails the first delivery: it comes again, with the same id and body.
     rx.script("seen", json!([{ "status": 500 }, { "body": {} }]))
