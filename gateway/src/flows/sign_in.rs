@@ -84,6 +84,7 @@ pub async fn token_set(
     state: &AppState,
     pool: &PoolRecord,
     issued: &Issued,
+    request_id: Option<&str>,
 ) -> Result<TokenSet, accounts::Error> {
     let scope = tokens::IssueOptions::direct(pool).scope;
     let custom = hooks::pre_token(
@@ -93,7 +94,7 @@ pub async fn token_set(
         &issued.session,
         scope,
         hooks::TokenReason::SignIn,
-        None,
+        request_id,
     )
     .await;
     let custom = match custom {

@@ -61,11 +61,13 @@ pub struct ChallengeResponse {
 pub(super) async fn sign_in_answer(
     state: &AppState,
     pool: &accounts::store::PoolRecord,
+    caller: &Caller,
     outcome: Outcome,
 ) -> Result<Json<SignInResponse>, AppError> {
+    let request_id = caller.request_id.as_deref();
     Ok(Json(match outcome {
         Outcome::Done(issued) => {
-            SignInResponse::Tokens(sign_in::token_set(state, pool, &issued).await?)
+            SignInResponse::Tokens(sign_in::token_set(state, pool, &issued, request_id).await?)
         }
         Outcome::Challenge(ch) => SignInResponse::Challenge(ch.into()),
     }))
@@ -185,7 +187,13 @@ async fn answer_challenge(
 ) -> Result<Json<MfaTokenSet>, AppError> {
     let answered = mfa::answer(&state, &pool, &caller, &req.session, req.factor, &req.code).await?;
     Ok(Json(MfaTokenSet {
-        tokens: sign_in::token_set(&state, &pool, &answered.issued).await?,
+        tokens: sign_in::token_set(
+            &state,
+            &pool,
+            &answered.issued,
+            caller.request_id.as_deref(),
+        )
+        .await?,
         backup_codes: answered.backup_codes.map(exposed),
     }))
 }

@@ -283,7 +283,7 @@ async fn sign_in_passkey(
         }
     };
     Ok(Json(MfaTokenSet::new(
-        sign_in::token_set(&state, &pool, &issued).await?,
+        sign_in::token_set(&state, &pool, &issued, caller.request_id.as_deref()).await?,
         backup_codes,
     )))
 }

@@ -82,5 +82,5 @@ async fn confirm_recovery(
         req.new_password.as_deref(),
     )
     .await?;
-    super::mfa::sign_in_answer(&state, &pool, outcome).await
+    super::mfa::sign_in_answer(&state, &pool, &caller, outcome).await
 }

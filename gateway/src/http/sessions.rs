@@ -58,7 +58,7 @@ async fn sign_in_password(
     AppJson(req): AppJson<PasswordSignIn>,
 ) -> Result<Json<SignInResponse>, AppError> {
     let outcome = sign_in::password(&state, &pool, &caller, &req.email, &req.password).await?;
-    sign_in_answer(&state, &pool, outcome).await
+    sign_in_answer(&state, &pool, &caller, outcome).await
 }
 
 /// Rotates the refresh token (a repeat within 10 s gets the same successor; a later repeat

@@ -98,7 +98,7 @@ async fn sign_in_siwe(
     AppJson(req): AppJson<SignedMessage>,
 ) -> Result<Json<SignInResponse>, AppError> {
     let outcome = sign_in::wallet(&state, &pool, &caller, &req.message, &req.signature).await?;
-    sign_in_answer(&state, &pool, outcome).await
+    sign_in_answer(&state, &pool, &caller, outcome).await
 }
 
 /// Links the wallet that signed the message to the signed-in account. Needs a recent

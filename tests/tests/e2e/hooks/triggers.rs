@@ -294,6 +294,10 @@ async fn pre_token_shapes_tokens_and_guards_claims(w: Arc<World>) -> TestResult 
         (json!("sign_in"), access["sub"].clone())
     );
     assert_eq!(data["amr"], json!(["pwd"]));
+    assert!(
+        data["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{data}"
+    );
 
     // A refresh asks again (before rotating); a hook that fails then leaves the presented
     // refresh token usable.
