@@ -167,7 +167,23 @@ async fn authorization_code(
         hooks::TokenReason::Code,
         None,
     )
-    .await?;
+    .await;
+    let custom = match custom {
+        Ok(c) => c,
+        Err(e) => {
+            // The client session exists but its tokens never leave: end it (the code is
+            // spent; the app starts the authorization again).
+            let now = state.clock.now();
+            if let Err(end) = state
+                .users
+                .end_session_tree(pool, issued.session.id, "hook_failed", now)
+                .await
+            {
+                tracing::warn!(error = %end, "a session whose tokens a hook refused was not ended");
+            }
+            return Err(e.into());
+        }
+    };
     client_token_set(
         state,
         pool,

@@ -258,7 +258,15 @@ async fn pre_authentication_denies_and_policies_hold(w: Arc<World>) -> TestResul
 }
 
 async fn pre_token_shapes_tokens_and_guards_claims(w: Arc<World>) -> TestResult {
-    let gw = gateway(&w).await?;
+    // Public at its own address: the code flow below follows the gateway's redirects, and
+    // they must stay on loopback.
+    let gw = w
+        .start_with(|c| {
+            c.admin_token = Some(accounts::secret::Secret::new(crate::oauth::ADMIN));
+            c.public_url =
+                url::Url::parse(&format!("http://{}", c.listen)).expect("listen address");
+        })
+        .await?;
     let rx = Receiver::start().await?;
     let email = unique_email("tokens");
     gw.signup_confirmed(&w.mail, &email, PW).await?;
@@ -369,6 +377,42 @@ async fn pre_token_shapes_tokens_and_guards_claims(w: Arc<World>) -> TestResult 
     )
     .await?;
     assert_eq!(live, 1, "only the refreshed session lives");
+
+    // At a code redemption too: the client session made for the code is ended, nothing
+    // issued (the token endpoint says 503 temporarily_unavailable).
+    let app = crate::oauth::web_app(&gw, json!({})).await?;
+    let client_id = app["client_id"].as_str().unwrap_or_default().to_string();
+    let mut b = crate::oauth::Browser::new(&gw);
+    let query = crate::oauth::auth_query(&client_id, &[]);
+    let back = b.authorize(&query, &email, PW).await?;
+    let code = crate::oauth::param(&back, "code").unwrap_or_default();
+    assert!(!code.is_empty(), "{back}");
+    rx.script(
+        "claims",
+        json!([{ "invalid": true, "body": { "id_token": { "claims": { "nonce": "x" } } } }]),
+    )
+    .await?;
+    let (status, body) = crate::oauth::redeem(&gw, &app, &code, crate::oauth::VERIFIER).await?;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!("temporarily_unavailable")
+        ),
+        "{body}"
+    );
+    let client_sessions = count(
+        &w,
+        "SELECT COUNT(*) FROM session WHERE revoked_at IS NULL AND client_id = $1",
+        &client_id,
+    )
+    .await?;
+    assert_eq!(client_sessions, 0);
+    let calls = rx.calls("claims").await?;
+    assert_eq!(
+        calls.last().map(|c| c["body"]["data"]["reason"].clone()),
+        Some(json!("authorization_code"))
+    );
 
     // An answer over the size bound is refused (fail_open: the tokens go out unchanged).
     rx.script("claims", json!([{ "invalid": true, "body": { "access_token": { "claims": { "blob": "x".repeat(70_000) } } } }]))

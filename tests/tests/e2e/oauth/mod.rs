@@ -139,7 +139,7 @@ impl<'a> Browser<'a> {
 
     /// Follows an authorization request through the login page with a password: the
     /// callback URL.
-    async fn authorize(
+    pub(crate) async fn authorize(
         &mut self,
         query: &str,
         email: &str,
