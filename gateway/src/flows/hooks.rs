@@ -4,7 +4,7 @@
 
 use accounts::hooks::{Method, Trigger};
 use accounts::store::{PoolRecord, SessionRecord};
-use accounts::{AccountView, Error};
+use accounts::{AccountView, Error, Issued};
 use serde_json::{Value, json};
 
 use super::sign_in::Caller;
@@ -191,6 +191,27 @@ pub async fn pre_token(
         .hooks
         .ask(pool, Trigger::PreToken, &ctx, data, now, triggers::token)
         .await
+}
+
+/// A `pre_token` answer, or its failure after the session it was for is ended: the
+/// session was opened, but its tokens never leave, and no live session lacks its tokens.
+pub async fn or_end_session(
+    state: &AppState,
+    pool: &PoolRecord,
+    issued: &Issued,
+    custom: Result<Option<TokenCustom>, Error>,
+) -> Result<Option<TokenCustom>, Error> {
+    if custom.is_err() {
+        let now = state.clock.now();
+        if let Err(end) = state
+            .users
+            .end_session_tree(pool, issued.session.id, "hook_failed", now)
+            .await
+        {
+            tracing::warn!(error = %end, "a session whose tokens a hook refused was not ended");
+        }
+    }
+    custom
 }
 
 /// The pool's `user_migration` hook, when it has one for this password sign-in.

@@ -97,22 +97,7 @@ pub async fn token_set(
         request_id,
     )
     .await;
-    let custom = match custom {
-        Ok(c) => c,
-        Err(e) => {
-            // The session was opened but its tokens never leave: end it, so no live session
-            // lacks its tokens.
-            let now = state.clock.now();
-            if let Err(end) = state
-                .users
-                .end_session_tree(pool, issued.session.id, "hook_failed", now)
-                .await
-            {
-                tracing::warn!(error = %end, "a session whose tokens a hook refused was not ended");
-            }
-            return Err(e);
-        }
-    };
+    let custom = hooks::or_end_session(state, pool, issued, custom).await?;
     token_set_with(state, pool, issued, custom.as_ref()).await
 }
 

@@ -168,22 +168,9 @@ async fn authorization_code(
         None,
     )
     .await;
-    let custom = match custom {
-        Ok(c) => c,
-        Err(e) => {
-            // The client session exists but its tokens never leave: end it (the code is
-            // spent; the app starts the authorization again).
-            let now = state.clock.now();
-            if let Err(end) = state
-                .users
-                .end_session_tree(pool, issued.session.id, "hook_failed", now)
-                .await
-            {
-                tracing::warn!(error = %end, "a session whose tokens a hook refused was not ended");
-            }
-            return Err(e.into());
-        }
-    };
+    // A refusal ends the client session made for the code (which is spent: the app starts
+    // the authorization again).
+    let custom = hooks::or_end_session(state, pool, &issued, custom).await?;
     client_token_set(
         state,
         pool,
