@@ -29,3 +29,40 @@ pub fn client(what: &str, timeout: Duration) -> Result<reqwest::Client, String> 
         .build()
         .map_err(|e| failed(e.to_string()))
 }
+
+/// Why an answer could not be read whole.
+#[derive(Debug)]
+pub enum ReadError {
+    /// Over the caller's bound (by its `Content-Length`, or as it arrived).
+    TooLarge,
+    /// The transfer failed (a timeout included: [`reqwest::Error::is_timeout`]).
+    Transport(reqwest::Error),
+}
+
+/// An answer's body, at most `max` bytes: refused by its `Content-Length` before reading,
+/// or as soon as the chunks read pass the bound.
+pub async fn read_bounded(mut res: reqwest::Response, max: usize) -> Result<Vec<u8>, ReadError> {
+    if res.content_length().is_some_and(|n| n > max as u64) {
+        return Err(ReadError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await.map_err(ReadError::Transport)? {
+        if body.len() + chunk.len() > max {
+            return Err(ReadError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A transport error in words, without its URL (which may hold a secret in its query).
+pub fn describe(e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "no connection"
+    } else {
+        "no answer"
+    };
+    format!("{kind}: {}", e.without_url())
+}

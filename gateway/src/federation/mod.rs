@@ -13,6 +13,7 @@ mod client_auth;
 mod id_token;
 pub mod saml;
 
+use crate::outbound::describe;
 use accounts::idp::{ClientAuth, IdpConfig, IdpKind, IdpSecrets, upstream_url_ok};
 use accounts::store::IdpRecord;
 use base64::Engine;
@@ -118,13 +119,10 @@ impl Federation {
             .header("Accept", "application/json")
             .send()
             .await
-            .map_err(|e| Error::Unavailable(without_url(e)))?;
+            .map_err(|e| Error::Unavailable(describe(e)))?;
         let status = res.status();
         if status.is_server_error() {
             return Err(Error::Unavailable(format!("the IdP answered {status}")));
-        }
-        if res.content_length().is_some_and(|n| n > MAX_ANSWER as u64) {
-            return Err(Error::Refused("an answer too large".into()));
         }
         let body = read_bounded(res).await?;
         let value: Value = serde_json::from_slice(&body)
@@ -167,7 +165,7 @@ impl Federation {
             .get(url)
             .send()
             .await
-            .map_err(|e| Error::Unavailable(without_url(e)))?;
+            .map_err(|e| Error::Unavailable(describe(e)))?;
         if !res.status().is_success() {
             return Err(Error::Unavailable(format!(
                 "the IdP answered {}",
@@ -402,31 +400,13 @@ impl Federation {
 }
 
 /// Reads at most [`MAX_ANSWER`] bytes.
-async fn read_bounded(mut res: reqwest::Response) -> Result<Vec<u8>, Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = res
-        .chunk()
+async fn read_bounded(res: reqwest::Response) -> Result<Vec<u8>, Error> {
+    crate::outbound::read_bounded(res, MAX_ANSWER)
         .await
-        .map_err(|e| Error::Unavailable(without_url(e)))?
-    {
-        if body.len() + chunk.len() > MAX_ANSWER {
-            return Err(Error::Refused("an answer too large".into()));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// A transport error in words, without its URL (which may hold a secret).
-fn without_url(e: reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "no connection"
-    } else {
-        "no answer"
-    };
-    format!("{kind}: {}", e.without_url())
+        .map_err(|e| match e {
+            crate::outbound::ReadError::TooLarge => Error::Refused("an answer too large".into()),
+            crate::outbound::ReadError::Transport(e) => Error::Unavailable(describe(e)),
+        })
 }
 
 /// The identity in `claims`: the subject (a string, or a number as GitHub's `id`), the

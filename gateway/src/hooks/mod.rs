@@ -192,33 +192,16 @@ impl Hooks {
             .body(body.to_string())
             .send()
             .await;
-        let mut res = sent.map_err(|e| {
-            if e.is_timeout() {
-                Failure::Timeout
-            } else {
-                Failure::Transport(transport_error(&e))
-            }
-        })?;
+        let res = sent.map_err(transport)?;
         if !res.status().is_success() {
             return Err(Failure::Status(res.status().as_u16()));
         }
-        if res.content_length().is_some_and(|n| n > ANSWER_MAX as u64) {
-            return Err(Failure::TooLarge);
-        }
-        let mut answer = Vec::new();
-        loop {
-            match res.chunk().await {
-                Ok(Some(chunk)) => {
-                    if answer.len() + chunk.len() > ANSWER_MAX {
-                        return Err(Failure::TooLarge);
-                    }
-                    answer.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) if e.is_timeout() => return Err(Failure::Timeout),
-                Err(e) => return Err(Failure::Transport(transport_error(&e))),
-            }
-        }
+        let answer = crate::outbound::read_bounded(res, ANSWER_MAX)
+            .await
+            .map_err(|e| match e {
+                crate::outbound::ReadError::TooLarge => Failure::TooLarge,
+                crate::outbound::ReadError::Transport(e) => transport(e),
+            })?;
         if answer.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Null);
         }
@@ -426,13 +409,11 @@ fn message_id() -> String {
     format!("msg_{}", uuid::Uuid::new_v4().simple())
 }
 
-/// A transport error in words that leave out the URL (which may carry a token in its query).
-fn transport_error(e: &reqwest::Error) -> String {
-    if e.is_connect() {
-        "connection failed".into()
-    } else if e.is_body() || e.is_decode() {
-        "the answer broke off".into()
+/// A failed transfer: a timeout, or the transport's words without the URL.
+fn transport(e: reqwest::Error) -> Failure {
+    if e.is_timeout() {
+        Failure::Timeout
     } else {
-        "the request failed".into()
+        Failure::Transport(crate::outbound::describe(e))
     }
 }
