@@ -20,6 +20,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     redis_url: Option<String>,
+    redis_wait_replicas: Option<u32>,
     smtp_url: Option<String>,
     smtp_from: Option<String>,
     master_key: Option<String>,
@@ -51,6 +52,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub redis_url: Option<String>,
+    /// Replicas that must confirm a Redis write that consumes or counts (`WAIT`): `None`
+    /// takes 1 for Cluster and Sentinel, 0 for one server.
+    pub redis_wait_replicas: Option<u32>,
     pub smtp_url: Option<Secret>,
     pub smtp_from: String,
     pub master_key: Option<Secret>,
@@ -168,7 +172,14 @@ impl std::fmt::Debug for Config {
             .field("public_url", &self.public_url.as_str())
             .field("data_dir", &self.data_dir)
             .field("database_url", &redacted(&self.database_url))
-            .field("redis_url", &self.redis_url.as_deref().map(redacted))
+            .field(
+                "redis_url",
+                &self
+                    .redis_url
+                    .as_deref()
+                    .map(crate::ephemeral::topology::Target::redacted),
+            )
+            .field("redis_wait_replicas", &self.redis_wait_replicas)
             .field("smtp_url", &self.smtp_url)
             .field("smtp_from", &self.smtp_from)
             .field("master_key", &self.master_key)
@@ -237,6 +248,15 @@ impl Config {
                 ),
             ));
         }
+        let redis_wait_replicas = match var("GATEHOUSE_REDIS_WAIT_REPLICAS") {
+            Some(v) => Some(v.parse().map_err(|_| {
+                ConfigError::Invalid(
+                    "GATEHOUSE_REDIS_WAIT_REPLICAS",
+                    format!("{v:?}: expected a whole number of replicas"),
+                )
+            })?),
+            None => fc.redis_wait_replicas,
+        };
         let mail_poll_ms = match var("GATEHOUSE_MAIL_POLL_MS") {
             Some(v) => v
                 .parse()
@@ -307,6 +327,7 @@ impl Config {
             data_dir,
             database_url,
             redis_url: var("REDIS_URL").or(fc.redis_url),
+            redis_wait_replicas,
             smtp_url: var("GATEHOUSE_SMTP_URL").or(fc.smtp_url).map(Secret::new),
             smtp_from,
             master_key: var("GATEHOUSE_MASTER_KEY")

@@ -59,8 +59,15 @@ pub async fn serve(
         state.store.clone(),
         state.config.clone(),
         state.clock.clone(),
-        stop_rx,
+        stop_rx.clone(),
     ));
+    let redis_watch = state.ephemeral.watch().map(|w| {
+        tokio::spawn(ephemeral::watch_primaries(
+            w,
+            state.metrics.clone(),
+            stop_rx,
+        ))
+    });
     let app = http::app(state);
     let served = axum::serve(
         listener,
@@ -71,5 +78,8 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = worker.await;
     let _ = purger.await;
+    if let Some(w) = redis_watch {
+        let _ = w.await;
+    }
     served
 }

@@ -287,6 +287,7 @@ pub struct Metrics {
     hook_calls: Family<HookLabels, Counter>,
     hook_duration: Histograms<TriggerLabels>,
     pwned_checks: Family<OutcomeLabels, Counter>,
+    redis_failovers: Counter,
 }
 
 /// `{outcome}`.
@@ -325,6 +326,7 @@ impl Metrics {
         let hook_calls = Family::default();
         let hook_duration = Histograms::new_with_constructor(rpc_histogram as fn() -> _);
         let pwned_checks = Family::default();
+        let redis_failovers = Counter::default();
         // Help texts end without a full stop: the registry adds one.
         let mut r = Registry::with_prefix("gatehouse");
         r.register(
@@ -382,6 +384,11 @@ impl Metrics {
             "Passwords checked against the breach corpus, by outcome (clean, found, unavailable)",
             pwned_checks.clone(),
         );
+        r.register(
+            "redis_failovers",
+            "Redis primaries this instance saw restart or take over from another (rate-limit and lockout counts written just before may be lost)",
+            redis_failovers.clone(),
+        );
         Self {
             registry: r,
             http_requests,
@@ -395,6 +402,7 @@ impl Metrics {
             hook_calls,
             hook_duration,
             pwned_checks,
+            redis_failovers,
         }
     }
 
@@ -465,6 +473,11 @@ impl Metrics {
         self.rpc_duration
             .get_or_create(&ChainLabels { chain })
             .observe(took.as_secs_f64());
+    }
+
+    /// A Redis primary that restarted or took over, seen by this instance.
+    pub fn redis_failover(&self) {
+        self.redis_failovers.inc();
     }
 
     /// One call to a hook (`result`: `ok`, `denied`, `timeout`, `error`, `refused`).
@@ -549,6 +562,7 @@ mod tests {
             ("gatehouse_mail_sent_total", "counter"),
             ("gatehouse_rpc_requests_total", "counter"),
             ("gatehouse_rpc_duration_seconds", "histogram"),
+            ("gatehouse_redis_failovers_total", "counter"),
         ] {
             assert!(
                 text.contains(&format!("# TYPE {name} {kind}\n")),

@@ -148,14 +148,16 @@ impl AppState {
         let master = Arc::new(master_key(&config)?);
         let store = open_store(&config).await?;
         let ephemeral: Arc<dyn Ephemeral> = match &config.redis_url {
-            Some(url) => Arc::new(RedisEphemeral::connect(url, "gatehouse:").await.map_err(
-                |e| {
-                    anyhow::anyhow!(
-                        "cannot reach Redis at {} (REDIS_URL): {e}",
-                        crate::config::redacted(url)
-                    )
-                },
-            )?),
+            Some(url) => Arc::new(
+                RedisEphemeral::connect(url, "gatehouse:", config.redis_wait_replicas)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot reach Redis at {} (REDIS_URL): {e}",
+                            crate::ephemeral::topology::Target::redacted(url)
+                        )
+                    })?,
+            ),
             None => Arc::new(MemoryEphemeral::new()),
         };
         let transport: Arc<dyn Transport> = match &config.smtp_url {

@@ -7,6 +7,7 @@
 pub mod chain;
 pub mod openapi;
 pub mod proxy;
+pub mod redis_nodes;
 pub mod s3;
 pub mod siwe_key;
 pub mod smtp;

@@ -22,6 +22,7 @@ mod ops;
 mod outage;
 mod passkeys;
 mod recovery;
+mod redis_topologies;
 mod security;
 mod sessions;
 mod signup;
@@ -95,6 +96,15 @@ fn main() {
                 "outage",
                 if matches!(backend, Backend::Postgres { .. }) {
                     outage::all()
+                } else {
+                    Vec::new()
+                },
+            ),
+            // Redis Cluster and Sentinel, started by the test, beside PostgreSQL.
+            (
+                "redis_topologies",
+                if matches!(backend, Backend::Postgres { .. }) {
+                    redis_topologies::all()
                 } else {
                     Vec::new()
                 },
