@@ -248,6 +248,11 @@ impl Config {
                 ),
             ));
         }
+        let redis_url = var("REDIS_URL").or(fc.redis_url);
+        if let Some(url) = &redis_url {
+            crate::ephemeral::topology::Target::parse(url)
+                .map_err(|why| ConfigError::Invalid("REDIS_URL", why))?;
+        }
         let redis_wait_replicas = match var("GATEHOUSE_REDIS_WAIT_REPLICAS") {
             Some(v) => Some(v.parse().map_err(|_| {
                 ConfigError::Invalid(
@@ -326,7 +331,7 @@ impl Config {
             public_url,
             data_dir,
             database_url,
-            redis_url: var("REDIS_URL").or(fc.redis_url),
+            redis_url,
             redis_wait_replicas,
             smtp_url: var("GATEHOUSE_SMTP_URL").or(fc.smtp_url).map(Secret::new),
             smtp_from,
@@ -581,6 +586,33 @@ mod tests {
         assert!(
             shown.contains("db.internal"),
             "the rest of the URL is shown"
+        );
+        let c = Config::load(
+            None,
+            &env(&[
+                (
+                    "REDIS_URL",
+                    "redis+cluster://u:redis-secret@c1:7000,c2:7000",
+                ),
+                ("GATEHOUSE_REDIS_WAIT_REPLICAS", "2"),
+            ]),
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("redis-secret") && shown.contains("c2:7000"),
+            "{shown}"
+        );
+        assert_eq!(c.redis_wait_replicas, Some(2));
+        let e = Config::load(None, &env(&[("REDIS_URL", "redis://:pw@a:1,b:2")])).unwrap_err();
+        assert!(
+            e.to_string().contains("redis+cluster://") && !e.to_string().contains("pw"),
+            "{e}"
+        );
+        let e = Config::load(None, &env(&[("GATEHOUSE_REDIS_WAIT_REPLICAS", "-1")])).unwrap_err();
+        assert!(
+            e.to_string().contains("GATEHOUSE_REDIS_WAIT_REPLICAS"),
+            "{e}"
         );
         for (v, want) in [
             ("TRUE", true),

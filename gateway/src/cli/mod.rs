@@ -27,7 +27,11 @@ default: SQLite in ./gatehouse-data, in-process stores, mail to the log):
   GATEHOUSE_PUBLIC_URL          base URL of every issuer and link [http:// + the listen address]
   GATEHOUSE_DATA_DIR            SQLite file and generated master key [./gatehouse-data]
   DATABASE_URL                  sqlite://PATH or postgres://USER:PASSWORD@HOST/DB
-  REDIS_URL                     redis://HOST:PORT for nonces, limits, codes [in-process]
+  REDIS_URL                     redis://HOST:PORT, redis+cluster://H:P,H:P or
+                                redis+sentinel://H:P/SERVICE: nonces, limits, codes
+                                [in-process]
+  GATEHOUSE_REDIS_WAIT_REPLICAS replicas that confirm a take or count [1 with Cluster
+                                or Sentinel, else 0]
   GATEHOUSE_SMTP_URL            smtp://host:port or smtps://user:pass@host [mail to the log]
   GATEHOUSE_SMTP_FROM           sender address [Gatehouse <no-reply@public host>]
   GATEHOUSE_MASTER_KEY          32 bytes, hex or base64; required with PostgreSQL
