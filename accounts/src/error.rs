@@ -125,6 +125,10 @@ pub enum Error {
     /// time: the request may be tried again later, nothing was committed.
     #[error("a backing service is unavailable: {0}")]
     Unavailable(String),
+    /// This instance is at capacity for the work named (requests in flight, password hashes
+    /// waiting): refused at once, nothing done, to be tried again in a moment.
+    #[error("at capacity: {0}")]
+    Overloaded(&'static str),
     #[error("ephemeral store failure: {0}")]
     Ephemeral(String),
     #[error("cryptographic failure")]

@@ -5,7 +5,8 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::Arc;
-use tokio::sync::Semaphore;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::{Semaphore, TryAcquireError};
 
 use crate::Error;
 use crate::secret::{Secret, random_bytes};
@@ -19,15 +20,44 @@ pub trait BreachedPasswords: Send + Sync {
     async fn contains(&self, normalized: &str) -> Result<bool, Error>;
 }
 
+/// Hashes that may wait for a permit, per permit: past them a hash is refused at once
+/// ([`Error::Overloaded`]) instead of queueing until the request's deadline, so a flood of
+/// password sign-ins costs a bounded wait (32 hashes of ~20 ms each per core) and a fast
+/// 503 beyond it, never latency that grows with the flood.
+pub const WAITING_PER_PERMIT: usize = 32;
+
 #[derive(Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    /// Hashes waiting for a permit now, at most `max_waiting`.
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
     /// A real hash of a random password, verified for unknown users so that an unknown
     /// email costs the same time as a wrong password (DESIGN rule 5).
     dummy: Arc<String>,
     /// argon2's working memory, one buffer per permit at most (taken with it, given back
     /// after), so the memory held stays `concurrency` × 19 MiB whatever thread runs a hash.
     memory: Arc<std::sync::Mutex<Vec<Vec<argon2::Block>>>>,
+}
+
+/// One place in the queue for a permit, given back when dropped (a permit obtained, or the
+/// request gone).
+struct Waiting(Arc<AtomicUsize>);
+
+impl Waiting {
+    fn enter(count: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        if count.fetch_add(1, Ordering::AcqRel) >= max {
+            count.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Self(count.clone()))
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 fn argon2() -> Result<Argon2<'static>, Error> {
@@ -101,6 +131,8 @@ impl PasswordHasher {
         let dummy = hash_blocking(&hex::encode(random_bytes::<16>()))?;
         Ok(Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            waiting: Arc::default(),
+            max_waiting: concurrency.max(1) * WAITING_PER_PERMIT,
             dummy: Arc::new(dummy),
             memory: Arc::default(),
         })
@@ -112,12 +144,19 @@ impl PasswordHasher {
     ) -> Result<T, Error> {
         // The permit moves into the blocking task: a dropped request (client gone, timeout)
         // does not free it while its 19 MiB hash still runs.
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Crypto)?;
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(TryAcquireError::Closed) => return Err(Error::Crypto),
+            Err(TryAcquireError::NoPermits) => {
+                let _queued = Waiting::enter(&self.waiting, self.max_waiting)
+                    .ok_or(Error::Overloaded("password hashing"))?;
+                self.permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| Error::Crypto)?
+            }
+        };
         tokio::task::spawn_blocking(move || {
             let out = f();
             drop(permit);
@@ -202,6 +241,27 @@ mod tests {
                 .unwrap()
         );
         // The dummy path never succeeds, even for the dummy's own input.
+        assert!(!h.verify(&pw, None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_flood_waits_a_bounded_time_then_is_refused_at_once() {
+        let h = PasswordHasher::new(1).unwrap();
+        let pw = Secret::new("violet tractor umbrella");
+        // All polled at once: one hashes, 32 wait for the permit, the rest are refused.
+        let outcomes = futures_util::future::join_all((0..100).map(|_| h.verify(&pw, None))).await;
+        let refused = outcomes
+            .iter()
+            .filter(|o| matches!(o, Err(Error::Overloaded("password hashing"))))
+            .count();
+        assert_eq!(refused, 100 - 1 - WAITING_PER_PERMIT, "{outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o, Ok(false) | Err(Error::Overloaded(_))))
+        );
+        // The queue empties: the next hash waits for nobody.
+        assert_eq!(h.waiting.load(Ordering::Acquire), 0);
         assert!(!h.verify(&pw, None).await.unwrap());
     }
 }

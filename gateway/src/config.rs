@@ -21,6 +21,7 @@ struct FileConfig {
     database_url: Option<String>,
     redis_url: Option<String>,
     redis_wait_replicas: Option<u32>,
+    max_in_flight: Option<usize>,
     smtp_url: Option<String>,
     smtp_from: Option<String>,
     master_key: Option<String>,
@@ -74,6 +75,9 @@ pub struct Config {
     pub audit_retention_days: u64,
     /// Concurrent argon2 hashes; defaults to the core count.
     pub hash_concurrency: usize,
+    /// Requests this instance works on at once (health and metrics aside); past it a request
+    /// is answered 503 `overloaded` at once.
+    pub max_in_flight: usize,
     /// JSON-RPC endpoint per chain id (`GATEHOUSE_RPC_URLS`). The URLs may carry API keys,
     /// so they are secrets.
     pub rpc_urls: Vec<(u64, Secret)>,
@@ -154,6 +158,10 @@ fn parse_pwned(
 }
 
 /// A URL with its password (if any) replaced, for logs and `Debug`.
+/// Requests in flight per instance by default: a sign-in takes about a millisecond of CPU, so
+/// on a few cores 512 queued requests wait well under a second before they are worked on.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
+
 pub fn redacted(url: &str) -> String {
     match Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
@@ -190,6 +198,7 @@ impl std::fmt::Debug for Config {
             .field("retention_days", &self.retention_days)
             .field("audit_retention_days", &self.audit_retention_days)
             .field("hash_concurrency", &self.hash_concurrency)
+            .field("max_in_flight", &self.max_in_flight)
             .field("rpc_urls", &self.rpc_urls)
             .field("rpc_timeout_ms", &self.rpc_timeout_ms)
             .field("federation_timeout_ms", &self.federation_timeout_ms)
@@ -261,6 +270,19 @@ impl Config {
                 )
             })?),
             None => fc.redis_wait_replicas,
+        };
+        let max_in_flight = match var("GATEHOUSE_MAX_IN_FLIGHT") {
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1_000_000).contains(n))
+                .ok_or_else(|| {
+                    ConfigError::Invalid(
+                        "GATEHOUSE_MAX_IN_FLIGHT",
+                        format!("{v:?}: expected a number of requests from 1 to 1000000"),
+                    )
+                })?,
+            None => fc.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT),
         };
         let mail_poll_ms = match var("GATEHOUSE_MAIL_POLL_MS") {
             Some(v) => v
@@ -349,6 +371,7 @@ impl Config {
             retention_days: retention_days.max(1),
             audit_retention_days,
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_in_flight,
             rpc_urls: parse_rpc_urls(
                 var("GATEHOUSE_RPC_URLS")
                     .or(fc.rpc_urls)
@@ -609,6 +632,13 @@ mod tests {
             e.to_string().contains("redis+cluster://") && !e.to_string().contains("pw"),
             "{e}"
         );
+        assert_eq!(c.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
+        let c = Config::load(None, &env(&[("GATEHOUSE_MAX_IN_FLIGHT", "64")])).unwrap();
+        assert_eq!(c.max_in_flight, 64);
+        for bad in ["0", "lots", "-3"] {
+            let e = Config::load(None, &env(&[("GATEHOUSE_MAX_IN_FLIGHT", bad)])).unwrap_err();
+            assert!(e.to_string().contains("GATEHOUSE_MAX_IN_FLIGHT"), "{e}");
+        }
         let e = Config::load(None, &env(&[("GATEHOUSE_REDIS_WAIT_REPLICAS", "-1")])).unwrap_err();
         assert!(
             e.to_string().contains("GATEHOUSE_REDIS_WAIT_REPLICAS"),

@@ -104,7 +104,9 @@ impl SignInResult {
     pub fn of_account_error(e: &accounts::Error) -> Self {
         use accounts::Error as E;
         match e {
-            E::Store(_) | E::Ephemeral(_) | E::Crypto | E::Unavailable(_) => SignInResult::Error,
+            E::Store(_) | E::Ephemeral(_) | E::Crypto | E::Unavailable(_) | E::Overloaded(_) => {
+                SignInResult::Error
+            }
             _ => SignInResult::Failure,
         }
     }

@@ -281,6 +281,8 @@ pub fn counts_as_failure(e: &accounts::Error) -> bool {
             | E::ReauthenticationRequired
             // The pool's own hook failed: the person did nothing wrong.
             | E::HookFailed
+            // Refused at capacity before the secret was checked: no guess was made.
+            | E::Overloaded(_)
     )
 }
 

@@ -32,6 +32,7 @@ default: SQLite in ./gatehouse-data, in-process stores, mail to the log):
                                 [in-process]
   GATEHOUSE_REDIS_WAIT_REPLICAS replicas that confirm a take or count [1 with Cluster
                                 or Sentinel, else 0]
+  GATEHOUSE_MAX_IN_FLIGHT       requests worked on at once; more answer 503 [512]
   GATEHOUSE_SMTP_URL            smtp://host:port or smtps://user:pass@host [mail to the log]
   GATEHOUSE_SMTP_FROM           sender address [Gatehouse <no-reply@public host>]
   GATEHOUSE_MASTER_KEY          32 bytes, hex or base64; required with PostgreSQL

@@ -119,6 +119,7 @@ codes! {
     RequestExpired,
     // The gateway's side.
     Unavailable,
+    Overloaded,
     InternalError,
 }
 
@@ -270,6 +271,7 @@ impl Code {
             Code::CsrfInvalid => ("csrf_invalid", S::FORBIDDEN, w.csrf_invalid),
             Code::RequestExpired => ("request_expired", S::BAD_REQUEST, w.request_expired),
             Code::Unavailable => ("unavailable", S::SERVICE_UNAVAILABLE, w.unavailable),
+            Code::Overloaded => ("overloaded", S::SERVICE_UNAVAILABLE, w.unavailable),
             Code::InternalError => ("internal_error", S::INTERNAL_SERVER_ERROR, w.internal_error),
         }
     }

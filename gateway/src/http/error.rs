@@ -183,6 +183,10 @@ fn domain(e: &accounts::Error) -> (Code, String) {
             Code::Unavailable,
             "a backing service is unavailable; try again shortly".into(),
         ),
+        E::Overloaded(_) => (
+            Code::Overloaded,
+            "the service is at capacity; try again in a moment".into(),
+        ),
         E::ReauthenticationRequired => (Code::ReauthenticationRequired, msg),
         E::PasswordCompromised => (Code::PasswordCompromised, msg),
         E::PasskeyNotFound => (Code::PasskeyNotFound, msg),
@@ -296,6 +300,10 @@ impl IntoResponse for AppError {
         if code == Code::Unavailable {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        }
+        if code == Code::Overloaded {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         if code == Code::InvalidToken {
             res.headers_mut().insert(

@@ -30,7 +30,9 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request, header};
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -80,6 +82,10 @@ pub fn app(state: AppState) -> Router {
         )
     });
     let counted = axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track);
+    let admitted = axum::middleware::from_fn_with_state(
+        Arc::new(Semaphore::new(state.config.max_in_flight)),
+        admit,
+    );
     routes
         .merge(openapi::router(&openapi::finish(doc)))
         .fallback(not_found)
@@ -107,9 +113,29 @@ pub fn app(state: AppState) -> Router {
                 ))
                 .option_layer(hsts),
         )
+        .layer(admitted)
         // Outermost: every answer is counted, the deadline's 503 and a panic's 500 too.
         .layer(counted)
         .with_state(state)
+}
+
+/// Works on at most `GATEHOUSE_MAX_IN_FLIGHT` requests at once: one past it is answered 503
+/// `overloaded` with `Retry-After: 1` at once, before anything is read or done, so a load
+/// beyond capacity costs fast refusals instead of latency that grows with the queue (and
+/// memory with it). Health checks and metrics are always answered, so a balancer and a
+/// scraper still see the instance.
+async fn admit(
+    axum::extract::State(slots): axum::extract::State<Arc<Semaphore>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics") {
+        return next.run(req).await;
+    }
+    let Ok(_slot) = slots.try_acquire_owned() else {
+        return AppError::from(accounts::Error::Overloaded("requests in flight")).into_response();
+    };
+    next.run(req).await
 }
 
 /// How long a request may take before it is answered 503 (a backing service too slow).

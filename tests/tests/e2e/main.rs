@@ -20,6 +20,7 @@ mod oauth;
 mod openapi;
 mod ops;
 mod outage;
+mod overload;
 mod passkeys;
 mod recovery;
 mod redis_topologies;
@@ -91,6 +92,7 @@ fn main() {
             ("notices", notices::all()),
             ("passkeys", passkeys::all()),
             ("federation", federation::all()),
+            ("overload", overload::all()),
             // Redis outages: on the backend that has Redis.
             (
                 "outage",

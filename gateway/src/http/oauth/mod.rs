@@ -212,6 +212,10 @@ impl From<accounts::Error> for OAuthError {
                 tracing::error!(error = %why, "oauth endpoint: a backing service is down");
                 unavailable()
             }
+            E::Overloaded(what) => {
+                tracing::warn!(what, "oauth endpoint: at capacity");
+                unavailable()
+            }
             E::Store(_) | E::Ephemeral(_) | E::Crypto => {
                 tracing::error!(error = %e, "oauth endpoint");
                 server_error()
