@@ -19,6 +19,7 @@ struct FileConfig {
     public_url: Option<String>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
+    database_read_url: Option<String>,
     redis_url: Option<String>,
     redis_wait_replicas: Option<u32>,
     max_in_flight: Option<usize>,
@@ -52,6 +53,8 @@ pub struct Config {
     pub public_url: Url,
     pub data_dir: PathBuf,
     pub database_url: String,
+    /// A PostgreSQL replica for listings that may lag (`GATEHOUSE_DATABASE_READ_URL`).
+    pub database_read_url: Option<String>,
     pub redis_url: Option<String>,
     /// Replicas that must confirm a Redis write that consumes or counts (`WAIT`): `None`
     /// takes 1 for Cluster and Sentinel, 0 for one server.
@@ -181,6 +184,10 @@ impl std::fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("database_url", &redacted(&self.database_url))
             .field(
+                "database_read_url",
+                &self.database_read_url.as_deref().map(redacted),
+            )
+            .field(
                 "redis_url",
                 &self
                     .redis_url
@@ -256,6 +263,19 @@ impl Config {
                     redacted(&database_url)
                 ),
             ));
+        }
+        let database_read_url = var("GATEHOUSE_DATABASE_READ_URL").or(fc.database_read_url);
+        if let Some(read) = &database_read_url {
+            let postgres = |u: &str| u.starts_with("postgres://") || u.starts_with("postgresql://");
+            if !postgres(read) || !postgres(&database_url) {
+                return Err(ConfigError::Invalid(
+                    "GATEHOUSE_DATABASE_READ_URL",
+                    format!(
+                        "{}: a read replica is a postgres:// URL, beside a postgres:// DATABASE_URL",
+                        redacted(read)
+                    ),
+                ));
+            }
         }
         let redis_url = var("REDIS_URL").or(fc.redis_url);
         if let Some(url) = &redis_url {
@@ -353,6 +373,7 @@ impl Config {
             public_url,
             data_dir,
             database_url,
+            database_read_url,
             redis_url,
             redis_wait_replicas,
             smtp_url: var("GATEHOUSE_SMTP_URL").or(fc.smtp_url).map(Secret::new),
@@ -633,6 +654,20 @@ mod tests {
             "{e}"
         );
         assert_eq!(c.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
+        // A read replica only beside PostgreSQL, and only a PostgreSQL one.
+        let e = Config::load(
+            None,
+            &env(&[(
+                "GATEHOUSE_DATABASE_READ_URL",
+                "postgres://u:replica-secret@r/db",
+            )]),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("GATEHOUSE_DATABASE_READ_URL")
+                && !e.to_string().contains("replica-secret"),
+            "{e}"
+        );
         let c = Config::load(None, &env(&[("GATEHOUSE_MAX_IN_FLIGHT", "64")])).unwrap();
         assert_eq!(c.max_in_flight, 64);
         for bad in ["0", "lots", "-3"] {

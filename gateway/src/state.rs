@@ -129,7 +129,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
             format!("creating the data directory {}", config.data_dir.display())
         })?;
     }
-    accounts::store::connect(&config.database_url)
+    accounts::store::connect_with_replica(&config.database_url, config.database_read_url.as_deref())
         .await
         .map_err(|e| {
             anyhow::anyhow!(

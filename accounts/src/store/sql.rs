@@ -25,7 +25,22 @@ mod session_impls;
 
 /// Opens the store named by `url` (`postgres://…` or `sqlite://…`) and runs migrations.
 pub async fn connect(url: &str) -> Result<DynStore, Error> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+    connect_with_replica(url, None).await
+}
+
+/// [`connect`], with listings that may lag (admin searches and pages, the audit log, the
+/// outbox's depth) read from `read_url`, a PostgreSQL replica of `url`; everything that
+/// decides (sessions and their revocation, refresh rotation, codes, keys, credentials,
+/// hooks, clients) and everything that writes stays on the primary. The replica is not
+/// migrated: it follows the primary's schema.
+pub async fn connect_with_replica(url: &str, read_url: Option<&str>) -> Result<DynStore, Error> {
+    let postgres = |u: &str| u.starts_with("postgres://") || u.starts_with("postgresql://");
+    if read_url.is_some_and(|r| !postgres(r) || !postgres(url)) {
+        return Err(Error::Store(
+            "a read replica (GATEHOUSE_DATABASE_READ_URL) is a postgres:// URL beside a postgres:// DATABASE_URL".into(),
+        ));
+    }
+    if postgres(url) {
         // A database that went away (a restart, a failover) costs a request at most this
         // long before it answers 503: new connections are tried until then, and the pool
         // heals by itself once the server answers again.
@@ -35,7 +50,26 @@ pub async fn connect(url: &str) -> Result<DynStore, Error> {
             .connect(url)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(Arc::new(PgStore { pool }))
+        let read = match read_url {
+            Some(r) => {
+                PgPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .after_connect(|c, _| {
+                        // Never a write through the replica's pool, even by mistake.
+                        Box::pin(async move {
+                            sqlx::query("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                                .execute(c)
+                                .await
+                                .map(|_| ())
+                        })
+                    })
+                    .connect(r)
+                    .await?
+            }
+            None => pool.clone(),
+        };
+        Ok(Arc::new(PgStore { pool, read }))
     } else if url.starts_with("sqlite:") {
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -63,7 +97,10 @@ pub async fn connect(url: &str) -> Result<DynStore, Error> {
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         drop(guard);
-        Ok(Arc::new(SqliteStore { pool }))
+        Ok(Arc::new(SqliteStore {
+            read: pool.clone(),
+            pool,
+        }))
     } else {
         Err(Error::Store(
             "DATABASE_URL must start with postgres:// or sqlite:".into(),
@@ -513,6 +550,9 @@ macro_rules! sql_store {
     ($store:ident, $db:ty, $begin:literal, $name:literal) => {
         pub struct $store {
             pub(super) pool: sqlx::Pool<$db>,
+            /// Listings that may lag the primary (see [`connect_with_replica`]): the primary
+            /// itself unless a replica was given.
+            pub(super) read: sqlx::Pool<$db>,
         }
 
         type Conn = <$db as sqlx::Database>::Connection;

@@ -24,6 +24,7 @@ mod overload;
 mod passkeys;
 mod recovery;
 mod redis_topologies;
+mod replica;
 mod security;
 mod sessions;
 mod signup;
@@ -98,6 +99,15 @@ fn main() {
                 "outage",
                 if matches!(backend, Backend::Postgres { .. }) {
                     outage::all()
+                } else {
+                    Vec::new()
+                },
+            ),
+            // A PostgreSQL read replica.
+            (
+                "replica",
+                if matches!(backend, Backend::Postgres { .. }) {
+                    replica::all()
                 } else {
                     Vec::new()
                 },

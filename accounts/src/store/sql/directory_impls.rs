@@ -155,7 +155,7 @@ macro_rules! directory_store {
                     .bind(after_time)
                     .bind(after_id)
                     .bind(limit)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.read)
                     .await?
                     .into_iter()
                     .map(BundleRow::into_bundle)
@@ -358,7 +358,7 @@ macro_rules! directory_store {
                 .bind(pool.to_string())
                 .bind(after.unwrap_or(""))
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.read)
                 .await?
                 .into_iter()
                 .map(GroupRow::into_record)
@@ -501,7 +501,7 @@ macro_rules! directory_store {
                 .bind(group)
                 .bind(after.map(|a| a.to_string()).unwrap_or_default())
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.read)
                 .await?;
                 rows.into_iter()
                     .map(|(a,)| id(&a, AccountId::parse, "group member"))
@@ -523,7 +523,7 @@ macro_rules! directory_store {
                 .bind(filter.until)
                 .bind(before.unwrap_or(i64::MAX))
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.read)
                 .await?;
                 rows.into_iter()
                     .map(|(id_, account, kind, detail, created_at)| {

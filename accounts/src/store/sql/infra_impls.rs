@@ -245,7 +245,7 @@ macro_rules! infra_store {
             }
 
             async fn count_pending_mail(&self) -> Result<i64, Error> {
-                let (n,): (i64,) = sqlx::query_as(COUNT_PENDING_MAIL).fetch_one(&self.pool).await?;
+                let (n,): (i64,) = sqlx::query_as(COUNT_PENDING_MAIL).fetch_one(&self.read).await?;
                 Ok(n)
             }
         }
