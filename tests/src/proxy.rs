@@ -14,6 +14,8 @@ pub enum Mode {
     Down,
     /// Accepts connections and never answers (a hung service, or dropped packets).
     Hang,
+    /// Forwards, holding every answer back this long (a slow or distant service).
+    Slow(std::time::Duration),
 }
 
 pub struct Proxy {
@@ -47,15 +49,14 @@ impl Proxy {
                             let _ = rx.wait_for(|m| *m != Mode::Hang).await;
                         });
                     }
-                    Mode::Up => {
+                    Mode::Up | Mode::Slow(_) => {
                         tokio::spawn(async move {
-                            let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                            let Ok(server) = TcpStream::connect(&upstream).await else {
                                 return;
                             };
-                            let mut client = client;
                             tokio::select! {
-                                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                                _ = rx.wait_for(|m| *m != Mode::Up) => {}
+                                _ = forward(client, server, rx.clone()) => {}
+                                _ = rx.wait_for(|m| matches!(m, Mode::Down | Mode::Hang)) => {}
                             }
                         });
                     }
@@ -76,6 +77,36 @@ impl Proxy {
 
     pub fn set(&self, mode: Mode) {
         self.mode.send_replace(mode);
+    }
+}
+
+/// Copies both ways; each chunk from the server waits for the mode's delay first, read
+/// when the chunk arrives (so a proxy can turn slow, and fast again, under open connections).
+async fn forward(client: TcpStream, server: TcpStream, rx: watch::Receiver<Mode>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let up = tokio::io::copy(&mut client_read, &mut server_write);
+    let down = async {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = server_read.read(&mut buf).await?;
+            if n == 0 {
+                return std::io::Result::Ok(());
+            }
+            let delay = match *rx.borrow() {
+                Mode::Slow(d) => d,
+                _ => std::time::Duration::ZERO,
+            };
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            client_write.write_all(&buf[..n]).await?;
+        }
+    };
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
     }
 }
 

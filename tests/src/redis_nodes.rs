@@ -26,6 +26,16 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
+    /// One plain server on a free port, its state in `dir`.
+    pub async fn single(dir: &Path) -> Result<Self> {
+        Self::spawn(dir, free_port()?, Vec::new()).await
+    }
+
+    /// The process id, while it runs.
+    pub fn id(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     async fn spawn(dir: &Path, port: u16, extra: Vec<String>) -> Result<Self> {
         let mut args = vec![
             "--port".into(),

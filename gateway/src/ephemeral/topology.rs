@@ -136,8 +136,11 @@ impl Target {
     }
 }
 
-/// The bound on connecting and on each answer; [`super::COMMAND_TIMEOUT`] bounds the whole.
-const IO_TIMEOUT: Duration = super::COMMAND_TIMEOUT;
+/// The bound on connecting and on each answer, inside [`super::COMMAND_TIMEOUT`] (which
+/// bounds the whole): a primary that hangs fails here first, so the error reaches
+/// [`SentinelPrimary::check`] and the sentinels are asked again, instead of the request
+/// being dropped at the outer bound with the hung primary still chosen.
+const IO_TIMEOUT: Duration = Duration::from_millis(800);
 
 /// The shortest time between two questions to the sentinels.
 pub const RESOLVE_EVERY: Duration = Duration::from_millis(250);
