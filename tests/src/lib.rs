@@ -4,6 +4,7 @@
 //! (mailin-embedded) receives the gateway's mail; raw SQL reads the database state.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod balancer;
 pub mod chain;
 pub mod openapi;
 pub mod proxy;

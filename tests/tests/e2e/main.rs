@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
+mod balanced;
 mod breached;
 mod clients;
 mod contracts;
@@ -99,6 +100,15 @@ fn main() {
                 "outage",
                 if matches!(backend, Backend::Postgres { .. }) {
                     outage::all()
+                } else {
+                    Vec::new()
+                },
+            ),
+            // Three instances behind HAProxy, sharing PostgreSQL and Redis.
+            (
+                "balanced",
+                if matches!(backend, Backend::Postgres { .. }) {
+                    balanced::all()
                 } else {
                     Vec::new()
                 },

@@ -22,7 +22,8 @@ mod seed;
 mod work;
 
 use anyhow::{Context, Result, bail};
-use infra::{Balancer, Instance, Postgres};
+use gatehouse_tests::balancer::Balancer;
+use infra::{Instance, Postgres};
 use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "correct horse battery staple";
