@@ -235,7 +235,8 @@ where
 /// returns the `Cookie` header of that browser session.
 pub async fn browser_session(
     http: &reqwest::Client,
-    gw: &super::Gateway,
+    base: &str,
+    api: &str,
     authorize: &str,
     email: &str,
     password: &str,
@@ -248,7 +249,7 @@ pub async fn browser_session(
         .context("authorize did not redirect to the login page")?
         .to_string();
     let login = if login.starts_with('/') {
-        format!("{}{login}", gw.base)
+        format!("{base}{login}")
     } else {
         login
     };
@@ -258,7 +259,7 @@ pub async fn browser_session(
     let csrf = hidden(&html, "csrf").context("no csrf field on the login page")?;
     let authz = hidden(&html, "authz").context("no authz field on the login page")?;
     let done = http
-        .post(format!("{}/login", gw.api))
+        .post(format!("{api}/login"))
         .header("cookie", jar.join("; "))
         .form(&[
             ("csrf", csrf.as_str()),

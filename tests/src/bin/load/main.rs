@@ -489,7 +489,15 @@ async fn code_exchange(
         ])
         .finish();
     let authorize = format!("{}/oauth2/authorize?{query}", gw.api);
-    let cookie = drive::browser_session(http, gw, &authorize, &seed::email(1), PASSWORD).await?;
+    let cookie = drive::browser_session(
+        http,
+        &gw.base,
+        &gw.api,
+        &authorize,
+        &seed::email(1),
+        PASSWORD,
+    )
+    .await?;
     let token_url = format!("{}/oauth2/token", gw.api);
     let mut total: Option<Outcome> = None;
     let mut left = n;

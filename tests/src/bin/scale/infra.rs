@@ -80,9 +80,12 @@ impl Postgres {
     }
 
     fn ctl(&self, action: &[&str]) -> Result<()> {
+        // `fsync=off` survives the crash this harness injects (a killed server, the machine
+        // up); `synchronous_commit` stays on: off, a crash loses commits already
+        // acknowledged, and the invariants catch it (a 2xx sign-in without its session).
         let options = format!(
             "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off \
-             -c synchronous_commit=off -c max_connections=300",
+             -c max_connections=300",
             self.port,
             self.dir.display()
         );

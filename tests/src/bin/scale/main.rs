@@ -3,7 +3,7 @@
 //! gateway instances sharing them, and HAProxy in front; seeds password accounts; drives a
 //! mixed workload through the balancer for a bounded time (SIWE sign-ins with nonces from
 //! whichever instance, refreshes, token validation at `/v1/me`, password sign-ins,
-//! sign-ups), optionally at a steady rate, optionally with a fault halfway; and reports
+//! sign-ups, OAuth code flows), optionally at a steady rate, optionally with a fault halfway; and reports
 //! throughput, p50/p99 and errors per operation, CPU per operation of the gateways and of
 //! the backing services, memory and file descriptors of each instance over time, then
 //! checks the invariants:
@@ -15,6 +15,9 @@
 //! - a `sign_in` audit row for every successful sign-in.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[allow(dead_code)]
+#[path = "../load/drive.rs"]
+mod drive;
 mod infra;
 #[allow(dead_code)]
 #[path = "../load/seed.rs"]
@@ -27,6 +30,7 @@ use infra::{Instance, Postgres};
 use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "correct horse battery staple";
+const ADMIN: &str = "scale-harness-admin-token-0123456789";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -188,6 +192,7 @@ async fn main() -> Result<()> {
             format!("http://127.0.0.1:{lb_port}"),
         ),
         ("GATEHOUSE_TRUST_PROXY".into(), "true".into()),
+        ("GATEHOUSE_ADMIN_TOKEN".into(), ADMIN.into()),
     ];
     // Instance 0 reaches Redis through a proxy that can turn slow.
     let redis_url = format!("redis://127.0.0.1:{}", redis.port);
@@ -217,7 +222,8 @@ async fn main() -> Result<()> {
     let cpu0: Vec<f64> = instances.iter().map(Instance::cpu).collect();
     let backing0 = backing_cpu();
     let started = Instant::now();
-    let load = work::Load::new(lb_port, args.accounts);
+    let oauth = work::OAuthApp::new(&format!("http://127.0.0.1:{lb_port}"), ADMIN).await?;
+    let load = work::Load::new(lb_port, args.accounts, oauth);
     let duration = Duration::from_secs(args.seconds);
     let driving = load.drive(args.concurrency, duration, args.rate);
     let mut footprints: Vec<String> = Vec::new();
@@ -293,6 +299,17 @@ async fn main() -> Result<()> {
         backing,
         backing / ok_total.max(1) as f64 * 1e6,
     );
+    // Each instance's own count of the requests it answered (since its last start).
+    let mut per_instance = Vec::new();
+    for (i, gw) in instances.iter().enumerate() {
+        let requests = requests_answered(gw.port).await.unwrap_or(0.0);
+        let life_cpu = gw.cpu() - if gw.cpu_before > 0.0 { 0.0 } else { cpu0[i] };
+        per_instance.push(format!(
+            "#{i} {requests:.0} requests, {:.0} µs of CPU each",
+            life_cpu / requests.max(1.0) * 1e6
+        ));
+    }
+    println!("Per instance (this life): {}", per_instance.join("; "));
     println!("\nMemory and descriptors per instance:");
     for f in &footprints {
         println!("  {f}");
@@ -302,6 +319,19 @@ async fn main() -> Result<()> {
         bail!("{violations} invariant(s) violated");
     }
     Ok(())
+}
+
+/// The requests an instance answered on the pool's routes, from its own `/metrics`.
+async fn requests_answered(port: u16) -> Result<f64> {
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with("gatehouse_http_requests_total{route=\"/pools/{pool}"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
 }
 
 async fn inject(

@@ -9,17 +9,90 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// The operations, one in 20 of each request index: 8 SIWE sign-ins (nonce + sign-in), 6
-/// refreshes, 3 token validations, 2 password sign-ins, 1 sign-up.
-const KINDS: [&str; 5] = ["siwe", "refresh", "validate", "password", "signup"];
+/// The operations, by request index, out of every 20: 7 SIWE sign-ins (nonce + sign-in), 5
+/// refreshes, 3 token validations, 2 password sign-ins, 1 sign-up and 2 OAuth code flows
+/// (an authorization request in a signed-in browser session, then the code's exchange by a
+/// confidential client).
+const KINDS: [&str; 6] = [
+    "siwe",
+    "refresh",
+    "validate",
+    "password",
+    "signup",
+    "oauth code",
+];
 
 fn kind_of(i: usize) -> usize {
     match i % 20 {
-        0..=7 => 0,
-        8..=13 => 1,
-        14..=16 => 2,
-        17..=18 => 3,
-        _ => 4,
+        0..=6 => 0,
+        7..=11 => 1,
+        12..=14 => 2,
+        15..=16 => 3,
+        17 => 4,
+        _ => 5,
+    }
+}
+
+/// A confidential client and a browser session signed in at the hosted login page.
+pub struct OAuthApp {
+    pub client_id: String,
+    pub secret: String,
+    pub authorize: String,
+    pub cookie: String,
+}
+
+pub const CALLBACK: &str = "https://app.scale.test/callback";
+const VERIFIER: &str = "scale-harness-verifier-0123456789-0123456789-abcdefghijk";
+
+impl OAuthApp {
+    /// Registers the client with the admin API and signs a seeded account in.
+    pub async fn new(lb: &str, admin: &str) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let app: Value = http
+            .post(format!("{lb}/admin/v1/pools/main/clients"))
+            .bearer_auth(admin)
+            .json(&json!({ "name": "Scale", "public": false, "redirect_uris": [CALLBACK] }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let client_id = app["client_id"].as_str().unwrap_or_default().to_string();
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, VERIFIER.as_bytes()),
+        );
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("response_type", "code"),
+                ("client_id", &client_id),
+                ("redirect_uri", CALLBACK),
+                ("scope", "openid email"),
+                ("state", "s"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ])
+            .finish();
+        let api = format!("{lb}/pools/main");
+        let authorize = format!("{api}/oauth2/authorize?{query}");
+        let cookie = crate::drive::browser_session(
+            &http,
+            lb,
+            &api,
+            &authorize,
+            &crate::seed::email(1),
+            crate::PASSWORD,
+        )
+        .await?;
+        Ok(Self {
+            client_id,
+            secret: app["client_secret"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            authorize,
+            cookie,
+        })
     }
 }
 
@@ -43,6 +116,9 @@ pub struct Load {
     signed: Mutex<Vec<String>>,
     /// Session ids of the access tokens of successful sign-ins.
     sids: Mutex<Vec<String>>,
+    oauth: OAuthApp,
+    /// Follows no redirect: the authorization request's answer is one.
+    browser: reqwest::Client,
 }
 
 /// A simulated client's address (RFC 2544's benchmarking range).
@@ -60,7 +136,7 @@ fn sid_of(access_token: &str) -> Option<String> {
 }
 
 impl Load {
-    pub fn new(lb_port: u16, accounts: u64) -> Self {
+    pub fn new(lb_port: u16, accounts: u64, oauth: OAuthApp) -> Self {
         Self {
             api: format!("http://127.0.0.1:{lb_port}/pools/main"),
             authority: format!("127.0.0.1:{lb_port}"),
@@ -76,7 +152,66 @@ impl Load {
             access: Mutex::default(),
             signed: Mutex::default(),
             sids: Mutex::default(),
+            oauth,
+            browser: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(40))
+                .build()
+                .expect("client"),
         }
+    }
+
+    /// An authorization request in the browser session, then the code's exchange.
+    async fn code_flow(&self, i: usize) -> u16 {
+        let Ok(r) = self
+            .browser
+            .get(&self.oauth.authorize)
+            .header("cookie", &self.oauth.cookie)
+            .header("x-forwarded-for", client_addr(i))
+            .send()
+            .await
+        else {
+            return 0;
+        };
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let Some(code) = url::Url::parse(&location).ok().and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "code")
+                .map(|(_, v)| v.into_owned())
+        }) else {
+            return r.status().as_u16();
+        };
+        let Ok(r) = self
+            .http
+            .post(format!("{}/oauth2/token", self.api))
+            .basic_auth(&self.oauth.client_id, Some(&self.oauth.secret))
+            .header("x-forwarded-for", client_addr(i))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", VERIFIER),
+            ])
+            .send()
+            .await
+        else {
+            return 0;
+        };
+        let status = r.status().as_u16();
+        // The client's tokens are its own (bound to it, for its audience): only their
+        // session is noted, for the invariants, never fed to the /v1 operations.
+        if status == 200
+            && let Ok(body) = r.json::<Value>().await
+            && let Some(sid) = body["access_token"].as_str().and_then(sid_of)
+        {
+            self.sids.lock().unwrap().push(sid);
+        }
+        status
     }
 
     async fn post(&self, i: usize, path: &str, body: &Value) -> (u16, Value) {
@@ -182,6 +317,7 @@ impl Load {
                 }
                 status
             }
+            5 => self.code_flow(i).await,
             _ => {
                 let email = format!("new{i}-{}@scale.test", uuid::Uuid::new_v4().simple());
                 self.post(
