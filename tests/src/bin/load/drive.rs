@@ -24,6 +24,14 @@ fn cpu_of(stat: &str, tick: f64) -> Option<f64> {
     Some((user + system) / tick)
 }
 
+/// User + system CPU seconds of process `pid` (0 when it is gone).
+pub fn cpu_of_pid(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| cpu_of(&s, Proc::tick()))
+        .unwrap_or(0.0)
+}
+
 /// This process's own CPU time, in seconds.
 pub fn own_cpu() -> f64 {
     std::fs::read_to_string("/proc/self/stat")

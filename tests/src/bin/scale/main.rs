@@ -122,27 +122,7 @@ fn args() -> Result<Args> {
     Ok(a)
 }
 
-fn tick() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// User + system CPU seconds of process `pid`.
-pub fn cpu_of_pid(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let rest = &stat[stat.rfind(')')? + 2..];
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / tick())
-        })
-        .unwrap_or(0.0)
-}
+pub use drive::cpu_of_pid;
 
 /// CPU seconds of every `postgres` and `redis-server` process (the machine's own are idle
 /// while this runs, or count here too).
