@@ -24,11 +24,14 @@ fn cpu_of(stat: &str, tick: f64) -> Option<f64> {
     Some((user + system) / tick)
 }
 
+/// Clock ticks per second, asked once.
+static TICK: std::sync::LazyLock<f64> = std::sync::LazyLock::new(Proc::tick);
+
 /// User + system CPU seconds of process `pid` (0 when it is gone).
 pub fn cpu_of_pid(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| cpu_of(&s, Proc::tick()))
+        .and_then(|s| cpu_of(&s, *TICK))
         .unwrap_or(0.0)
 }
 
@@ -60,10 +63,7 @@ impl Proc {
     }
 
     fn gateway(&self) -> f64 {
-        std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
-            .ok()
-            .and_then(|s| cpu_of(&s, self.tick))
-            .unwrap_or(0.0)
+        cpu_of_pid(self.pid)
     }
 
     /// Every `postgres` and `redis-server` process on the machine (nothing else runs them).
