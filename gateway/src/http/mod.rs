@@ -111,9 +111,11 @@ pub fn app(state: AppState) -> Router {
                     header::CONTENT_SECURITY_POLICY,
                     HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
                 ))
-                .option_layer(hsts),
+                .option_layer(hsts)
+                // Innermost: a refusal at capacity still carries the request id and the
+                // security headers of every answer.
+                .layer(admitted),
         )
-        .layer(admitted)
         // Outermost: every answer is counted, the deadline's 503 and a panic's 500 too.
         .layer(counted)
         .with_state(state)

@@ -73,6 +73,8 @@ async fn flood(
             assert_eq!(a.code(), "overloaded", "{a:?}");
             assert_eq!(a.header("retry-after"), "1");
             assert_eq!(a.header("content-type"), "application/problem+json");
+            assert_eq!(a.header("x-content-type-options"), "nosniff");
+            assert!(!a.header("x-request-id").is_empty());
             assert!(a.body.get("access_token").is_none());
             // Refused before any work: no waiting on the hasher or the database.
             assert!(*took < Duration::from_secs(5), "a refusal took {took:?}");
