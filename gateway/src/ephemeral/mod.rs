@@ -47,11 +47,7 @@ pub trait Ephemeral: Send + Sync {
         max: u64,
         key: &str,
     ) -> Result<(u64, Option<String>), Error> {
-        let n = self.hit(counter.0, counter.1).await?;
-        if n > max {
-            return Ok((n, None));
-        }
-        Ok((n, self.take(key).await?))
+        count_then(self, counter, max, None, || self.take(key)).await
     }
     /// Counts a hit on `counter` and, when the count is at most `max`, stores `value` under
     /// `key` if absent (see [`Ephemeral::put_new`]): one round trip where the store allows.
@@ -63,11 +59,7 @@ pub trait Ephemeral: Send + Sync {
         value: &str,
         ttl: Duration,
     ) -> Result<(u64, bool), Error> {
-        let n = self.hit(counter.0, counter.1).await?;
-        if n > max {
-            return Ok((n, false));
-        }
-        Ok((n, self.put_new(key, value, ttl).await?))
+        count_then(self, counter, max, false, || self.put_new(key, value, ttl)).await
     }
     async fn delete(&self, key: &str) -> Result<(), Error>;
     /// Readiness check.
@@ -76,6 +68,26 @@ pub trait Ephemeral: Send + Sync {
     fn watch(&self) -> Option<Watch> {
         None
     }
+}
+
+/// The two-step form of the combined scripts: counts a hit on `counter`, then runs `then`
+/// only when the count is at most `max` (past it the answer is `past`, and nothing is done).
+pub(crate) async fn count_then<E, T, F>(
+    store: &E,
+    counter: (&str, Duration),
+    max: u64,
+    past: T,
+    then: impl FnOnce() -> F,
+) -> Result<(u64, T), Error>
+where
+    E: Ephemeral + ?Sized,
+    F: std::future::Future<Output = Result<T, Error>>,
+{
+    let n = store.hit(counter.0, counter.1).await?;
+    if n > max {
+        return Ok((n, past));
+    }
+    Ok((n, then().await?))
 }
 
 /// In-process store for a single gateway instance.

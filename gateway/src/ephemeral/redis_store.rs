@@ -373,11 +373,7 @@ impl Ephemeral for RedisEphemeral {
         key: &str,
     ) -> Result<(u64, Option<String>), Error> {
         if self.cluster {
-            let n = self.hit_one(counter.0, counter.1).await?;
-            if n > max {
-                return Ok((n, None));
-            }
-            return Ok((n, self.take(key).await?));
+            return super::count_then(self, counter, max, None, || self.take(key)).await;
         }
         let keys = [self.key(counter.0), self.key(key)];
         self.confirmed(
@@ -396,11 +392,8 @@ impl Ephemeral for RedisEphemeral {
         ttl: Duration,
     ) -> Result<(u64, bool), Error> {
         if self.cluster {
-            let n = self.hit_one(counter.0, counter.1).await?;
-            if n > max {
-                return Ok((n, false));
-            }
-            return Ok((n, self.put_new(key, value, ttl).await?));
+            return super::count_then(self, counter, max, false, || self.put_new(key, value, ttl))
+                .await;
         }
         let mut cmd = Self::script(
             &self.scripts.hit_and_put,

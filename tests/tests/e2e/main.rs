@@ -67,6 +67,12 @@ fn main() {
     let mail = MailSink::start().expect("start the SMTP sink");
     let mut trials = Vec::new();
     for backend in &backends {
+        // Modules that need Redis (or start their own beside PostgreSQL): the PostgreSQL
+        // backend only.
+        let with_redis = |all: fn() -> Vec<(&'static str, TestFn)>| match backend {
+            Backend::Postgres { .. } => all(),
+            Backend::Sqlite => Vec::new(),
+        };
         for (module, tests) in [
             ("signup", signup::all()),
             ("sessions", sessions::all()),
@@ -96,41 +102,13 @@ fn main() {
             ("federation", federation::all()),
             ("overload", overload::all()),
             // Redis outages: on the backend that has Redis.
-            (
-                "outage",
-                if matches!(backend, Backend::Postgres { .. }) {
-                    outage::all()
-                } else {
-                    Vec::new()
-                },
-            ),
+            ("outage", with_redis(outage::all)),
             // Three instances behind HAProxy, sharing PostgreSQL and Redis.
-            (
-                "balanced",
-                if matches!(backend, Backend::Postgres { .. }) {
-                    balanced::all()
-                } else {
-                    Vec::new()
-                },
-            ),
+            ("balanced", with_redis(balanced::all)),
             // A PostgreSQL read replica.
-            (
-                "replica",
-                if matches!(backend, Backend::Postgres { .. }) {
-                    replica::all()
-                } else {
-                    Vec::new()
-                },
-            ),
+            ("replica", with_redis(replica::all)),
             // Redis Cluster and Sentinel, started by the test, beside PostgreSQL.
-            (
-                "redis_topologies",
-                if matches!(backend, Backend::Postgres { .. }) {
-                    redis_topologies::all()
-                } else {
-                    Vec::new()
-                },
-            ),
+            ("redis_topologies", with_redis(redis_topologies::all)),
         ] {
             for (name, f) in tests {
                 let backend = backend.clone();
