@@ -201,9 +201,15 @@ async fn sentinel_serves_and_fails_over_without_reusing_a_nonce(w: Arc<World>) -
     )
     .await?;
     set.primary.restart().await?;
+    // What a supervisor does with a failed-over primary (the sentinel would too, in its own
+    // time, which under a loaded machine can run past the test's bound).
+    let replica_port = set.replica.port.to_string();
+    set.primary
+        .cli(&["REPLICAOF", "127.0.0.1", &replica_port])
+        .await?;
     eventually(
         "the old primary replicating the new one",
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         || async {
             set.replica
                 .info("replication", "connected_slaves")
@@ -225,6 +231,10 @@ async fn sentinel_serves_and_fails_over_without_reusing_a_nonce(w: Arc<World>) -
     )
     .await?;
     set.replica.resume()?;
+    let primary_port = set.primary.port.to_string();
+    set.replica
+        .cli(&["REPLICAOF", "127.0.0.1", &primary_port])
+        .await?;
     eventually(
         "the hung primary replicating the new one",
         Duration::from_secs(30),
